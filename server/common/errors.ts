@@ -1,0 +1,41 @@
+import type { ErrorReason } from '../../shared/reasons';
+
+/**
+ * A domain error: services throw these with a stable `reason`; one place per transport maps the
+ * kind to a tRPC code or HTTP status. `message` is safe to show to the caller.
+ */
+export type DomainErrorKind =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'too_many_requests'
+  | 'internal'
+  | 'unavailable'
+  | 'bad_gateway'
+  | 'gateway_timeout';
+
+export class DomainError extends Error {
+  constructor(
+    readonly kind: DomainErrorKind,
+    readonly reason: ErrorReason,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export const httpStatusOf: Record<DomainErrorKind, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_many_requests: 429,
+  internal: 500,
+  unavailable: 503,
+  bad_gateway: 502,
+  gateway_timeout: 504,
+};

@@ -1,0 +1,155 @@
+// The shapes every part speaks (SPEC §3, §6). Written once, used by routers, web, CLI and clients.
+import { z } from 'zod';
+
+export const securityModes = ['account', 'client-approval'] as const;
+export const SecurityMode = z.enum(securityModes);
+export type SecurityMode = z.infer<typeof SecurityMode>;
+
+export const clientStatuses = ['pending', 'approved', 'rejected'] as const;
+export const ClientStatus = z.enum(clientStatuses);
+export type ClientStatus = z.infer<typeof ClientStatus>;
+
+export const deviceTypes = ['desktop', 'mobile', 'tablet', 'bot', 'unknown'] as const;
+export const DeviceType = z.enum(deviceTypes);
+export type DeviceType = z.infer<typeof DeviceType>;
+
+/** An RFC 7638 SHA-256 thumbprint: 43 base64url characters. */
+export const Thumbprint = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{43}$/, 'must be an RFC 7638 SHA-256 thumbprint (43 base64url characters)');
+
+export const LABEL_MAX = 80;
+export const OS_MAX = 64;
+export const DEVICE_ID_MAX = 128;
+
+const trimmedText = (max: number) =>
+  z
+    .string()
+    .max(max * 4)
+    .transform((s) => s.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, max))
+    .transform((s) => (s === '' ? undefined : s))
+    .optional();
+
+/** Client-supplied, unauthenticated device description: trimmed and length-capped. */
+export const ClientInfo = z.object({
+  label: trimmedText(LABEL_MAX),
+  deviceType: DeviceType.optional(),
+  os: trimmedText(OS_MAX),
+});
+export type ClientInfo = z.input<typeof ClientInfo>;
+
+export const IsoTime = z.string();
+
+export const ConnectClient = z.object({
+  clientProofKeyThumbprint: z.string(),
+  accountId: z.string(),
+  deviceId: z.string().nullable(),
+  status: ClientStatus,
+  client: z.object({
+    label: z.string().nullable(),
+    deviceType: DeviceType,
+    os: z.string().nullable(),
+  }),
+  verificationCode: z.string(),
+  firstRequestedAt: IsoTime,
+  requestedAt: IsoTime,
+  requestCount: z.number().int(),
+  updatedAt: IsoTime,
+  approvedAt: IsoTime.nullable(),
+  rejectedAt: IsoTime.nullable(),
+  lastSeenAt: IsoTime.nullable(),
+});
+export type ConnectClient = z.infer<typeof ConnectClient>;
+
+export const ThumbprintInput = z.object({ clientProofKeyThumbprint: Thumbprint });
+
+export const DecisionResult = z.object({ client: ConnectClient, endedSessions: z.number().int() });
+export type DecisionResult = z.infer<typeof DecisionResult>;
+export const RevokeResult = z.object({ revoked: z.literal(true), endedSessions: z.number().int() });
+export type RevokeResult = z.infer<typeof RevokeResult>;
+
+export const auditActors = ['web', 'cli', 'api', 'system'] as const;
+export const AuditActor = z.enum(auditActors);
+export type AuditActor = z.infer<typeof AuditActor>;
+
+export const AuditEntry = z.object({
+  id: z.number().int(),
+  at: IsoTime,
+  actor: AuditActor,
+  action: z.string(),
+  clientProofKeyThumbprint: z.string().nullable(),
+  detail: z.string().nullable(),
+});
+export type AuditEntry = z.infer<typeof AuditEntry>;
+
+export const AuditListInput = z
+  .object({
+    limit: z.number().int().min(1).max(500).optional(),
+    before: z.number().int().positive().optional(),
+  })
+  .optional();
+
+export const AccessEvent = z.discriminatedUnion('type', [
+  z.object({
+    revision: z.number().int(),
+    type: z.literal('snapshot'),
+    payload: z.object({
+      connectSecurityMode: SecurityMode.nullable(),
+      connectSecurityModeError: z.string().nullable(),
+      connectClients: z.array(ConnectClient),
+    }),
+  }),
+  z.object({
+    revision: z.number().int(),
+    type: z.literal('connectSecurityModeUpdated'),
+    payload: z.object({ mode: SecurityMode }),
+  }),
+  z.object({ revision: z.number().int(), type: z.literal('connectClientUpserted'), payload: ConnectClient }),
+  z.object({
+    revision: z.number().int(),
+    type: z.literal('connectClientRemoved'),
+    payload: z.object({ clientProofKeyThumbprint: z.string() }),
+  }),
+]);
+export type AccessEvent = z.infer<typeof AccessEvent>;
+export type AccessEventType = AccessEvent['type'];
+
+export const AccessEventsInput = z.object({ lastEventId: z.string().max(200).nullish() }).optional();
+
+export const WhoAmI = z.object({
+  environmentId: z.string(),
+  clientProofKeyThumbprint: z.string(),
+  scopes: z.array(z.string()),
+  expiresAt: z.number().int(),
+});
+export type WhoAmI = z.infer<typeof WhoAmI>;
+
+/** Relay `environments.connect` input (SPEC §3 step 3). */
+export const ConnectInput = z.object({
+  environmentId: z.string().min(1).max(128),
+  clientProofKeyThumbprint: Thumbprint,
+  deviceId: z.string().max(DEVICE_ID_MAX).optional(),
+  client: ClientInfo.optional(),
+  waitSeconds: z.number().int().min(0).max(25).optional(),
+});
+export type ConnectInput = z.input<typeof ConnectInput>;
+
+export const ConnectResult = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('authorized'),
+    environmentId: z.string(),
+    endpoint: z.string(),
+    credential: z.string(),
+    expiresAt: z.number().int(),
+  }),
+  z.object({
+    status: z.literal('pending_approval'),
+    environmentId: z.string(),
+    endpoint: z.string(),
+    clientProofKeyThumbprint: z.string(),
+    approvalStatus: z.enum(['pending', 'rejected']),
+    requestedAt: IsoTime,
+    retryAfterSeconds: z.number().int(),
+  }),
+]);
+export type ConnectResult = z.infer<typeof ConnectResult>;
