@@ -1,0 +1,102 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { DomainError, httpStatusOf } from './errors';
+
+export class BodyTooLargeError extends DomainError {
+  constructor(limit: number) {
+    super('bad_request', 'invalid_request', `The request body is larger than ${limit} bytes.`);
+  }
+}
+
+/** Reads a request body up to `limit` bytes; larger bodies are refused without buffering them. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new BodyTooLargeError(limit);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Parses a JSON or form body into a plain object; anything else is a clean 400. */
+export async function readObjectBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const raw = (await readBody(req, limit)).toString('utf8');
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/x-www-form-urlencoded') {
+    const params = new URLSearchParams(raw);
+    const out: Record<string, unknown> = {};
+    for (const key of new Set(params.keys())) {
+      const values = params.getAll(key);
+      if (values.length > 1) throw new DomainError('bad_request', 'invalid_request', `The form field "${key}" is repeated.`);
+      out[key] = values[0];
+    }
+    return out;
+  }
+  if (type === 'application/json' || type === '') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw);
+    } catch {
+      throw new DomainError('bad_request', 'invalid_request', 'The request body is not valid JSON.');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new DomainError('bad_request', 'invalid_request', 'The request body must be a JSON object.');
+    }
+    return parsed as Record<string, unknown>;
+  }
+  throw new DomainError('bad_request', 'invalid_request', `Unsupported content type "${type.slice(0, 60)}".`);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(payload);
+}
+
+/** Plain endpoints answer errors as `{error, reason, message}`; unknown failures never leak details. */
+export function sendError(res: ServerResponse, error: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (error instanceof DomainError) {
+    sendJson(res, httpStatusOf[error.kind], { error: errorCodeOf(error), reason: error.reason, message: error.message }, headers);
+    return;
+  }
+  console.error('[gatehouse] unexpected error:', error instanceof Error ? error.message : error);
+  sendJson(res, 500, { error: 'server_error', reason: 'internal', message: 'Internal server error.' }, headers);
+}
+
+function errorCodeOf(error: DomainError): string {
+  // OAuth endpoints speak RFC 6749/9449 error codes; the reason carries the same where it fits.
+  if (['invalid_dpop_proof', 'invalid_grant', 'invalid_request', 'invalid_token'].includes(error.reason)) return error.reason;
+  return error.kind;
+}
+
+export function parseCookies(header: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  if (!header) return out;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 1) continue;
+    const name = part.slice(0, eq).trim();
+    if (!out.has(name)) out.set(name, part.slice(eq + 1).trim());
+  }
+  return out;
+}
+
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
+}
+
+/** Origin of a URL, normalised (lower-case, default port dropped) for equality checks. */
+export const originOf = (url: string): string => new URL(url).origin;

@@ -1,0 +1,71 @@
+// Authenticates client requests on the environment (SPEC §3 step 8).
+import { and, eq, gt, isNull } from 'drizzle-orm';
+import type { IncomingMessage } from 'node:http';
+import { DomainError } from '../../common/errors';
+import { sha256Hex } from '../../common/secrets';
+import { DpopError, readDpopHeader, verifyDpopProof } from '../../dpop/verify-dpop';
+import { clientSessions, connectClients } from '../db/schema';
+import type { EnvDeps } from '../deps';
+import { consumeMarker } from './replay';
+import { getSecurityMode } from './security-mode.service';
+
+/** A verified DPoP client session. */
+export interface ClientIdentity {
+  clientProofKeyThumbprint: string;
+  accountId: string;
+  scopes: string[];
+  expiresAt: number;
+  sessionTokenHash: string;
+}
+
+const unauthorized = (message: string) => new DomainError('unauthorized', 'invalid_token', message);
+
+/**
+ * Authenticates a client request: `Authorization: DPoP <token>` plus a fresh proof for this exact
+ * method and URL, bound to the token (`ath`) and to the session's key, used once.
+ */
+export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMessage, publicUrl: string): Promise<ClientIdentity> {
+  const auth = req.headers.authorization ?? '';
+  const match = /^DPoP ([A-Za-z0-9_-]{20,128})$/.exec(auth);
+  if (!match) {
+    throw unauthorized(/^bearer /i.test(auth) ? 'Client sessions are DPoP-bound: the Bearer scheme is refused.' : 'A client session (Authorization: DPoP) is required.');
+  }
+  const token = match[1]!;
+  const now = deps.clock.now();
+  const path = new URL(req.url ?? '/', 'http://env.invalid').pathname;
+  let proof;
+  try {
+    proof = await verifyDpopProof(readDpopHeader(req.rawHeaders), {
+      method: req.method ?? 'GET',
+      url: new URL(path, publicUrl).href,
+      accessToken: token,
+      now,
+    });
+  } catch (error) {
+    if (error instanceof DpopError) throw unauthorized(`Invalid DPoP proof: ${error.message}`);
+    throw error;
+  }
+  return deps.db.transaction(
+    (tx) => {
+      const session = tx
+        .select()
+        .from(clientSessions)
+        .where(and(eq(clientSessions.tokenHash, sha256Hex(token)), isNull(clientSessions.endedAt), gt(clientSessions.expiresAt, now)))
+        .get();
+      if (!session || session.clientProofKeyThumbprint !== proof.thumbprint) throw unauthorized('This client session is not valid (ended, expired, or bound to another key).');
+      if (getSecurityMode(tx) === 'client-approval') {
+        const row = tx.select({ status: connectClients.status, revokedAt: connectClients.revokedAt }).from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, session.clientProofKeyThumbprint)).get();
+        if (!row || row.revokedAt !== null || row.status !== 'approved') throw unauthorized('This client is no longer approved.');
+      }
+      if (!consumeMarker(tx, 'dpop', proof.replayKey, proof.replayExpiresAt)) throw unauthorized('Invalid DPoP proof: it was already used.');
+      return {
+        clientProofKeyThumbprint: session.clientProofKeyThumbprint,
+        accountId: session.accountId,
+        scopes: session.scopes.split(' '),
+        expiresAt: session.expiresAt,
+        sessionTokenHash: session.tokenHash,
+      };
+    },
+    { behavior: 'immediate' },
+  );
+}

@@ -1,0 +1,257 @@
+// The client registry and its state machine (SPEC §5.2), plus flood control (§5.3).
+import { and, asc, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import type { AuditActor, ClientInfo, ConnectClient, DecisionResult, RevokeResult } from '../../../shared/contracts';
+import { isoTime } from '../../common/clock';
+import { DomainError } from '../../common/errors';
+import { recordAudit } from '../audit/audit.service';
+import type { EnvSql } from '../db/database';
+import { connectClients, type ConnectClientRow } from '../db/schema';
+import type { EnvDeps } from '../deps';
+import { toConnectClient } from './client-view';
+import { endClientAccess } from './client-access';
+
+export const PENDING_CAP = 100;
+export const PENDING_TTL_MS = 24 * 60 * 60 * 1000;
+
+const active = (thumbprint: string) =>
+  and(eq(connectClients.clientProofKeyThumbprint, thumbprint), isNull(connectClients.revokedAt));
+
+export function notFound(thumbprint: string): DomainError {
+  return new DomainError('not_found', 'not_found', `No active Connect client found for ${thumbprint}.`);
+}
+
+export function findActiveClient(db: EnvSql, thumbprint: string): ConnectClientRow | undefined {
+  return db.select().from(connectClients).where(active(thumbprint)).get();
+}
+
+/** Active clients, pending first, then the most recently changed. */
+export function listClients(deps: Pick<EnvDeps, 'db'>): ConnectClient[] {
+  return deps.db
+    .select()
+    .from(connectClients)
+    .where(isNull(connectClients.revokedAt))
+    .orderBy(desc(sql`${connectClients.status} = 'pending'`), desc(connectClients.updatedAt))
+    .all()
+    .map(toConnectClient);
+}
+
+export interface ClientRequest {
+  clientProofKeyThumbprint: string;
+  accountId: string;
+  deviceId?: string | null | undefined;
+  client?: ClientInfo | undefined;
+}
+
+export interface RequestOutcome {
+  row: ConnectClientRow;
+  /** Became pending from absent, revoked or another account: always worth an event. */
+  statusChanged: boolean;
+  endedSessions: number;
+  /** Pending clients dropped by the cap or the 24 h expiry. */
+  removed: string[];
+}
+
+/** One request from a client, inside the caller's transaction (minting composes it with the credential). */
+export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest): RequestOutcome {
+  const at = isoTime(now);
+  const thumbprint = req.clientProofKeyThumbprint;
+  const meta = req.client ?? {};
+  const existing = tx
+    .select()
+    .from(connectClients)
+    .where(eq(connectClients.clientProofKeyThumbprint, thumbprint))
+    .get();
+  let endedSessions = 0;
+  let statusChanged = false;
+
+  if (!existing || existing.revokedAt !== null) {
+    const fresh = {
+      accountId: req.accountId,
+      deviceId: req.deviceId ?? null,
+      status: 'pending' as const,
+      label: meta.label ?? null,
+      os: meta.os ?? null,
+      deviceType: meta.deviceType ?? 'unknown',
+      firstRequestedAt: at,
+      requestedAt: at,
+      requestCount: 1,
+      updatedAt: at,
+      approvedAt: null,
+      rejectedAt: null,
+      revokedAt: null,
+      lastSeenAt: null,
+    };
+    tx.insert(connectClients)
+      .values({ clientProofKeyThumbprint: thumbprint, ...fresh })
+      .onConflictDoUpdate({ target: connectClients.clientProofKeyThumbprint, set: { ...fresh, version: sql`${connectClients.version} + 1` } })
+      .run();
+    recordAudit(tx, now, { actor: 'system', action: 'client_requested', clientProofKeyThumbprint: thumbprint });
+    statusChanged = true;
+  } else if (existing.accountId !== req.accountId) {
+    tx.update(connectClients)
+      .set({
+        accountId: req.accountId,
+        deviceId: req.deviceId ?? existing.deviceId,
+        status: 'pending',
+        label: meta.label ?? existing.label,
+        os: meta.os ?? existing.os,
+        deviceType: meta.deviceType ?? existing.deviceType,
+        requestedAt: at,
+        requestCount: 1,
+        updatedAt: at,
+        approvedAt: null,
+        rejectedAt: null,
+        lastSeenAt: null,
+        version: sql`${connectClients.version} + 1`,
+      })
+      .where(eq(connectClients.clientProofKeyThumbprint, thumbprint))
+      .run();
+    endedSessions = endClientAccess(tx, thumbprint, now).endedSessions;
+    recordAudit(tx, now, {
+      actor: 'system',
+      action: 'client_account_changed',
+      clientProofKeyThumbprint: thumbprint,
+      detail: 'requested from another account; decision cleared',
+    });
+    statusChanged = true;
+  } else {
+    tx.update(connectClients)
+      .set({
+        deviceId: req.deviceId ?? existing.deviceId,
+        label: meta.label ?? existing.label,
+        os: meta.os ?? existing.os,
+        deviceType: meta.deviceType ?? existing.deviceType,
+        requestedAt: at,
+        requestCount: sql`${connectClients.requestCount} + 1`,
+        updatedAt: at,
+      })
+      .where(eq(connectClients.clientProofKeyThumbprint, thumbprint))
+      .run();
+  }
+
+  const removed = statusChanged ? enforcePendingBounds(tx, now, thumbprint) : [];
+  const row = findActiveClient(tx, thumbprint);
+  if (!row) throw new DomainError('internal', 'internal', 'The client row vanished while it was being recorded.');
+  return { row, statusChanged, endedSessions, removed };
+}
+
+/** Expires pending rows untouched for 24 h and drops the oldest beyond the cap (soft delete, audited). */
+function enforcePendingBounds(tx: EnvSql, now: number, keep: string): string[] {
+  const at = isoTime(now);
+  const pendingActive = and(eq(connectClients.status, 'pending'), isNull(connectClients.revokedAt));
+  const expired = tx
+    .select({ t: connectClients.clientProofKeyThumbprint })
+    .from(connectClients)
+    .where(and(pendingActive, lt(connectClients.requestedAt, isoTime(now - PENDING_TTL_MS))))
+    .all()
+    .map((r) => r.t);
+  const pending = tx
+    .select({ t: connectClients.clientProofKeyThumbprint })
+    .from(connectClients)
+    .where(pendingActive)
+    .orderBy(desc(connectClients.requestedAt), desc(connectClients.clientProofKeyThumbprint))
+    .all()
+    .map((r) => r.t)
+    .filter((t) => !expired.includes(t));
+  const over = pending.length > PENDING_CAP ? pending.filter((t) => t !== keep).slice(PENDING_CAP - 1) : [];
+  const removed = [...expired, ...over].filter((t) => t !== keep);
+  if (removed.length === 0) return [];
+  tx.update(connectClients)
+    .set({ revokedAt: at, updatedAt: at, version: sql`${connectClients.version} + 1` })
+    .where(inArray(connectClients.clientProofKeyThumbprint, removed))
+    .run();
+  for (const t of removed) {
+    recordAudit(tx, now, {
+      actor: 'system',
+      action: expired.includes(t) ? 'pending_expired' : 'pending_evicted',
+      clientProofKeyThumbprint: t,
+      detail: expired.includes(t) ? 'untouched for 24 h' : `over the cap of ${PENDING_CAP} pending clients`,
+    });
+  }
+  return removed;
+}
+
+/** Events for a request, after commit. Repeated asks from one pending client are throttled. */
+export function publishRequestEvents(deps: EnvDeps, outcome: RequestOutcome): void {
+  for (const t of outcome.removed) deps.bus.publish({ type: 'connectClientRemoved', payload: { clientProofKeyThumbprint: t } });
+  const client = toConnectClient(outcome.row);
+  const event = { type: 'connectClientUpserted' as const, payload: client };
+  if (outcome.statusChanged) deps.bus.publish(event);
+  else deps.bus.publishThrottled(`request:${client.clientProofKeyThumbprint}`, event, deps.clock.now());
+  if (outcome.endedSessions > 0) {
+    deps.bus.signalClient({ clientProofKeyThumbprint: client.clientProofKeyThumbprint, kind: 'sessions-ended' });
+  }
+}
+
+/** Records a client request in its own transaction (the mint flow composes `requestClientInTx`). */
+export function requestClient(deps: EnvDeps, req: ClientRequest): ConnectClient {
+  const outcome = deps.db.transaction((tx) => requestClientInTx(tx, deps.clock.now(), req), { behavior: 'immediate' });
+  publishRequestEvents(deps, outcome);
+  return toConnectClient(outcome.row);
+}
+
+export type Decision = 'approve' | 'reject' | 'revoke';
+
+function decide(deps: EnvDeps, thumbprint: string, decision: Decision, actor: AuditActor) {
+  const now = deps.clock.now();
+  const at = isoTime(now);
+  const result = deps.db.transaction(
+    (tx) => {
+      const before = findActiveClient(tx, thumbprint);
+      if (!before) throw notFound(thumbprint);
+      const bump = { updatedAt: at, requestCount: 0, version: sql`${connectClients.version} + 1` };
+      const changes =
+        decision === 'approve'
+          ? { ...bump, status: 'approved' as const, approvedAt: at, rejectedAt: null, lastSeenAt: before.status === 'approved' ? before.lastSeenAt : null }
+          : decision === 'reject'
+            ? { ...bump, status: 'rejected' as const, rejectedAt: at, approvedAt: null, lastSeenAt: null }
+            : { ...bump, status: 'pending' as const, revokedAt: at, approvedAt: null, rejectedAt: null, lastSeenAt: null };
+      // Conditional on the row still being active: a racing revoke makes this a no-op, never a resurrection.
+      const updated = tx.update(connectClients).set(changes).where(active(thumbprint)).returning().get();
+      if (!updated) throw notFound(thumbprint);
+      const endedSessions = decision === 'approve' ? 0 : endClientAccess(tx, thumbprint, now).endedSessions;
+      recordAudit(tx, now, {
+        actor,
+        action: `client_${decision === 'approve' ? 'approved' : decision === 'reject' ? 'rejected' : 'revoked'}`,
+        clientProofKeyThumbprint: thumbprint,
+        detail: `was ${before.status}${endedSessions ? `; ended ${endedSessions} session(s)` : ''}`,
+      });
+      return { row: updated, endedSessions };
+    },
+    { behavior: 'immediate' },
+  );
+  if (decision === 'revoke') {
+    deps.bus.publish({ type: 'connectClientRemoved', payload: { clientProofKeyThumbprint: thumbprint } });
+  } else {
+    deps.bus.publish({ type: 'connectClientUpserted', payload: toConnectClient(result.row) });
+  }
+  deps.bus.signalClient({ clientProofKeyThumbprint: thumbprint, kind: 'decided' });
+  if (result.endedSessions > 0) deps.bus.signalClient({ clientProofKeyThumbprint: thumbprint, kind: 'sessions-ended' });
+  return result;
+}
+
+export function approveClient(deps: EnvDeps, thumbprint: string, actor: AuditActor): DecisionResult {
+  const { row, endedSessions } = decide(deps, thumbprint, 'approve', actor);
+  return { client: toConnectClient(row), endedSessions };
+}
+
+export function rejectClient(deps: EnvDeps, thumbprint: string, actor: AuditActor): DecisionResult {
+  const { row, endedSessions } = decide(deps, thumbprint, 'reject', actor);
+  return { client: toConnectClient(row), endedSessions };
+}
+
+export function revokeClient(deps: EnvDeps, thumbprint: string, actor: AuditActor): RevokeResult {
+  return { revoked: true, endedSessions: decide(deps, thumbprint, 'revoke', actor).endedSessions };
+}
+
+/** Active clients whose thumbprint starts with `prefix` (the CLI accepts unique prefixes). */
+export function findClientsByPrefix(deps: Pick<EnvDeps, 'db'>, prefix: string): ConnectClient[] {
+  return deps.db
+    .select()
+    .from(connectClients)
+    .where(and(isNull(connectClients.revokedAt), sql`substr(${connectClients.clientProofKeyThumbprint}, 1, ${prefix.length}) = ${prefix}`))
+    .orderBy(asc(connectClients.clientProofKeyThumbprint))
+    .limit(20)
+    .all()
+    .map(toConnectClient);
+}

@@ -1,0 +1,43 @@
+// Plain HTTP endpoints of the connect flow on the environment (SPEC §4).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { DomainError } from '../../common/errors';
+import { readObjectBody, sendError, sendJson } from '../../common/http';
+import type { EnvDeps } from '../deps';
+import type { MintService } from './mint.service';
+import { redeemCredential } from './redeem.service';
+
+const MintBody = z.object({ proof: z.string().min(1).max(16 * 1024) });
+const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
+
+const methodNotAllowed = (res: ServerResponse) =>
+  sendError(res, new DomainError('bad_request', 'invalid_request', 'Use POST.'), { ...noStore, allow: 'POST' });
+
+export function createConnectRoutes(opts: { deps: EnvDeps; mint: MintService; publicUrl: () => string }) {
+  return {
+    '/api/connect/mint-credential': async (req: IncomingMessage, res: ServerResponse) => {
+      if (req.method !== 'POST') return methodNotAllowed(res);
+      const abort = new AbortController();
+      res.once('close', () => abort.abort());
+      try {
+        const body = MintBody.safeParse(await readObjectBody(req, 32 * 1024));
+        if (!body.success) throw new DomainError('bad_request', 'invalid_request', 'The body must be {"proof": "<mint request JWT>"}.');
+        const answer = await opts.mint.mint(body.data.proof, abort.signal);
+        sendJson(res, 200, answer, noStore);
+      } catch (error) {
+        sendError(res, error, noStore);
+      }
+    },
+    '/oauth/token': async (req: IncomingMessage, res: ServerResponse) => {
+      if (req.method !== 'POST') return methodNotAllowed(res);
+      try {
+        const form = await readObjectBody(req, 16 * 1024);
+        const grant = await redeemCredential(opts.deps, req, form, `${opts.publicUrl()}/oauth/token`);
+        sendJson(res, 200, grant, noStore);
+      } catch (error) {
+        const dpop = error instanceof DomainError && error.reason === 'invalid_dpop_proof';
+        sendError(res, error, dpop ? { ...noStore, 'www-authenticate': `DPoP error="invalid_dpop_proof", algs="ES256 EdDSA"` } : noStore);
+      }
+    },
+  };
+}

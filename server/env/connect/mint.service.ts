@@ -1,0 +1,167 @@
+// Minting (SPEC §5.3): verify, decide in one BEGIN IMMEDIATE transaction, sign after commit, and
+// hold a pending answer open until the owner decides (event-driven, no polling inside the server).
+import { eq } from 'drizzle-orm';
+import type { JWK } from 'jose';
+import { isoTime } from '../../common/clock';
+import { DomainError } from '../../common/errors';
+import { MintProtocolError, signMintResponse, verifyMintRequest, type MintRequestClaims, type MintResponseBody } from '../../mint/mint-protocol';
+import type { EnvSql } from '../db/database';
+import { connectClients } from '../db/schema';
+import type { EnvDeps } from '../deps';
+import { requireRelayLink } from '../link/link.service';
+import { findActiveClient, publishRequestEvents, requestClientInTx, type RequestOutcome, PENDING_CAP } from './clients.service';
+import { issueCredential } from './credentials.service';
+import { toConnectClient } from './client-view';
+import { consumeMarker, pruneMarkers } from './replay';
+import { readSecurityModeState } from './security-mode.service';
+import type { SecurityMode } from '../../../shared/contracts';
+
+export const RETRY_AFTER_SECONDS = 5;
+const MARKER_SLACK_MS = 60_000;
+
+type SigningKey = Parameters<typeof signMintResponse>[0];
+type Decision =
+  | { status: 'authorized'; credential: string; expiresAt: number }
+  | { status: 'pending_approval'; approvalStatus: 'pending' | 'rejected'; requestedAt: string };
+
+export interface MintServiceOptions {
+  deps: EnvDeps;
+  environmentId: string;
+  signingKey: SigningKey;
+  /** Pending requests held open at once; beyond it a request answers pending at once. */
+  maxWaiters?: number;
+}
+
+function modeOrFail(tx: EnvSql): SecurityMode {
+  const state = readSecurityModeState(tx);
+  if (state.mode === null) throw new DomainError('internal', 'security_mode_unreadable', state.error);
+  return state.mode;
+}
+
+/** In client-approval mode: an approved client gets a credential (and `last_seen_at`); others a pending answer. */
+function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mode: SecurityMode): Decision {
+  const thumbprint = claims.clientProofKeyThumbprint;
+  if (mode === 'account') {
+    return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: null }) };
+  }
+  const row = tx.select().from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, thumbprint)).get();
+  if (row && row.revokedAt === null && row.status === 'approved' && row.accountId === claims.sub) {
+    tx.update(connectClients).set({ lastSeenAt: isoTime(now) }).where(eq(connectClients.clientProofKeyThumbprint, thumbprint)).run();
+    return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: row.version }) };
+  }
+  const rejected = row?.revokedAt === null && row.status === 'rejected';
+  return { status: 'pending_approval', approvalStatus: rejected ? 'rejected' : 'pending', requestedAt: row?.requestedAt ?? isoTime(now) };
+}
+
+export function createMintService(opts: MintServiceOptions) {
+  const { deps, environmentId, signingKey } = opts;
+  const maxWaiters = opts.maxWaiters ?? PENDING_CAP;
+  let waiting = 0;
+  let mints = 0;
+
+  async function verify(token: unknown): Promise<MintRequestClaims> {
+    const link = requireRelayLink(deps);
+    let claims: MintRequestClaims;
+    try {
+      claims = await verifyMintRequest(token as string, {
+        relayPublicKey: link.relayPublicKey as JWK,
+        relayIssuer: link.relayIssuer,
+        environmentId,
+        now: deps.clock.now(),
+      });
+    } catch (error) {
+      if (error instanceof MintProtocolError) throw new DomainError('unauthorized', 'invalid_request', `Mint request refused: ${error.message}`);
+      throw error;
+    }
+    if (claims.sub !== link.accountId) throw new DomainError('forbidden', 'forbidden', 'The mint request is for an account this environment is not linked to.');
+    return claims;
+  }
+
+  /** Step 3: markers, decision and credential in one transaction. */
+  function firstDecision(claims: MintRequestClaims): { decision: Decision; outcome: RequestOutcome | null } {
+    const now = deps.clock.now();
+    return deps.db.transaction(
+      (tx) => {
+        const mode = modeOrFail(tx); // fail closed before any marker is consumed
+        const markerExpiry = claims.exp * 1000 + MARKER_SLACK_MS;
+        if (!consumeMarker(tx, 'mint-jti', claims.jti, markerExpiry) || !consumeMarker(tx, 'mint-nonce', claims.nonce, markerExpiry)) {
+          throw new DomainError('conflict', 'request_replayed', 'This mint request was already used.');
+        }
+        if (++mints % 500 === 0) pruneMarkers(tx, now);
+        if (mode === 'account') return { decision: decideForClient(tx, now, claims, mode), outcome: null };
+        const outcome = requestClientInTx(tx, now, {
+          clientProofKeyThumbprint: claims.clientProofKeyThumbprint,
+          accountId: claims.sub,
+          deviceId: claims.deviceId ?? null,
+          client: claims.client,
+        });
+        const decision = decideForClient(tx, now, claims, mode);
+        // Re-read so the event carries the `last_seen_at` an authorized mint just set.
+        return { decision, outcome: { ...outcome, row: findActiveClient(tx, claims.clientProofKeyThumbprint) ?? outcome.row } };
+      },
+      { behavior: 'immediate' },
+    );
+  }
+
+  function decideAgain(claims: MintRequestClaims): Decision {
+    return deps.db.transaction((tx) => decideForClient(tx, deps.clock.now(), claims, modeOrFail(tx)), { behavior: 'immediate' });
+  }
+
+  /** Resolves when this client is decided, the mode changes, the wait ends or the caller goes away. */
+  function waitForDecision(thumbprint: string, ms: number, signal: AbortSignal): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (decided: boolean) => {
+        clearTimeout(timer);
+        offClient();
+        offAccess();
+        signal.removeEventListener('abort', onAbort);
+        resolve(decided);
+      };
+      const onAbort = () => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      const offClient = deps.bus.onClientSignal((s) => s.clientProofKeyThumbprint === thumbprint && s.kind === 'decided' && done(true));
+      const offAccess = deps.bus.subscribe((e) => e.type === 'connectSecurityModeUpdated' && done(true));
+      signal.addEventListener('abort', onAbort);
+    });
+  }
+
+  function publishClient(thumbprint: string) {
+    const row = findActiveClient(deps.db, thumbprint);
+    if (row) deps.bus.publish({ type: 'connectClientUpserted', payload: toConnectClient(row) });
+  }
+
+  async function respond(claims: MintRequestClaims, decision: Decision): Promise<MintResponseBody> {
+    const proof = await signMintResponse(signingKey, { environmentId, relayIssuer: claims.iss, request: claims, decision, now: deps.clock.now() });
+    return decision.status === 'authorized'
+      ? { status: 'authorized', credential: decision.credential, expiresAt: decision.expiresAt, proof }
+      : { status: 'pending_approval', approvalStatus: decision.approvalStatus, requestedAt: decision.requestedAt, retryAfterSeconds: RETRY_AFTER_SECONDS, proof };
+  }
+
+  async function mint(token: unknown, signal: AbortSignal): Promise<MintResponseBody> {
+    const claims = await verify(token);
+    const { decision, outcome } = firstDecision(claims);
+    if (outcome) publishRequestEvents(deps, outcome);
+    const waitMs = (claims.waitSeconds ?? 0) * 1000;
+    if (decision.status === 'authorized' || decision.approvalStatus === 'rejected' || waitMs === 0 || waiting >= maxWaiters) {
+      return respond(claims, decision);
+    }
+    waiting++;
+    try {
+      const deadline = deps.clock.now() + waitMs;
+      let current: Decision = decision;
+      while (current.status === 'pending_approval' && current.approvalStatus === 'pending' && !signal.aborted) {
+        const left = deadline - deps.clock.now();
+        if (left <= 0 || !(await waitForDecision(claims.clientProofKeyThumbprint, left, signal))) break;
+        current = decideAgain(claims);
+        if (current.status === 'authorized') publishClient(claims.clientProofKeyThumbprint);
+      }
+      return respond(claims, current);
+    } finally {
+      waiting--;
+    }
+  }
+
+  return { mint, waiting: () => waiting };
+}
+
+export type MintService = ReturnType<typeof createMintService>;

@@ -1,0 +1,61 @@
+import { eq } from 'drizzle-orm';
+import { SecurityMode, type AuditActor } from '../../../shared/contracts';
+import { isoTime } from '../../common/clock';
+import { DomainError } from '../../common/errors';
+import { recordAudit } from '../audit/audit.service';
+import type { EnvSql } from '../db/database';
+import { connectSettings } from '../db/schema';
+import type { EnvDeps } from '../deps';
+
+export const MODE_RESET_HINT =
+  'Reset it with `gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.';
+
+type Reader = Pick<EnvSql, 'select'>;
+
+/** The stored mode, or a description of why it cannot be trusted. Never guesses `account`. */
+export function readSecurityModeState(db: Reader): { mode: SecurityMode; error: null } | { mode: null; error: string } {
+  let row: { securityMode: unknown } | undefined;
+  try {
+    row = db.select({ securityMode: connectSettings.securityMode }).from(connectSettings).where(eq(connectSettings.id, 1)).get();
+  } catch {
+    return { mode: null, error: `The Connect security mode could not be read from the database. ${MODE_RESET_HINT}` };
+  }
+  if (!row) return { mode: 'account', error: null };
+  const parsed = SecurityMode.safeParse(row.securityMode);
+  if (!parsed.success) {
+    const shown = JSON.stringify(String(row.securityMode).slice(0, 40));
+    return { mode: null, error: `The stored Connect security mode ${shown} is not a known mode. ${MODE_RESET_HINT}` };
+  }
+  return { mode: parsed.data, error: null };
+}
+
+/** Fails closed: an unreadable or unknown stored mode is an error, not `account`. */
+export function getSecurityMode(db: Reader): SecurityMode {
+  const state = readSecurityModeState(db);
+  if (state.mode === null) throw new DomainError('internal', 'security_mode_unreadable', state.error);
+  return state.mode;
+}
+
+/** Sets the mode; also the recovery path when the stored value is unreadable. Never approves anyone. */
+export function setSecurityMode(deps: EnvDeps, mode: SecurityMode, actor: AuditActor): { mode: SecurityMode } {
+  const now = deps.clock.now();
+  const changed = deps.db.transaction(
+    (tx) => {
+      const before = readSecurityModeState(tx);
+      if (before.mode === mode) return false;
+      tx.insert(connectSettings)
+        .values({ id: 1, securityMode: mode, updatedAt: isoTime(now) })
+        .onConflictDoUpdate({ target: connectSettings.id, set: { securityMode: mode, updatedAt: isoTime(now) } })
+        .run();
+      recordAudit(tx, now, {
+        actor,
+        action: 'security_mode_set',
+        detail: before.mode ? `${before.mode} → ${mode}` : `unreadable → ${mode}`,
+      });
+      return true;
+    },
+    { behavior: 'immediate' },
+  );
+  if (changed) deps.bus.publish({ type: 'connectSecurityModeUpdated', payload: { mode } });
+  return { mode };
+}

@@ -1,0 +1,91 @@
+// Composes one environment: database, keys, event bus, HTTP server. `gatehouse env start` and
+// `gatehouse start` both run this.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { systemClock, type Clock } from '../common/clock';
+import { ensurePrivateDir } from '../common/files';
+import { openEnvDatabase } from './db/database';
+import type { EnvDeps } from './deps';
+import { getOrCreateEnvironmentId } from './environment.service';
+import { AccessBus } from './events/access-bus';
+import { createEnvRequestHandler } from './http';
+import { authenticateClientRequest } from './connect/client-auth';
+import { createLoginCode, loadOrCreateAdminToken } from './owner/owner-auth.service';
+import { defaultWebRoot } from './web-static';
+
+export interface EnvConfig {
+  dataDir: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** What DPoP `htu`, cookies and the relay link use; defaults to http://<host>:<port>. */
+  publicUrl?: string;
+  webRoot?: string;
+  clock?: Clock;
+  /** Origins (the relay) the web app may call, for the CSP. */
+  connectOrigins?: string[];
+}
+
+export interface EnvRuntime {
+  deps: EnvDeps;
+  environmentId: string;
+  dataDir: string;
+  adminToken: string;
+  publicUrl: string;
+  server: Server;
+  loginUrl(): string;
+  close(): Promise<void>;
+}
+
+export const envDatabaseFile = (dataDir: string) => join(dataDir, 'env.sqlite');
+export const adminTokenFile = (dataDir: string) => join(dataDir, 'admin-token');
+
+export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
+  const dataDir = resolve(config.dataDir);
+  ensurePrivateDir(dataDir);
+  const clock = config.clock ?? systemClock;
+  const db = openEnvDatabase(envDatabaseFile(dataDir));
+  const deps: EnvDeps = { db, bus: new AccessBus(), clock };
+  const environmentId = getOrCreateEnvironmentId(deps);
+  const adminToken = loadOrCreateAdminToken(adminTokenFile(dataDir));
+  const host = config.host ?? '127.0.0.1';
+  let publicUrl = config.publicUrl ?? '';
+  const connectOrigins = config.connectOrigins ?? [];
+
+  const server = createServer(
+    createEnvRequestHandler({
+      deps,
+      environmentId,
+      adminToken,
+      publicUrl: () => publicUrl,
+      webRoot: config.webRoot ?? defaultWebRoot,
+      connectOrigins: () => connectOrigins,
+      authenticateClient: (req) => authenticateClientRequest(deps, req, publicUrl),
+    }),
+  );
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(config.port ?? 4100, host, () => resolveListen());
+  });
+  const { port } = server.address() as AddressInfo;
+  if (!publicUrl) publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  publicUrl = publicUrl.replace(/\/+$/, '');
+
+  return {
+    deps,
+    environmentId,
+    dataDir,
+    adminToken,
+    get publicUrl() {
+      return publicUrl;
+    },
+    server,
+    loginUrl: () => `${publicUrl}/login#code=${createLoginCode(deps).code}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      db.$client.close();
+    },
+  };
+}

@@ -1,0 +1,158 @@
+// The environment's HTTP surface (SPEC §4): one router of plain endpoints around tRPC at /trpc.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { nodeHTTPRequestHandler } from '@trpc/server/adapters/node-http';
+import { z } from 'zod';
+import { DomainError } from '../common/errors';
+import { originOf, parseCookies, readObjectBody, sendError, sendJson } from '../common/http';
+import { sha256Hex } from '../common/secrets';
+import type { EnvDeps } from './deps';
+import { loginPageHtml, loginScript } from './owner/login-page';
+import {
+  checkAdminToken,
+  OWNER_COOKIE,
+  OWNER_SESSION_TTL_MS,
+  redeemLoginCode,
+  resolveOwnerSession,
+  type OwnerIdentity,
+} from './owner/owner-auth.service';
+import { envRouter } from './trpc/app-router';
+import type { EnvContext } from './trpc/init';
+import type { ClientIdentity } from './connect/client-auth';
+import { serveWeb } from './web-static';
+
+export interface EnvHttpOptions {
+  deps: EnvDeps;
+  environmentId: string;
+  adminToken: string;
+  /** The configured public URL (DPoP `htu`, cookie `Secure`, CSRF origin): never taken from `Host`. */
+  publicUrl: () => string;
+  webRoot: string;
+  /** Extra origins allowed to connect (the relay) in the CSP. */
+  connectOrigins: () => string[];
+  authenticateClient: (req: IncomingMessage) => Promise<ClientIdentity>;
+  /** Plain endpoints added by the connect flow: path → handler. */
+  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>;
+}
+
+const MAX_TRPC_BODY = 64 * 1024;
+
+export function securityHeaders(connectOrigins: string[]): Record<string, string> {
+  return {
+    'content-security-policy': [
+      "default-src 'self'",
+      "script-src 'self'",
+      "style-src 'self' 'unsafe-inline'",
+      `connect-src 'self' ${connectOrigins.join(' ')}`.trim(),
+      "img-src 'self' data:",
+      "object-src 'none'",
+      "base-uri 'none'",
+      "frame-ancestors 'none'",
+      "form-action 'self'",
+    ].join('; '),
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+    'cross-origin-opener-policy': 'same-origin',
+  };
+}
+
+function ownerOf(req: IncomingMessage, opts: EnvHttpOptions): { owner: OwnerIdentity | null; key: string | null } {
+  const auth = req.headers.authorization;
+  if (auth && /^bearer /i.test(auth)) {
+    const owner = checkAdminToken(opts.adminToken, auth.slice(7).trim());
+    return { owner, key: owner ? 'admin-token' : null };
+  }
+  const token = parseCookies(req.headers.cookie).get(OWNER_COOKIE);
+  if (!token) return { owner: null, key: null };
+  const owner = resolveOwnerSession(opts.deps, token);
+  return { owner, key: owner ? sha256Hex(token) : null };
+}
+
+function isCrossSite(req: IncomingMessage, publicUrl: string): boolean {
+  const origin = req.headers.origin;
+  if (origin) {
+    try {
+      return originOf(origin) !== originOf(publicUrl);
+    } catch {
+      return true;
+    }
+  }
+  return req.headers['sec-fetch-site'] === 'cross-site';
+}
+
+function createContext(req: IncomingMessage, opts: EnvHttpOptions): EnvContext {
+  const { owner, key } = ownerOf(req, opts);
+  const actorHeader = req.headers['x-gatehouse-actor'];
+  return {
+    deps: opts.deps,
+    environmentId: opts.environmentId,
+    owner,
+    ownerKey: key,
+    actor: owner?.via === 'cookie' ? 'web' : actorHeader === 'cli' ? 'cli' : 'api',
+    crossSiteCookie: owner?.via === 'cookie' && isCrossSite(req, opts.publicUrl()),
+    authenticateClient: () => opts.authenticateClient(req),
+  };
+}
+
+const LoginBody = z.object({ code: z.string().min(1).max(256) });
+
+async function handleLogin(req: IncomingMessage, res: ServerResponse, opts: EnvHttpOptions, headers: Record<string, string>) {
+  if (isCrossSite(req, opts.publicUrl())) throw new DomainError('forbidden', 'forbidden', 'Sign in from the environment’s own login page.');
+  const parsed = LoginBody.safeParse(await readObjectBody(req, 4096));
+  if (!parsed.success) throw new DomainError('bad_request', 'invalid_request', 'The login request needs a "code".');
+  const session = redeemLoginCode(opts.deps, parsed.data.code);
+  const secure = opts.publicUrl().startsWith('https:') ? '; Secure' : '';
+  sendJson(res, 200, { ok: true, redirect: '/settings/connections' }, {
+    ...headers,
+    'set-cookie': `${OWNER_COOKIE}=${session.token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${OWNER_SESSION_TTL_MS / 1000}${secure}`,
+  });
+}
+
+export function createEnvRequestHandler(opts: EnvHttpOptions) {
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const headers = securityHeaders(opts.connectOrigins());
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://env.invalid').pathname;
+    } catch {
+      return sendError(res, new DomainError('bad_request', 'invalid_request', 'Malformed request URL.'), headers);
+    }
+    try {
+      if (pathname.startsWith('/trpc/')) {
+        for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+        await nodeHTTPRequestHandler({
+          router: envRouter,
+          req,
+          res,
+          path: pathname.slice('/trpc/'.length),
+          maxBodySize: MAX_TRPC_BODY,
+          createContext: () => createContext(req, opts),
+          onError: ({ error }) => {
+            if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause instanceof DomainError)) {
+              console.error('[gatehouse env] tRPC internal error:', error.cause?.message ?? error.message);
+            }
+          },
+        });
+        return;
+      }
+      const route = opts.routes?.[pathname];
+      if (route) return await route(req, res);
+      if (pathname === '/healthz' && req.method === 'GET') {
+        return sendJson(res, 200, { ok: true, environmentId: opts.environmentId }, headers);
+      }
+      if (pathname === '/login' && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...headers });
+        return void res.end(loginPageHtml);
+      }
+      if (pathname === '/login.js' && req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache', ...headers });
+        return void res.end(loginScript);
+      }
+      if (pathname === '/login' && req.method === 'POST') return await handleLogin(req, res, opts, headers);
+      if (serveWeb(opts.webRoot, req, res, pathname, headers)) return;
+      sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: `Nothing at ${req.method} ${pathname.slice(0, 200)}.` }, headers);
+    } catch (error) {
+      sendError(res, error, headers);
+    }
+  };
+}

@@ -1,0 +1,32 @@
+// Test wiring: a real in-memory SQLite with the real migrations, a manual clock, a real bus.
+import { manualClock } from '../common/clock';
+import { openMemoryEnvDatabase } from './db/database';
+import type { EnvDeps } from './deps';
+import { AccessBus } from './events/access-bus';
+import { OWNER_SCOPES } from './owner/owner-auth.service';
+import type { EnvContext } from './trpc/init';
+import { DomainError } from '../common/errors';
+
+export function createTestDeps(start?: number) {
+  const clock = manualClock(start);
+  const deps: EnvDeps = { db: openMemoryEnvDatabase(), bus: new AccessBus(), clock };
+  return { deps, clock };
+}
+
+/** A deterministic valid-looking thumbprint for registry tests (43 base64url chars). */
+export const fakeThumbprint = (n: number): string => `tp${String(n).padStart(6, '0')}`.padEnd(43, 'A');
+
+export function ownerContext(deps: EnvDeps, over: Partial<EnvContext> = {}): EnvContext {
+  return {
+    deps,
+    environmentId: 'env_test',
+    owner: { scopes: OWNER_SCOPES, via: 'admin-token' },
+    ownerKey: 'admin-token',
+    actor: 'api',
+    crossSiteCookie: false,
+    authenticateClient: async () => {
+      throw new DomainError('unauthorized', 'invalid_token', 'no client session in this test');
+    },
+    ...over,
+  };
+}

@@ -1,0 +1,30 @@
+import { AuditListInput, SecurityMode, ThumbprintInput } from '../../../shared/contracts';
+import { z } from 'zod';
+import { listAudit } from '../audit/audit.service';
+import { approveClient, listClients, rejectClient, revokeClient } from '../connect/clients.service';
+import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
+import { ownerReadProcedure, ownerWriteProcedure, router } from './init';
+
+export const connectRouter = router({
+  securityMode: router({
+    get: ownerReadProcedure.query(({ ctx }) => ({ mode: getSecurityMode(ctx.deps.db) })),
+    set: ownerWriteProcedure
+      .input(z.object({ mode: SecurityMode }))
+      .mutation(({ ctx, input }) => setSecurityMode(ctx.deps, input.mode, ctx.actor)),
+  }),
+  clients: router({
+    list: ownerReadProcedure.query(({ ctx }) => listClients(ctx.deps)),
+    approve: ownerWriteProcedure
+      .input(ThumbprintInput)
+      .mutation(({ ctx, input }) => approveClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
+    reject: ownerWriteProcedure
+      .input(ThumbprintInput)
+      .mutation(({ ctx, input }) => rejectClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
+    revoke: ownerWriteProcedure
+      .input(ThumbprintInput)
+      .mutation(({ ctx, input }) => revokeClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
+  }),
+  audit: router({
+    list: ownerReadProcedure.input(AuditListInput).query(({ ctx, input }) => listAudit(ctx.deps, input ?? {})),
+  }),
+});
