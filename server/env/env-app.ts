@@ -13,6 +13,11 @@ import { createEnvRequestHandler } from './http';
 import { authenticateClientRequest } from './connect/client-auth';
 import { createLoginCode, loadOrCreateAdminToken } from './owner/owner-auth.service';
 import { defaultWebRoot } from './web-static';
+import { loadOrCreateSigningKey, type SigningKey } from '../common/keys';
+import { createMintService, type MintService } from './connect/mint.service';
+import { createConnectRoutes } from './connect/connect-routes';
+import { linkToRelay, unlinkFromRelay } from './link/link-client';
+import type { RelayLink } from './link/link.service';
 
 export interface EnvConfig {
   dataDir: string;
@@ -34,12 +39,19 @@ export interface EnvRuntime {
   adminToken: string;
   publicUrl: string;
   server: Server;
+  signingKey: SigningKey;
+  mint: MintService;
   loginUrl(): string;
+  link(relayUrl: string, idToken: string): Promise<RelayLink>;
+  unlink(): Promise<{ linked: false; relayReached: boolean }>;
+  /** Lets the web app call this relay origin (CSP connect-src). */
+  allowConnectOrigin(origin: string): void;
   close(): Promise<void>;
 }
 
 export const envDatabaseFile = (dataDir: string) => join(dataDir, 'env.sqlite');
 export const adminTokenFile = (dataDir: string) => join(dataDir, 'admin-token');
+export const envKeyFile = (dataDir: string) => join(dataDir, 'env-key.json');
 
 export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const dataDir = resolve(config.dataDir);
@@ -49,9 +61,11 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const deps: EnvDeps = { db, bus: new AccessBus(), clock };
   const environmentId = getOrCreateEnvironmentId(deps);
   const adminToken = loadOrCreateAdminToken(adminTokenFile(dataDir));
+  const signingKey = await loadOrCreateSigningKey(envKeyFile(dataDir));
+  const mint = createMintService({ deps, environmentId, signingKey });
   const host = config.host ?? '127.0.0.1';
   let publicUrl = config.publicUrl ?? '';
-  const connectOrigins = config.connectOrigins ?? [];
+  const connectOrigins = [...(config.connectOrigins ?? [])];
 
   const server = createServer(
     createEnvRequestHandler({
@@ -62,6 +76,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
       webRoot: config.webRoot ?? defaultWebRoot,
       connectOrigins: () => connectOrigins,
       authenticateClient: (req) => authenticateClientRequest(deps, req, publicUrl),
+      routes: createConnectRoutes({ deps, mint, publicUrl: () => publicUrl }),
     }),
   );
   await new Promise<void>((resolveListen, reject) => {
@@ -81,6 +96,11 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
       return publicUrl;
     },
     server,
+    signingKey,
+    mint,
+    link: (relayUrl, idToken) => linkToRelay({ deps, environmentId, signingKey, publicUrl }, relayUrl, idToken),
+    unlink: () => unlinkFromRelay({ deps, environmentId, signingKey, publicUrl }),
+    allowConnectOrigin: (origin) => void (connectOrigins.includes(origin) || connectOrigins.push(origin)),
     loginUrl: () => `${publicUrl}/login#code=${createLoginCode(deps).code}`,
     async close() {
       server.closeAllConnections();

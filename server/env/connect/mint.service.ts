@@ -4,7 +4,7 @@ import { eq } from 'drizzle-orm';
 import type { JWK } from 'jose';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
-import { MintProtocolError, signMintResponse, verifyMintRequest, type MintRequestClaims, type MintResponseBody } from '../../mint/mint-protocol';
+import { MintProtocolError, mintResponseBody, signMintResponse, verifyMintRequest, type MintDecision, type MintRequestClaims, type MintResponseBody, type MintSigningKey } from '../../mint/mint-protocol';
 import type { EnvSql } from '../db/database';
 import { connectClients } from '../db/schema';
 import type { EnvDeps } from '../deps';
@@ -19,15 +19,12 @@ import type { SecurityMode } from '../../../shared/contracts';
 export const RETRY_AFTER_SECONDS = 5;
 const MARKER_SLACK_MS = 60_000;
 
-type SigningKey = Parameters<typeof signMintResponse>[0];
-type Decision =
-  | { status: 'authorized'; credential: string; expiresAt: number }
-  | { status: 'pending_approval'; approvalStatus: 'pending' | 'rejected'; requestedAt: string };
+type Decision = MintDecision;
 
 export interface MintServiceOptions {
   deps: EnvDeps;
   environmentId: string;
-  signingKey: SigningKey;
+  signingKey: MintSigningKey;
   /** Pending requests held open at once; beyond it a request answers pending at once. */
   maxWaiters?: number;
 }
@@ -132,9 +129,7 @@ export function createMintService(opts: MintServiceOptions) {
 
   async function respond(claims: MintRequestClaims, decision: Decision): Promise<MintResponseBody> {
     const proof = await signMintResponse(signingKey, { environmentId, relayIssuer: claims.iss, request: claims, decision, now: deps.clock.now() });
-    return decision.status === 'authorized'
-      ? { status: 'authorized', credential: decision.credential, expiresAt: decision.expiresAt, proof }
-      : { status: 'pending_approval', approvalStatus: decision.approvalStatus, requestedAt: decision.requestedAt, retryAfterSeconds: RETRY_AFTER_SECONDS, proof };
+    return mintResponseBody(decision, proof, RETRY_AFTER_SECONDS);
   }
 
   async function mint(token: unknown, signal: AbortSignal): Promise<MintResponseBody> {

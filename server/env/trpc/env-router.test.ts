@@ -20,9 +20,8 @@ const ownerCalls: Array<[string, (c: Caller) => Promise<unknown>, 'read' | 'writ
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
     const value = await promise;
-    if (value && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function') {
-      await (value as AsyncIterator<unknown>)[Symbol.asyncIterator]().next();
-    }
+    const iterable = value as AsyncIterable<unknown> | null;
+    if (iterable && typeof iterable[Symbol.asyncIterator] === 'function') await iterable[Symbol.asyncIterator]().next();
   } catch (error) {
     if (error instanceof TRPCError) return error.code;
     throw error;

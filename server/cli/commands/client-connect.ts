@@ -1,0 +1,68 @@
+// `gatehouse client connect`: this machine as a client device (SPEC §8).
+import { hostname, platform } from 'node:os';
+import { join } from 'node:path';
+import { connectToEnvironment, createEnvClient, type PendingInfo } from '../../../shared/client/connect';
+import { ConnectionBlockedError } from '../../../shared/client/errors';
+import { verificationCode } from '../../../shared/verification-code';
+import type { EnvRouter } from '../../env/trpc/app-router';
+import { EXIT } from '../options';
+import { loadOrCreateClientKey } from '../node-key-store';
+import type { Output } from '../output';
+import { devIdToken } from './connect-link';
+
+const osName = (): string => ({ linux: 'Linux', darwin: 'macOS', win32: 'Windows' })[platform() as string] ?? platform();
+
+export interface ClientConnectOptions {
+  dataDir: string;
+  environment: string;
+  relay: string;
+  account: string;
+  keyFile?: string;
+  label?: string;
+  wait: boolean;
+}
+
+export async function runClientConnect(out: Output, opts: ClientConnectOptions): Promise<number> {
+  const { signer, created } = await loadOrCreateClientKey(opts.keyFile ?? join(opts.dataDir, 'client-key.json'));
+  const code = await verificationCode(signer.thumbprint);
+  if (created) out.note('Created a new client key.');
+  out.line(`Client        ${signer.thumbprint}`);
+  out.line(`Verification  ${code}   (check that the owner sees the same code)`);
+  let announced = false;
+  const onPending = (info: PendingInfo) => {
+    if (info.approvalStatus === 'pending' && !announced) {
+      announced = true;
+      out.line('Waiting for approval… (approve this client in the environment settings)');
+    }
+  };
+  const abort = new AbortController();
+  const stop = () => abort.abort(new Error('Interrupted.'));
+  process.once('SIGINT', stop);
+  try {
+    const session = await connectToEnvironment({
+      relayUrl: opts.relay.replace(/\/+$/, ''),
+      environmentId: opts.environment,
+      signer,
+      getIdToken: () => devIdToken(opts.relay.replace(/\/+$/, ''), opts.account),
+      client: { label: opts.label ?? hostname(), deviceType: 'desktop', os: osName() },
+      wait: opts.wait,
+      onPending,
+      signal: abort.signal,
+    });
+    const whoami = await createEnvClient<EnvRouter>(session, signer).client.whoami.query();
+    out.data({ status: 'authorized', verificationCode: code, clientProofKeyThumbprint: signer.thumbprint, whoami });
+    out.line(`Connected to ${whoami.environmentId} at ${session.endpoint}.`);
+    out.line(`whoami        ${JSON.stringify(whoami)}`);
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof ConnectionBlockedError && error.reason === 'permission') {
+      out.data({ status: error.approvalStatus === 'rejected' ? 'rejected' : 'pending_approval', verificationCode: code, clientProofKeyThumbprint: signer.thumbprint });
+      out.line(error.detail);
+      if (error.retryAfterSeconds) out.line(`Ask again in ${error.retryAfterSeconds} s, or drop --no-wait to wait for the owner.`);
+      return EXIT.blocked;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', stop);
+  }
+}

@@ -1,0 +1,158 @@
+// The `gatehouse` command (SPEC §8).
+import { Command, CommanderError, Option } from 'commander';
+import { ConnectFailedError, ConnectionBlockedError } from '../../shared/client/errors';
+import { DomainError } from '../common/errors';
+import { createLoginCode } from '../env/owner/owner-auth.service';
+import { runClientConnect } from './commands/client-connect';
+import { runLink, runStatus, runUnlink } from './commands/connect-link';
+import { relayDataDir, runEnvStart, runRelayStart, runStart } from './commands/serve';
+import { CliError, findRunningEnv, openEnvOffline } from './env-access';
+import { dataDirOf, EXIT, portOf, UsageError, urlOf } from './options';
+import { createOutput } from './output';
+import { registerSecurityCommands } from './commands/security';
+
+type Common = { dataDir?: string; json?: boolean };
+
+export function buildProgram(run: (code: Promise<number>) => void): Command {
+  const program = new Command('gatehouse')
+    .description('Let your own devices into your own machine, and nobody else.')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  const common = (cmd: Command) => cmd.option('--data-dir <dir>', 'data directory (default $GATEHOUSE_DATA_DIR or ./.gatehouse)').option('--json', 'print JSON instead of text');
+
+  common(program.command('start'))
+    .description('run relay + environment + dev account issuer on 127.0.0.1 (the embedded default)')
+    .option('--env-port <n>', 'environment port (0 picks a free one; default $GATEHOUSE_ENV_PORT or 4100)')
+    .option('--relay-port <n>', 'relay port (0 picks a free one; default $GATEHOUSE_RELAY_PORT or 4200)')
+    .action((o: Common & { envPort?: string; relayPort?: string }) =>
+      run(runStart({ dataDir: dataDirOf(o.dataDir), envPort: portOf(o.envPort, 'GATEHOUSE_ENV_PORT', 4100), relayPort: portOf(o.relayPort, 'GATEHOUSE_RELAY_PORT', 4200) })),
+    );
+
+  const env = program.command('env').description('the environment server');
+  common(env.command('start'))
+    .description('run only the environment')
+    .option('--port <n>', 'port (default $GATEHOUSE_ENV_PORT or 4100)')
+    .option('--public-url <url>', 'the URL clients and the relay use (DPoP htu, link endpoint)')
+    .action((o: Common & { port?: string; publicUrl?: string }) =>
+      run(runEnvStart({ dataDir: dataDirOf(o.dataDir), port: portOf(o.port, 'GATEHOUSE_ENV_PORT', 4100), ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }) })),
+    );
+
+  const relay = program.command('relay').description('the relay server');
+  common(relay.command('start'))
+    .description('run only the relay')
+    .option('--port <n>', 'port (default $GATEHOUSE_RELAY_PORT or 4200)')
+    .option('--public-url <url>', 'the URL clients use (DPoP htu, token issuer)')
+    .option('--database-url <url>', 'relay database (default: SQLite in <data-dir>/relay)')
+    .option('--account-issuer <url>', 'OpenID provider for account tokens (default: the dev issuer)')
+    .option('--account-audience <aud>', 'audience of account ID tokens')
+    .option('--allow-origin <origin...>', 'web origins allowed to call the relay from a browser')
+    .option('--no-dev-issuer', 'do not mount the dev account issuer')
+    .action((o: Common & { port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer: boolean }) => {
+      if (o.databaseUrl ?? process.env.GATEHOUSE_RELAY_DATABASE_URL) throw new UsageError('--database-url: only the embedded SQLite store is available in this version.');
+      if (!!o.accountIssuer !== !!o.accountAudience) throw new UsageError('--account-issuer and --account-audience go together.');
+      run(
+        runRelayStart({
+          dataDir: relayDataDir(dataDirOf(o.dataDir)),
+          port: portOf(o.port, 'GATEHOUSE_RELAY_PORT', 4200),
+          devIssuer: o.devIssuer,
+          allowedOrigins: o.allowOrigin ?? [],
+          ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }),
+          ...(o.accountIssuer && { accountIssuer: { issuer: urlOf(o.accountIssuer, '--account-issuer')!, audience: o.accountAudience! } }),
+        }),
+      );
+    });
+
+  const connect = program.command('connect').description('link to a relay and decide who may connect');
+  common(connect.command('link'))
+    .description('link this environment to a relay for an account')
+    .requiredOption('--relay <url>', 'relay URL')
+    .option('--account <name>', 'dev issuer account name')
+    .option('--id-token <jwt>', 'an OpenID Connect ID token of the owner’s account')
+    .action((o: Common & { relay: string; account?: string; idToken?: string }) =>
+      run(runLink(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), relay: urlOf(o.relay, '--relay')!, ...(o.account && { account: o.account }), ...(o.idToken && { idToken: o.idToken }) })),
+    );
+  common(connect.command('unlink'))
+    .description('remove the relay link (clients and mode are kept)')
+    .action((o: Common) => run(runUnlink(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) })));
+  common(connect.command('status'))
+    .description('link, relay and security mode')
+    .action((o: Common) => run(runStatus(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) })));
+  registerSecurityCommands(connect, common, run);
+
+  const owner = program.command('owner').description('owner access');
+  common(owner.command('login-url'))
+    .description('print a fresh one-time owner login link')
+    .action((o: Common) =>
+      run(
+        (async () => {
+          const dataDir = dataDirOf(o.dataDir);
+          const out = createOutput(!!o.json);
+          const running = await findRunningEnv(dataDir);
+          const envDb = await openEnvOffline(dataDir);
+          try {
+            const url = `${running?.url ?? 'http://127.0.0.1:4100'}/login#code=${createLoginCode(envDb.deps).code}`;
+            out.data({ url });
+            out.line(url);
+            if (!running) out.note('The environment is not running: start it (npm start) before opening the link; it stays valid for 10 minutes.');
+            return EXIT.ok;
+          } finally {
+            envDb.close();
+          }
+        })(),
+      ),
+    );
+
+  const client = program.command('client').description('this machine as a client device');
+  common(client.command('connect'))
+    .description('connect to an environment through the relay (waits for approval)')
+    .requiredOption('--environment <id>', 'environment id')
+    .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
+    .option('--account <name>', 'dev issuer account', 'owner')
+    .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
+    .option('--label <text>', 'how this client is shown to the owner (default: host name)')
+    .addOption(new Option('--no-wait', 'answer at once instead of waiting for approval'))
+    .action((o: Common & { environment: string; relay?: string; account: string; keyFile?: string; label?: string; wait: boolean }) =>
+      run(
+        runClientConnect(createOutput(!!o.json), {
+          dataDir: dataDirOf(o.dataDir),
+          environment: o.environment,
+          relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
+          account: o.account,
+          wait: o.wait,
+          ...(o.keyFile && { keyFile: o.keyFile }),
+          ...(o.label && { label: o.label }),
+        }),
+      ),
+    );
+  return program;
+}
+
+function describe(error: unknown): { code: number; message: string } {
+  if (error instanceof UsageError) return { code: EXIT.usage, message: error.message };
+  if (error instanceof CliError) return { code: error.exitCode, message: error.message };
+  if (error instanceof DomainError) return { code: error.kind === 'not_found' ? EXIT.notFound : EXIT.failure, message: error.message };
+  if (error instanceof ConnectionBlockedError) return { code: error.reason === 'permission' ? EXIT.blocked : EXIT.failure, message: error.detail };
+  if (error instanceof ConnectFailedError) return { code: EXIT.failure, message: error.message };
+  return { code: EXIT.failure, message: error instanceof Error ? error.message : String(error) };
+}
+
+/** Runs the CLI and returns its exit code; errors are printed as one line, never a stack. */
+export async function main(argv: string[]): Promise<number> {
+  let pending: Promise<number> | null = null;
+  const program = buildProgram((code) => {
+    pending = code;
+  });
+  try {
+    await program.parseAsync(argv);
+    if (!pending) return EXIT.ok;
+    return await pending;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.ok;
+      return EXIT.usage;
+    }
+    const { code, message } = describe(error);
+    process.stderr.write(`gatehouse: ${message}\n`);
+    return code;
+  }
+}

@@ -1,0 +1,21 @@
+import type { JWK } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import type { Clock } from '../common/clock';
+import type { AccountTokenVerifier } from '../identity/account-token';
+import type { RelayStore } from './store';
+
+export interface RelaySigningKey {
+  privateKey: CryptoKey | KeyObject;
+  publicKey: CryptoKey | Uint8Array;
+  publicJwk: JWK;
+  kid: string;
+}
+
+export interface RelayDeps {
+  store: RelayStore;
+  clock: Clock;
+  relayIssuer: string;
+  publicUrl: () => string;
+  signingKey: RelaySigningKey;
+  accountTokens: AccountTokenVerifier;
+}

@@ -1,0 +1,105 @@
+// The relay's HTTP surface: token exchange, links, tRPC `environments.connect`, the dev issuer.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { nodeHTTPRequestHandler } from '@trpc/server/adapters/node-http';
+import { z } from 'zod';
+import { DomainError } from '../common/errors';
+import { readObjectBody, sendError, sendJson } from '../common/http';
+import type { DevIssuer } from '../identity/dev-issuer';
+import type { RelayDeps } from './deps';
+import { createLink, removeLink } from './links.service';
+import { authenticateRelayClient } from './relay-auth';
+import { exchangeToken } from './token.service';
+import { relayRouter } from './trpc/relay-router';
+
+export interface RelayHttpOptions {
+  deps: RelayDeps;
+  devIssuer: DevIssuer | null;
+  /** Web origins (the /device page) allowed to call the relay from a browser. */
+  allowedOrigins: () => string[];
+}
+
+const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
+const LinkBody = z.object({ proof: z.string().min(1).max(16 * 1024) });
+
+function corsHeaders(req: IncomingMessage, allowed: string[]): Record<string, string> {
+  const origin = req.headers.origin;
+  if (!origin || !allowed.includes(origin)) return {};
+  return {
+    'access-control-allow-origin': origin,
+    vary: 'origin',
+    'access-control-allow-methods': 'GET, POST, OPTIONS',
+    'access-control-allow-headers': 'authorization, dpop, content-type, trpc-accept, x-trpc-source',
+    'access-control-max-age': '600',
+  };
+}
+
+function bearerOf(req: IncomingMessage): string {
+  const match = /^Bearer ([A-Za-z0-9_.-]{1,16384})$/.exec(req.headers.authorization ?? '');
+  if (!match) throw new DomainError('unauthorized', 'invalid_token', 'Send the owner’s account ID token as Authorization: Bearer.');
+  return match[1]!;
+}
+
+export function createRelayRequestHandler(opts: RelayHttpOptions) {
+  const { deps } = opts;
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const cors = corsHeaders(req, opts.allowedOrigins());
+    let pathname: string;
+    try {
+      pathname = new URL(req.url ?? '/', 'http://relay.invalid').pathname;
+    } catch {
+      return sendError(res, new DomainError('bad_request', 'invalid_request', 'Malformed request URL.'), cors);
+    }
+    try {
+      if (pathname.startsWith('/dev-issuer/') || pathname === '/dev-issuer') {
+        if (!opts.devIssuer) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'The dev issuer is not enabled on this relay.' });
+        return await opts.devIssuer.handle(req, res, pathname.slice('/dev-issuer'.length) || '/');
+      }
+      if (req.method === 'OPTIONS') {
+        res.writeHead(Object.keys(cors).length ? 204 : 403, cors);
+        return void res.end();
+      }
+      if (pathname.startsWith('/trpc/')) {
+        for (const [k, v] of Object.entries({ ...cors, ...noStore })) res.setHeader(k, v);
+        await nodeHTTPRequestHandler({
+          router: relayRouter,
+          req,
+          res,
+          path: pathname.slice('/trpc/'.length),
+          maxBodySize: 16 * 1024,
+          createContext: () => ({ deps, authenticate: () => authenticateRelayClient(deps, req) }),
+          onError: ({ error }) => {
+            if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause instanceof DomainError)) console.error('[gatehouse relay] tRPC internal error:', error.cause?.message ?? error.message);
+          },
+        });
+        return;
+      }
+      if (pathname === '/oauth/token' && req.method === 'POST') {
+        try {
+          return sendJson(res, 200, await exchangeToken(deps, req, await readObjectBody(req, 32 * 1024)), { ...cors, ...noStore });
+        } catch (error) {
+          const dpop = error instanceof DomainError && error.reason === 'invalid_dpop_proof';
+          return sendError(res, error, { ...cors, ...noStore, ...(dpop && { 'www-authenticate': 'DPoP error="invalid_dpop_proof", algs="ES256 EdDSA"' }) });
+        }
+      }
+      if (pathname === '/v1/links' && req.method === 'POST') {
+        const idToken = bearerOf(req);
+        const body = LinkBody.safeParse(await readObjectBody(req, 32 * 1024));
+        if (!body.success) throw new DomainError('bad_request', 'invalid_request', 'The body must be {"proof": "<link proof JWT>"}.');
+        return sendJson(res, 200, await createLink(deps, idToken, body.data.proof), noStore);
+      }
+      const unlink = /^\/v1\/links\/([A-Za-z0-9_-]{1,128})$/.exec(pathname);
+      if (unlink && req.method === 'DELETE') {
+        const body = LinkBody.safeParse(await readObjectBody(req, 32 * 1024));
+        if (!body.success) throw new DomainError('bad_request', 'invalid_request', 'The body must be {"proof": "<unlink proof JWT>"}.');
+        return sendJson(res, 200, await removeLink(deps, unlink[1]!, body.data.proof), noStore);
+      }
+      if (pathname === '/.well-known/gatehouse-relay' && req.method === 'GET') {
+        return sendJson(res, 200, { issuer: deps.relayIssuer, publicKey: deps.signingKey.publicJwk }, cors);
+      }
+      if (pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { ok: true, issuer: deps.relayIssuer }, cors);
+      sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: `Nothing at ${req.method} ${pathname.slice(0, 200)}.` }, cors);
+    } catch (error) {
+      sendError(res, error, { ...cors, ...noStore });
+    }
+  };
+}

@@ -1,0 +1,107 @@
+// Composes one relay: store, key, account-token verifier, optional dev issuer, HTTP server.
+import { importJWK } from 'jose';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { systemClock, type Clock } from '../common/clock';
+import { ensurePrivateDir } from '../common/files';
+import { loadOrCreateSigningKey } from '../common/keys';
+import { createOidcAccountTokenVerifier } from '../identity/account-token';
+import { createDevIssuer, type DevIssuer } from '../identity/dev-issuer';
+import type { RelayDeps } from './deps';
+import { createRelayRequestHandler } from './http';
+import { openSqliteRelayStore } from './sqlite-store';
+import type { RelayStore } from './store';
+
+export const DEV_AUDIENCE = 'gatehouse';
+
+export interface RelayConfig {
+  /** The relay's own state directory. */
+  dataDir: string;
+  host?: string;
+  port?: number;
+  publicUrl?: string;
+  clock?: Clock;
+  /** Mount the dev account issuer under /dev-issuer (loopback callers only). */
+  devIssuer?: boolean;
+  /** An external OpenID provider; defaults to the dev issuer when that is mounted. */
+  accountIssuer?: { issuer: string; audience: string };
+  allowedOrigins?: string[];
+  /** A store to use instead of the embedded SQLite one. */
+  store?: RelayStore;
+}
+
+export interface RelayRuntime {
+  deps: RelayDeps;
+  publicUrl: string;
+  server: Server;
+  devIssuer: DevIssuer | null;
+  allowOrigin(origin: string): void;
+  close(): Promise<void>;
+}
+
+export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
+  const dataDir = resolve(config.dataDir);
+  ensurePrivateDir(dataDir);
+  const clock = config.clock ?? systemClock;
+  const host = config.host ?? '127.0.0.1';
+  const store = config.store ?? openSqliteRelayStore(join(dataDir, 'relay.sqlite'));
+  const key = await loadOrCreateSigningKey(join(dataDir, 'relay-key.json'));
+  const allowedOrigins = [...(config.allowedOrigins ?? [])];
+  let publicUrl = config.publicUrl?.replace(/\/+$/, '') ?? '';
+  let devIssuer: DevIssuer | null = null;
+  const deps = {
+    store,
+    clock,
+    relayIssuer: '',
+    publicUrl: () => publicUrl,
+    signingKey: { privateKey: key.privateKey, publicKey: await importJWK({ ...key.publicJwk, alg: 'EdDSA' }, 'EdDSA'), publicJwk: key.publicJwk, kid: key.kid },
+    accountTokens: { verify: () => Promise.reject(new Error('relay is starting')) },
+  } as RelayDeps;
+
+  const server = createServer(createRelayRequestHandler({ deps, devIssuer: null, allowedOrigins: () => allowedOrigins }));
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(config.port ?? 4200, host, () => ok());
+  });
+  if (!publicUrl) publicUrl = `http://${host}:${(server.address() as AddressInfo).port}`;
+  deps.relayIssuer = publicUrl;
+
+  if (config.devIssuer) {
+    devIssuer = await createDevIssuer({
+      issuerUrl: `${publicUrl}/dev-issuer`,
+      audience: DEV_AUDIENCE,
+      keyFile: join(dataDir, 'dev-issuer-key.json'),
+      clock,
+      devMode: true,
+      allowedOrigins,
+    });
+  }
+  const issuer = config.accountIssuer ?? (devIssuer ? { issuer: devIssuer.issuer, audience: DEV_AUDIENCE } : null);
+  if (!issuer) {
+    await new Promise<void>((r) => server.close(() => r()));
+    throw new Error('No account issuer: pass --account-issuer and --account-audience, or run with the dev issuer.');
+  }
+  deps.accountTokens = createOidcAccountTokenVerifier({ issuer: issuer.issuer, audience: issuer.audience, clock });
+  server.removeAllListeners('request');
+  server.on('request', createRelayRequestHandler({ deps, devIssuer, allowedOrigins: () => allowedOrigins }));
+
+  const pruner = setInterval(() => void store.pruneMarkers(clock.now()).catch(() => undefined), 60_000);
+  pruner.unref();
+
+  return {
+    deps,
+    get publicUrl() {
+      return publicUrl;
+    },
+    server,
+    devIssuer,
+    allowOrigin: (origin) => void (allowedOrigins.includes(origin) || allowedOrigins.push(origin)),
+    async close() {
+      clearInterval(pruner);
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,59 @@
+// DPoP-bound authentication of relay requests: a proof for this exact method and URL, bound to
+// the access token (`ath`) and to its `cnf.jkt`, used once across every relay instance.
+import type { IncomingMessage } from 'node:http';
+import { DomainError } from '../common/errors';
+import { DpopError, readDpopHeader, verifyDpopProof, type VerifiedDpopProof } from '../dpop/verify-dpop';
+import { CONNECT_SCOPE, verifyRelayAccessToken, type RelayAccessClaims } from './access-token';
+import type { RelayDeps } from './deps';
+
+export async function verifyRequestProof(deps: RelayDeps, req: IncomingMessage, accessToken?: string): Promise<VerifiedDpopProof> {
+  const path = new URL(req.url ?? '/', 'http://relay.invalid').pathname;
+  try {
+    return await verifyDpopProof(readDpopHeader(req.rawHeaders), {
+      method: req.method ?? 'GET',
+      url: new URL(path, deps.publicUrl()).href,
+      ...(accessToken !== undefined && { accessToken }),
+      now: deps.clock.now(),
+    });
+  } catch (error) {
+    if (error instanceof DpopError) throw new DomainError('bad_request', 'invalid_dpop_proof', error.message);
+    throw error;
+  }
+}
+
+/** Records the proof as used; a second use anywhere is refused like any invalid proof (S19). */
+export async function consumeProof(deps: RelayDeps, proof: VerifiedDpopProof): Promise<void> {
+  let fresh: boolean;
+  try {
+    fresh = await deps.store.consumeMarker('dpop', proof.replayKey, proof.replayExpiresAt);
+  } catch {
+    throw new DomainError('unavailable', 'internal', 'The relay could not record the DPoP proof; try again shortly.');
+  }
+  if (!fresh) throw new DomainError('bad_request', 'invalid_dpop_proof', 'The DPoP proof was already used.');
+}
+
+export async function authenticateRelayClient(deps: RelayDeps, req: IncomingMessage): Promise<RelayAccessClaims> {
+  const auth = req.headers.authorization ?? '';
+  const match = /^DPoP ([A-Za-z0-9_.-]{1,8192})$/.exec(auth);
+  if (!match) {
+    throw new DomainError('unauthorized', 'invalid_token', /^bearer /i.test(auth) ? 'Relay access tokens are DPoP-bound: the Bearer scheme is refused.' : 'A relay access token (Authorization: DPoP) is required.');
+  }
+  const token = match[1]!;
+  const claims = await verifyRelayAccessToken(token, { key: deps.signingKey.publicKey, relayIssuer: deps.relayIssuer, now: deps.clock.now() });
+  let proof: VerifiedDpopProof;
+  try {
+    proof = await verifyRequestProof(deps, req, token);
+  } catch (error) {
+    if (error instanceof DomainError) throw new DomainError('unauthorized', 'invalid_dpop_proof', error.message);
+    throw error;
+  }
+  if (proof.thumbprint !== claims.cnf.jkt) throw new DomainError('unauthorized', 'invalid_dpop_proof', 'The DPoP proof was made with another key than the token is bound to.');
+  if (!claims.scope.split(' ').includes(CONNECT_SCOPE)) throw new DomainError('forbidden', 'forbidden', `The token lacks the ${CONNECT_SCOPE} scope.`);
+  try {
+    await consumeProof(deps, proof);
+  } catch (error) {
+    if (error instanceof DomainError && error.reason === 'invalid_dpop_proof') throw new DomainError('unauthorized', 'invalid_dpop_proof', error.message);
+    throw error;
+  }
+  return claims;
+}
