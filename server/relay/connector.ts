@@ -17,6 +17,7 @@ export interface ConnectorOptions {
   signingKey: SigningKey;
   clock: Clock;
   fetchImpl?: typeof fetch;
+  timeoutMs?: number;
 }
 
 async function readLimited(res: Response): Promise<string> {
@@ -59,7 +60,7 @@ export function createConnector(opts: ConnectorOptions) {
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify({ proof: token }),
         redirect: 'manual',
-        signal: AbortSignal.timeout(ENDPOINT_TIMEOUT_MS + waitSeconds * 1000),
+        signal: AbortSignal.timeout((opts.timeoutMs ?? ENDPOINT_TIMEOUT_MS) + waitSeconds * 1000),
       });
     } catch (error) {
       if ((error as Error).name === 'TimeoutError') throw new DomainError('gateway_timeout', 'endpoint_timed_out', 'The environment did not answer in time.');

@@ -18,4 +18,6 @@ export interface RelayDeps {
   publicUrl: () => string;
   signingKey: RelaySigningKey;
   accountTokens: AccountTokenVerifier;
+  /** How long the relay waits for an environment beyond `waitSeconds` (default 10 s). */
+  endpointTimeoutMs?: number;
 }

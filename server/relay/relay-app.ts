@@ -27,6 +27,7 @@ export interface RelayConfig {
   /** An external OpenID provider; defaults to the dev issuer when that is mounted. */
   accountIssuer?: { issuer: string; audience: string };
   allowedOrigins?: string[];
+  endpointTimeoutMs?: number;
   /** A store to use instead of the embedded SQLite one. */
   store?: RelayStore;
 }
@@ -57,6 +58,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     publicUrl: () => publicUrl,
     signingKey: { privateKey: key.privateKey, publicKey: await importJWK({ ...key.publicJwk, alg: 'EdDSA' }, 'EdDSA'), publicJwk: key.publicJwk, kid: key.kid },
     accountTokens: { verify: () => Promise.reject(new Error('relay is starting')) },
+    ...(config.endpointTimeoutMs !== undefined && { endpointTimeoutMs: config.endpointTimeoutMs }),
   } as RelayDeps;
 
   const server = createServer(createRelayRequestHandler({ deps, devIssuer: null, allowedOrigins: () => allowedOrigins }));
