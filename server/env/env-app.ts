@@ -17,7 +17,7 @@ import { loadOrCreateSigningKey, type SigningKey } from '../common/keys';
 import { createMintService, type MintService } from './connect/mint.service';
 import { createConnectRoutes } from './connect/connect-routes';
 import { linkToRelay, unlinkFromRelay } from './link/link-client';
-import type { RelayLink } from './link/link.service';
+import { readRelayLink, type RelayLink } from './link/link.service';
 
 export interface EnvConfig {
   dataDir: string;
@@ -76,6 +76,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
       webRoot: config.webRoot ?? defaultWebRoot,
       connectOrigins: () => connectOrigins,
       authenticateClient: (req) => authenticateClientRequest(deps, req, publicUrl),
+      relayUrl: () => readRelayLink(deps)?.relayUrl ?? null,
       routes: createConnectRoutes({ deps, mint, publicUrl: () => publicUrl }),
     }),
   );

@@ -30,6 +30,8 @@ export interface EnvHttpOptions {
   /** Extra origins allowed to connect (the relay) in the CSP. */
   connectOrigins: () => string[];
   authenticateClient: (req: IncomingMessage) => Promise<ClientIdentity>;
+  /** The linked relay's URL, for the /device page. */
+  relayUrl: () => string | null;
   /** Plain endpoints added by the connect flow: path → handler. */
   routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>;
 }
@@ -137,6 +139,10 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
       }
       const route = opts.routes?.[pathname];
       if (route) return await route(req, res);
+      if (pathname === '/api/connect/config' && req.method === 'GET') {
+        // What the /device page needs to start: public facts only.
+        return sendJson(res, 200, { environmentId: opts.environmentId, relayUrl: opts.relayUrl() }, headers);
+      }
       if (pathname === '/healthz' && req.method === 'GET') {
         return sendJson(res, 200, { ok: true, environmentId: opts.environmentId }, headers);
       }

@@ -1,0 +1,125 @@
+// The mint request the relay signs and the environment verifies (SPEC §2 "Mint request").
+import { z } from 'zod';
+import { epochSeconds } from '../common/clock';
+import { ClientInfo, DEVICE_ID_MAX, DeviceType, LABEL_MAX, OS_MAX, Thumbprint } from '../../shared/contracts';
+import {
+  MINT_REQUEST_LIFETIME_SECONDS,
+  MINT_REQUEST_TYP,
+  MintProtocolError,
+  randomToken,
+  signMintJws,
+  verifyMintJws,
+  type MintPublicKey,
+  type MintSigningKey,
+} from './mint-jws';
+
+export const MINT_SCOPE = 'environment:connect';
+export const MAX_WAIT_SECONDS = 25;
+
+const EnvironmentId = z.string().min(1).max(128);
+const RandomId = z.string().regex(/^[A-Za-z0-9_-]{16,128}$/);
+
+export const MintRequestClaims = z.strictObject({
+  iss: z.string().min(1).max(2048),
+  aud: z.string().min(1).max(256),
+  sub: z.string().min(1).max(256),
+  jti: RandomId,
+  nonce: RandomId,
+  iat: z.int().nonnegative(),
+  exp: z.int().nonnegative(),
+  environmentId: EnvironmentId,
+  clientProofKeyThumbprint: Thumbprint,
+  cnf: z.strictObject({ jkt: Thumbprint }),
+  scope: z.tuple([z.literal(MINT_SCOPE)]),
+  deviceId: z.string().max(DEVICE_ID_MAX).optional(),
+  client: z
+    .strictObject({
+      label: z.string().max(LABEL_MAX).optional(),
+      deviceType: DeviceType.optional(),
+      os: z.string().max(OS_MAX).optional(),
+    })
+    .optional(),
+  waitSeconds: z.int().min(0).max(MAX_WAIT_SECONDS).optional(),
+});
+export type MintRequestClaims = z.infer<typeof MintRequestClaims>;
+
+export interface MintRequestInput {
+  relayIssuer: string;
+  environmentId: string;
+  accountId: string;
+  clientProofKeyThumbprint: string;
+  deviceId?: string;
+  client?: { label?: string; deviceType?: DeviceType; os?: string };
+  waitSeconds?: number;
+  /** Milliseconds since the epoch. */
+  now: number;
+}
+
+export const envAudience = (environmentId: string): string => `env:${environmentId}`;
+
+/** Signs a mint request; refuses (invalid_request) to sign anything verifyMintRequest would reject. */
+export async function signMintRequest(
+  key: MintSigningKey,
+  input: MintRequestInput,
+): Promise<{ token: string; claims: MintRequestClaims }> {
+  const iat = epochSeconds(input.now);
+  const client = input.client === undefined ? undefined : ClientInfo.safeParse(input.client);
+  if (client && !client.success) throw new MintProtocolError('invalid_request', 'mint request client info is invalid');
+  const clientInfo = client?.data && Object.fromEntries(Object.entries(client.data).filter(([, v]) => v !== undefined));
+  const candidate = {
+    iss: input.relayIssuer,
+    aud: envAudience(input.environmentId),
+    sub: input.accountId,
+    jti: randomToken(),
+    nonce: randomToken(),
+    iat,
+    exp: iat + MINT_REQUEST_LIFETIME_SECONDS,
+    environmentId: input.environmentId,
+    clientProofKeyThumbprint: input.clientProofKeyThumbprint,
+    cnf: { jkt: input.clientProofKeyThumbprint },
+    scope: [MINT_SCOPE],
+    // Optional members only when present, so the signed JSON carries no nulls or empty objects.
+    ...(input.deviceId !== undefined && { deviceId: input.deviceId }),
+    ...(clientInfo && Object.keys(clientInfo).length > 0 && { client: clientInfo }),
+    ...(input.waitSeconds !== undefined && { waitSeconds: input.waitSeconds }),
+  };
+  const parsed = MintRequestClaims.safeParse(candidate);
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join('.')))].join(', ');
+    throw new MintProtocolError('invalid_request', `mint request fields are invalid: ${fields}`);
+  }
+  const token = await signMintJws(key, MINT_REQUEST_TYP, parsed.data);
+  return { token, claims: parsed.data };
+}
+
+export interface VerifyMintRequestOptions {
+  relayPublicKey: MintPublicKey;
+  relayIssuer: string;
+  environmentId: string;
+  /** Milliseconds since the epoch. */
+  now: number;
+}
+
+/** The environment's check of a relay mint request; rejects only with MintProtocolError('invalid_request'). */
+export async function verifyMintRequest(token: string, opts: VerifyMintRequestOptions): Promise<MintRequestClaims> {
+  const fail = (why: string) => new MintProtocolError('invalid_request', `mint request ${why}`);
+  const payload = await verifyMintJws(token, {
+    key: opts.relayPublicKey,
+    typ: MINT_REQUEST_TYP,
+    issuer: opts.relayIssuer,
+    audience: envAudience(opts.environmentId),
+    now: opts.now,
+    reason: 'invalid_request',
+    what: 'mint request',
+  });
+  const parsed = MintRequestClaims.safeParse(payload);
+  if (!parsed.success) {
+    const fields = [...new Set(parsed.error.issues.map((issue) => issue.path.join('.') || '(claims)'))].join(', ');
+    throw fail(`has invalid claims: ${fields}`);
+  }
+  const claims = parsed.data;
+  if (claims.aud !== envAudience(opts.environmentId)) throw fail('is for another environment');
+  if (claims.environmentId !== opts.environmentId) throw fail('names another environment');
+  if (claims.cnf.jkt !== claims.clientProofKeyThumbprint) throw fail('binds a different key than it names');
+  return claims;
+}
