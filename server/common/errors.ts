@@ -11,6 +11,7 @@ export type DomainErrorKind =
   | 'not_found'
   | 'conflict'
   | 'too_many_requests'
+  | 'payload_too_large'
   | 'internal'
   | 'unavailable'
   | 'bad_gateway'
@@ -34,6 +35,7 @@ export const httpStatusOf: Record<DomainErrorKind, number> = {
   not_found: 404,
   conflict: 409,
   too_many_requests: 429,
+  payload_too_large: 413,
   internal: 500,
   unavailable: 503,
   bad_gateway: 502,

@@ -3,7 +3,7 @@ import { DomainError, httpStatusOf } from './errors';
 
 export class BodyTooLargeError extends DomainError {
   constructor(limit: number) {
-    super('bad_request', 'invalid_request', `The request body is larger than ${limit} bytes.`);
+    super('payload_too_large', 'invalid_request', `The request body is larger than ${limit} bytes.`);
   }
 }
 
@@ -68,7 +68,9 @@ export function sendError(res: ServerResponse, error: unknown, headers: Record<s
     return;
   }
   if (error instanceof DomainError) {
-    sendJson(res, httpStatusOf[error.kind], { error: errorCodeOf(error), reason: error.reason, message: error.message }, headers);
+    // An unread body means the connection cannot be reused.
+    const close: Record<string, string> = error instanceof BodyTooLargeError ? { connection: 'close' } : {};
+    sendJson(res, httpStatusOf[error.kind], { error: errorCodeOf(error), reason: error.reason, message: error.message }, { ...headers, ...close });
     return;
   }
   console.error('[gatehouse] unexpected error:', error instanceof Error ? error.message : error);
@@ -91,11 +93,6 @@ export function parseCookies(header: string | undefined): Map<string, string> {
     if (!out.has(name)) out.set(name, part.slice(eq + 1).trim());
   }
   return out;
-}
-
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === '::1' || /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
 }
 
 /** Origin of a URL, normalised (lower-case, default port dropped) for equality checks. */

@@ -1,3 +1,4 @@
+import { BodyTooLargeError, readObjectBody } from '../common/http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import { SignJWT } from 'jose';
@@ -176,45 +177,13 @@ function parseOrigin(value: string): string {
   return url.origin;
 }
 
-class PayloadTooLargeError extends Error {}
-
-/** Reads at most `limitBytes`; a larger body (declared or streamed) is refused without buffering it. */
-async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limitBytes) throw new PayloadTooLargeError();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limitBytes) throw new PayloadTooLargeError();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
-
 /** `{"username": "alice"}` or `username=alice`; anything else is a 400 that never echoes the input. */
 async function readUsername(req: IncomingMessage): Promise<string> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  const raw = (await readBody(req, MAX_TOKEN_REQUEST_BYTES)).toString('utf8');
-  let username: unknown;
-  if (type === 'application/x-www-form-urlencoded') {
-    const values = new URLSearchParams(raw).getAll('username');
-    if (values.length > 1) throw new DomainError('bad_request', 'invalid_request', 'Send exactly one username.');
-    username = values[0];
-  } else if (type === 'application/json') {
-    let body: unknown;
-    try {
-      body = JSON.parse(raw);
-    } catch {
-      throw new DomainError('bad_request', 'invalid_request', 'The request body is not valid JSON.');
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new DomainError('bad_request', 'invalid_request', 'The request body must be a JSON object.');
-    }
-    username = (body as Record<string, unknown>).username;
-  } else {
+  if (type !== 'application/x-www-form-urlencoded' && type !== 'application/json') {
     throw new DomainError('bad_request', 'invalid_request', 'Send the username as JSON or as a form.');
   }
+  const username = (await readObjectBody(req, MAX_TOKEN_REQUEST_BYTES)).username;
   if (!isValidDevUsername(username)) throw new DomainError('bad_request', 'invalid_request', USERNAME_RULE);
   return username;
 }
@@ -240,10 +209,9 @@ function methodNotAllowed(res: ServerResponse, allow: string, cors: Record<strin
 
 function failFrom(res: ServerResponse, error: unknown, cors: Record<string, string>): void {
   if (res.headersSent) return void res.destroy();
-  if (error instanceof PayloadTooLargeError) {
+  if (error instanceof BodyTooLargeError) {
     // The rest of the body is not read, so the connection cannot be reused.
-    const message = `The request body is larger than ${MAX_TOKEN_REQUEST_BYTES} bytes.`;
-    return fail(res, 413, 'invalid_request', 'invalid_request', message, { ...cors, connection: 'close' });
+    return fail(res, 413, 'invalid_request', 'invalid_request', error.message, { ...cors, connection: 'close' });
   }
   if (error instanceof DomainError && error.kind === 'bad_request') {
     return fail(res, 400, 'invalid_request', error.reason, error.message, cors);

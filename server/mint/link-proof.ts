@@ -16,30 +16,27 @@ export class LinkProofError extends Error {}
 
 type SigningKey = Parameters<SignJWT['sign']>[0];
 
-export async function signLinkProof(
+function signEnvProof(key: SigningKey, typ: string, environmentId: string, relayIssuer: string, now: number, claims: Record<string, unknown>): Promise<string> {
+  return new SignJWT({ environmentId, ...claims })
+    .setProtectedHeader({ alg: 'EdDSA', typ })
+    .setIssuer(`env:${environmentId}`)
+    .setAudience(relayIssuer)
+    .setJti(randomBytes(16).toString('base64url'))
+    .setIssuedAt(epochSeconds(now))
+    .setExpirationTime(epochSeconds(now) + LIFETIME_SECONDS)
+    .sign(key);
+}
+
+export function signLinkProof(
   key: SigningKey,
   input: { environmentId: string; environmentPublicKey: JWK; endpoint: string; relayIssuer: string; now: number },
 ): Promise<string> {
   const { kty, crv, x } = input.environmentPublicKey;
-  return new SignJWT({ environmentId: input.environmentId, environmentPublicKey: { kty, crv, x }, endpoint: input.endpoint })
-    .setProtectedHeader({ alg: 'EdDSA', typ: LINK_TYP })
-    .setIssuer(`env:${input.environmentId}`)
-    .setAudience(input.relayIssuer)
-    .setJti(randomBytes(16).toString('base64url'))
-    .setIssuedAt(epochSeconds(input.now))
-    .setExpirationTime(epochSeconds(input.now) + LIFETIME_SECONDS)
-    .sign(key);
+  return signEnvProof(key, LINK_TYP, input.environmentId, input.relayIssuer, input.now, { environmentPublicKey: { kty, crv, x }, endpoint: input.endpoint });
 }
 
-export async function signUnlinkProof(key: SigningKey, input: { environmentId: string; relayIssuer: string; now: number }): Promise<string> {
-  return new SignJWT({ environmentId: input.environmentId })
-    .setProtectedHeader({ alg: 'EdDSA', typ: UNLINK_TYP })
-    .setIssuer(`env:${input.environmentId}`)
-    .setAudience(input.relayIssuer)
-    .setJti(randomBytes(16).toString('base64url'))
-    .setIssuedAt(epochSeconds(input.now))
-    .setExpirationTime(epochSeconds(input.now) + LIFETIME_SECONDS)
-    .sign(key);
+export function signUnlinkProof(key: SigningKey, input: { environmentId: string; relayIssuer: string; now: number }): Promise<string> {
+  return signEnvProof(key, UNLINK_TYP, input.environmentId, input.relayIssuer, input.now, {});
 }
 
 async function verifyWith(token: string, key: JWK, typ: string, relayIssuer: string, environmentId: string, now: number) {

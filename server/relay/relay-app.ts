@@ -10,6 +10,7 @@ import { createOidcAccountTokenVerifier } from '../identity/account-token';
 import { createDevIssuer, type DevIssuer } from '../identity/dev-issuer';
 import type { RelayDeps } from './deps';
 import { createRelayRequestHandler } from './http';
+import { openPgRelayStore } from './pg-store';
 import { openSqliteRelayStore } from './sqlite-store';
 import type { RelayStore } from './store';
 
@@ -30,6 +31,13 @@ export interface RelayConfig {
   endpointTimeoutMs?: number;
   /** A store to use instead of the embedded SQLite one. */
   store?: RelayStore;
+  /**
+   * A shared PostgreSQL database (`postgres://…`) instead of the embedded SQLite file, so several
+   * relay instances can serve behind one load balancer. Ignored when `store` is given.
+   */
+  databaseUrl?: string;
+  /** Connections this instance may hold to `databaseUrl` (default 10). */
+  databasePoolMax?: number;
 }
 
 export interface RelayRuntime {
@@ -46,8 +54,13 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   ensurePrivateDir(dataDir);
   const clock = config.clock ?? systemClock;
   const host = config.host ?? '127.0.0.1';
-  const store = config.store ?? openSqliteRelayStore(join(dataDir, 'relay.sqlite'));
   const key = await loadOrCreateSigningKey(join(dataDir, 'relay-key.json'));
+  const ownStore = !config.store;
+  const store =
+    config.store ??
+    (config.databaseUrl
+      ? await openPgRelayStore(config.databaseUrl, { ...(config.databasePoolMax !== undefined && { max: config.databasePoolMax }) })
+      : openSqliteRelayStore(join(dataDir, 'relay.sqlite')));
   const allowedOrigins = [...(config.allowedOrigins ?? [])];
   let publicUrl = config.publicUrl?.replace(/\/+$/, '') ?? '';
   let devIssuer: DevIssuer | null = null;
@@ -62,10 +75,15 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   } as RelayDeps;
 
   const server = createServer(createRelayRequestHandler({ deps, devIssuer: null, allowedOrigins: () => allowedOrigins }));
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(config.port ?? 4200, host, () => ok());
-  });
+  try {
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(config.port ?? 4200, host, () => ok());
+    });
+  } catch (error) {
+    if (ownStore) await store.close(); // a database pool left open would keep the process alive
+    throw error;
+  }
   if (!publicUrl) publicUrl = `http://${host}:${(server.address() as AddressInfo).port}`;
   deps.relayIssuer = publicUrl;
 
@@ -82,6 +100,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   const issuer = config.accountIssuer ?? (devIssuer ? { issuer: devIssuer.issuer, audience: DEV_AUDIENCE } : null);
   if (!issuer) {
     await new Promise<void>((r) => server.close(() => r()));
+    if (ownStore) await store.close();
     throw new Error('No account issuer: pass --account-issuer and --account-audience, or run with the dev issuer.');
   }
   deps.accountTokens = createOidcAccountTokenVerifier({ issuer: issuer.issuer, audience: issuer.audience, clock });

@@ -26,7 +26,8 @@ export async function consumeProof(deps: RelayDeps, proof: VerifiedDpopProof): P
   let fresh: boolean;
   try {
     fresh = await deps.store.consumeMarker('dpop', proof.replayKey, proof.replayExpiresAt);
-  } catch {
+  } catch (error) {
+    if (error instanceof DomainError) throw error; // e.g. the store's own "database is unavailable"
     throw new DomainError('unavailable', 'internal', 'The relay could not record the DPoP proof; try again shortly.');
   }
   if (!fresh) throw new DomainError('bad_request', 'invalid_dpop_proof', 'The DPoP proof was already used.');

@@ -50,9 +50,10 @@ async function race(decide: typeof revokeClient | typeof rejectClient) {
     } else {
       counts.pending++;
     }
-    counts.leftoverCredentials += env.deps.db.$client
+    const leftover = env.deps.db.$client
       .prepare('SELECT count(*) AS n FROM connect_credentials WHERE client_proof_key_thumbprint = ? AND redeemed_at IS NULL')
-      .get(thumbprint).n as number;
+      .get(thumbprint) as { n: number };
+    counts.leftoverCredentials += leftover.n;
   }
   return counts;
 }

@@ -28,6 +28,7 @@ const codeOf: Record<DomainErrorKind, TRPC_ERROR_CODE_KEY> = {
   not_found: 'NOT_FOUND',
   conflict: 'CONFLICT',
   too_many_requests: 'TOO_MANY_REQUESTS',
+  payload_too_large: 'PAYLOAD_TOO_LARGE',
   internal: 'INTERNAL_SERVER_ERROR',
   unavailable: 'SERVICE_UNAVAILABLE',
   bad_gateway: 'BAD_GATEWAY',

@@ -1,0 +1,24 @@
+// The relay's PostgreSQL store (several relay instances share it). drizzle-kit generates
+// drizzle/relay-pg from this file; it mirrors ./schema.ts (the embedded SQLite store).
+// Times are epoch milliseconds, as everywhere in the relay.
+import type { JWK } from 'jose';
+import { bigint, index, jsonb, pgTable, primaryKey, text } from 'drizzle-orm/pg-core';
+
+export const relayLinks = pgTable('relay_links', {
+  environmentId: text('environment_id').primaryKey(),
+  accountId: text('account_id').notNull(),
+  environmentPublicKey: jsonb('environment_public_key').$type<JWK>().notNull(),
+  endpoint: text('endpoint').notNull(),
+  createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+  updatedAt: bigint('updated_at', { mode: 'number' }).notNull(),
+});
+
+export const relayReplayMarkers = pgTable(
+  'replay_markers',
+  {
+    kind: text('kind').notNull(),
+    key: text('key').notNull(),
+    expiresAt: bigint('expires_at', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.key] }), index('replay_markers_expiry_idx').on(t.expiresAt)],
+);

@@ -1,0 +1,117 @@
+// The relay's plain endpoints: links (SPEC §3 step 0) and the token exchange (step 2).
+import { generateKeyPairSync } from 'node:crypto';
+import { exportJWK } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDpopProof } from '../../shared/dpop';
+import { signLinkProof, signUnlinkProof } from '../mint/link-proof';
+import { startStack, type Stack } from '../testing/stack';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => stack.close());
+
+async function link(idToken: string, proof: string) {
+  const res = await fetch(`${stack.relay.publicUrl}/v1/links`, { method: 'POST', headers: { authorization: `Bearer ${idToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ proof }) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function newEnvKey() {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKey, publicJwk: await exportJWK(publicKey) };
+}
+
+const linkProof = async (key: Awaited<ReturnType<typeof newEnvKey>>, environmentId: string, over: { publicJwk?: object; relayIssuer?: string } = {}) =>
+  signLinkProof(key.privateKey, { environmentId, environmentPublicKey: (over.publicJwk ?? key.publicJwk) as never, endpoint: 'http://127.0.0.1:9/', relayIssuer: over.relayIssuer ?? stack.relay.publicUrl, now: Date.now() });
+
+describe('links', () => {
+  it('links an environment for the ID token’s account and answers with the relay key', async () => {
+    const key = await newEnvKey();
+    const res = await link(await stack.idToken('alice'), await linkProof(key, 'env_alice1'));
+    expect(res).toMatchObject({ status: 200, body: { environmentId: 'env_alice1', accountId: 'alice', relayIssuer: stack.relay.publicUrl, relayPublicKey: { kty: 'OKP', crv: 'Ed25519' } } });
+  });
+
+  it('refuses a link of the same environment to another account with 409, and keeps the first link', async () => {
+    const key = await newEnvKey();
+    expect((await link(await stack.idToken('bob'), await linkProof(key, 'env_bob1'))).status).toBe(200);
+    expect(await link(await stack.idToken('mallory'), await linkProof(key, 'env_bob1'))).toMatchObject({ status: 409, body: { reason: 'environment_link_conflict' } });
+    expect((await stack.relay.deps.store.getLink('env_bob1'))?.accountId).toBe('bob');
+  });
+
+  it.each([
+    ['signed by a key other than the one it carries', async () => linkProof(await newEnvKey(), 'env_x', { publicJwk: (await newEnvKey()).publicJwk })],
+    ['for another relay', async () => linkProof(await newEnvKey(), 'env_y', { relayIssuer: 'http://127.0.0.1:1' })],
+    ['that is not a JWT', async () => 'not.a.jwt'],
+  ])('refuses a link proof %s with 400', async (_name, make) => {
+    expect((await link(await stack.idToken('carol'), await make())).status).toBe(400);
+  });
+
+  it('refuses a link without a valid account ID token', async () => {
+    const proof = await linkProof(await newEnvKey(), 'env_z');
+    expect((await link('garbage', proof)).status).toBe(401);
+    const res = await fetch(`${stack.relay.publicUrl}/v1/links`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ proof }) });
+    expect(res.status).toBe(401);
+  });
+
+  it('unlinks only with a proof from the linked environment’s own key', async () => {
+    const key = await newEnvKey();
+    expect((await link(await stack.idToken('dave'), await linkProof(key, 'env_dave1'))).status).toBe(200);
+    const unlink = async (k: Awaited<ReturnType<typeof newEnvKey>>) =>
+      fetch(`${stack.relay.publicUrl}/v1/links/env_dave1`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ proof: await signUnlinkProof(k.privateKey, { environmentId: 'env_dave1', relayIssuer: stack.relay.publicUrl, now: Date.now() }) }) });
+    expect((await unlink(await newEnvKey())).status).toBe(401);
+    expect(await stack.relay.deps.store.getLink('env_dave1')).not.toBeNull();
+    expect((await unlink(key)).status).toBe(200);
+    expect(await stack.relay.deps.store.getLink('env_dave1')).toBeNull();
+  });
+});
+
+describe('token exchange', () => {
+  const url = () => `${stack.relay.publicUrl}/oauth/token`;
+  const exchange = async (idToken: string, dpop: string) =>
+    fetch(url(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', DPoP: dpop },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: idToken, subject_token_type: 'urn:ietf:params:oauth:token-type:id_token' }),
+    });
+
+  it('answers a DPoP access token with no-store', async () => {
+    const signer = await stack.newSigner();
+    const res = await exchange(await stack.idToken(), await createDpopProof(signer, { htm: 'POST', htu: url() }));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(await res.json()).toMatchObject({ token_type: 'DPoP', expires_in: 1800, access_token: expect.any(String) });
+  });
+
+  it('S13 50 concurrent copies of one proof → exactly one access token', async () => {
+    const signer = await stack.newSigner();
+    const idToken = await stack.idToken();
+    const proof = await createDpopProof(signer, { htm: 'POST', htu: url() });
+    const statuses = await Promise.all(Array.from({ length: 50 }, async () => (await exchange(idToken, proof)).status));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 400)).toHaveLength(49);
+  });
+
+  it('refuses a bad ID token (invalid_grant) and does not burn the proof', async () => {
+    const signer = await stack.newSigner();
+    const proof = await createDpopProof(signer, { htm: 'POST', htu: url() });
+    const refused = await exchange('a.b.c', proof);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_grant' });
+    expect((await exchange(await stack.idToken(), proof)).status).toBe(200);
+  });
+
+  it('refuses a relay access token used with another key (S30) and a Bearer scheme (S21)', async () => {
+    const [a, b] = [await stack.newSigner(), await stack.newSigner()];
+    const { access_token: token } = (await (await exchange(await stack.idToken(), await createDpopProof(a, { htm: 'POST', htu: url() }))).json()) as { access_token: string };
+    const connectUrl = `${stack.relay.publicUrl}/trpc/environments.connect`;
+    const body = JSON.stringify({ environmentId: stack.env.environmentId, clientProofKeyThumbprint: b.thumbprint });
+    const withB = await fetch(connectUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `DPoP ${token}`, DPoP: await createDpopProof(b, { htm: 'POST', htu: connectUrl, accessToken: token }) }, body });
+    expect(withB.status).toBe(401);
+    const bearer = await fetch(connectUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+    expect(bearer.status).toBe(401);
+    // The right key, but asking for another key's thumbprint: FORBIDDEN.
+    const mismatch = await fetch(connectUrl, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `DPoP ${token}`, DPoP: await createDpopProof(a, { htm: 'POST', htu: connectUrl, accessToken: token }) }, body });
+    expect(mismatch.status).toBe(403);
+  });
+});
