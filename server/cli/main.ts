@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ConnectFailedError, ConnectionBlockedError } from '../../shared/client/errors';
 import { DomainError } from '../common/errors';
+import { isPostgresUrl } from '../relay/pg-store';
 import { createLoginCode } from '../env/owner/owner-auth.service';
 import { runClientConnect } from './commands/client-connect';
 import { runLink, runStatus, runUnlink } from './commands/connect-link';
@@ -42,13 +43,14 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
     .description('run only the relay')
     .option('--port <n>', 'port (default $GATEHOUSE_RELAY_PORT or 4200)')
     .option('--public-url <url>', 'the URL clients use (DPoP htu, token issuer)')
-    .option('--database-url <url>', 'relay database (default: SQLite in <data-dir>/relay)')
+    .option('--database-url <url>', 'shared PostgreSQL database postgres://… for several relay instances (default $GATEHOUSE_RELAY_DATABASE_URL, else SQLite in <data-dir>/relay)')
     .option('--account-issuer <url>', 'OpenID provider for account tokens (default: the dev issuer)')
     .option('--account-audience <aud>', 'audience of account ID tokens')
     .option('--allow-origin <origin...>', 'web origins allowed to call the relay from a browser')
     .option('--no-dev-issuer', 'do not mount the dev account issuer')
     .action((o: Common & { port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer: boolean }) => {
-      if (o.databaseUrl ?? process.env.GATEHOUSE_RELAY_DATABASE_URL) throw new UsageError('--database-url: only the embedded SQLite store is available in this version.');
+      const databaseUrl = o.databaseUrl ?? (process.env.GATEHOUSE_RELAY_DATABASE_URL || undefined);
+      if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) throw new UsageError('--database-url must be a PostgreSQL URL (postgres://user:password@host:5432/database).');
       if (!!o.accountIssuer !== !!o.accountAudience) throw new UsageError('--account-issuer and --account-audience go together.');
       run(
         runRelayStart({
@@ -56,6 +58,7 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
           port: portOf(o.port, 'GATEHOUSE_RELAY_PORT', 4200),
           devIssuer: o.devIssuer,
           allowedOrigins: o.allowOrigin ?? [],
+          ...(databaseUrl && { databaseUrl }),
           ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }),
           ...(o.accountIssuer && { accountIssuer: { issuer: urlOf(o.accountIssuer, '--account-issuer')!, audience: o.accountAudience! } }),
         }),

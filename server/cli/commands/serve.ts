@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { startEnvironment, type EnvRuntime } from '../../env/env-app';
 import { readRelayLink } from '../../env/link/link.service';
+import { describeDatabaseUrl } from '../../relay/pg-store';
 import { startRelay, type RelayRuntime } from '../../relay/relay-app';
 import { clearRuntimeInfo, writeRuntimeInfo } from '../runtime-file';
 
@@ -79,18 +80,20 @@ export async function runEnvStart(opts: { dataDir: string; port: number; publicU
   return 0;
 }
 
-export async function runRelayStart(opts: { dataDir: string; port: number; publicUrl?: string; devIssuer: boolean; accountIssuer?: { issuer: string; audience: string }; allowedOrigins: string[] }): Promise<number> {
+export async function runRelayStart(opts: { dataDir: string; port: number; publicUrl?: string; databaseUrl?: string; devIssuer: boolean; accountIssuer?: { issuer: string; audience: string }; allowedOrigins: string[] }): Promise<number> {
   const relay = await startRelay({
     dataDir: opts.dataDir,
     port: opts.port,
     devIssuer: opts.devIssuer,
     allowedOrigins: opts.allowedOrigins,
+    ...(opts.databaseUrl && { databaseUrl: opts.databaseUrl }),
     ...(opts.publicUrl && { publicUrl: opts.publicUrl }),
     ...(opts.accountIssuer && { accountIssuer: opts.accountIssuer }),
   });
   console.log('Gatehouse relay is running.');
   console.log(`Relay         ${relay.publicUrl}`);
   console.log(`Data          ${opts.dataDir}`);
+  console.log(`Store         ${opts.databaseUrl ? `PostgreSQL ${describeDatabaseUrl(opts.databaseUrl)} (shared by every relay instance on it)` : 'SQLite (embedded, this instance only)'}`);
   if (relay.devIssuer) console.log(`Dev issuer    ${relay.devIssuer.issuer} (loopback callers only)`);
   await untilSignal();
   await relay.close();

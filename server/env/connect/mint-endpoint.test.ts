@@ -106,7 +106,7 @@ describe('mint endpoint', () => {
     ['a missing proof', {}, 400],
     ['a proof of the wrong type', { proof: 42 }, 400],
     ['an array body', '[1,2]', 400],
-    ['an oversized body', { proof: 'x'.repeat(40 * 1024) }, 400],
+    ['an oversized body', { proof: 'x'.repeat(40 * 1024) }, 413],
     ['a garbage token', { proof: 'a.b.c' }, 401],
   ] as const)('answers %s with a clean %i', async (_name, body, status) => {
     const res = await post(body);
