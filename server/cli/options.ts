@@ -2,11 +2,11 @@ import { resolve } from 'node:path';
 
 /** Flags win over environment variables, which win over defaults (SPEC §8). */
 export function dataDirOf(flag: string | undefined): string {
-  return resolve(flag ?? process.env.GATEHOUSE_DATA_DIR ?? './.gatehouse');
+  return resolve(flag ?? (process.env.GATEHOUSE_DATA_DIR || './.gatehouse'));
 }
 
 export function portOf(flag: string | undefined, envName: string, fallback: number): number {
-  const raw = flag ?? process.env[envName];
+  const raw = flag ?? (process.env[envName] || undefined);
   if (raw === undefined) return fallback;
   if (!/^\d{1,5}$/.test(raw) || Number(raw) > 65535) throw new UsageError(`"${raw}" is not a port number (0–65535; 0 picks a free port).`);
   return Number(raw);
