@@ -13,6 +13,8 @@ export interface DevIssuer {
   issueIdToken(username: string): Promise<string>;
   /** Serves `subPath` relative to the mount point (e.g. `/jwks` under `/dev-issuer`). */
   handle(req: IncomingMessage, res: ServerResponse, subPath: string): Promise<void>;
+  /** Lets one more web origin call `/token` from a browser (an environment that starts later). */
+  allowOrigin(origin: string): void;
 }
 
 export interface DevIssuerOptions {
@@ -149,7 +151,7 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
     }
   }
 
-  return { issuer, audience, issueIdToken, handle };
+  return { issuer, audience, issueIdToken, handle, allowOrigin: (origin) => void allowedOrigins.add(parseOrigin(origin)) };
 }
 
 function parseIssuerUrl(value: string): URL {

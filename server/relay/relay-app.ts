@@ -117,7 +117,10 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     },
     server,
     devIssuer,
-    allowOrigin: (origin) => void (allowedOrigins.includes(origin) || allowedOrigins.push(origin)),
+    allowOrigin(origin) {
+      if (!allowedOrigins.includes(origin)) allowedOrigins.push(origin);
+      devIssuer?.allowOrigin(origin);
+    },
     async close() {
       clearInterval(pruner);
       server.closeAllConnections();

@@ -115,3 +115,19 @@ describe('token exchange', () => {
     expect(mismatch.status).toBe(403);
   });
 });
+
+describe('browser origins', () => {
+  it('an origin allowed after start gets CORS on the relay and on the dev issuer; others do not', async () => {
+    const origin = 'http://127.0.0.1:5555';
+    const preflight = (path: string, from: string) =>
+      fetch(`${stack.relay.publicUrl}${path}`, { method: 'OPTIONS', headers: { origin: from, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, dpop' } });
+    expect((await preflight('/oauth/token', origin)).headers.get('access-control-allow-origin')).toBeNull();
+    stack.relay.allowOrigin(origin);
+    expect((await preflight('/oauth/token', origin)).headers.get('access-control-allow-origin')).toBe(origin);
+    const token = await fetch(`${stack.relay.publicUrl}/dev-issuer/token`, { method: 'POST', headers: { origin, 'content-type': 'application/json' }, body: JSON.stringify({ username: 'owner' }) });
+    expect(token.status).toBe(200);
+    expect(token.headers.get('access-control-allow-origin')).toBe(origin);
+    const other = await preflight('/oauth/token', 'http://evil.example');
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
