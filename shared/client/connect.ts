@@ -73,6 +73,7 @@ export async function getRelayAccessToken(opts: Pick<ConnectOptions, 'relayUrl' 
     subject_token: idToken,
     subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
   }, opts.signer, opts.signal);
+  if (res.status >= 500) throw new ConnectFailedError(`The relay could not answer: ${String(body.message ?? `HTTP ${res.status}`)}`, String(body.reason ?? 'relay_error'), res.status);
   if (!res.ok || typeof body.access_token !== 'string') {
     throw new ConnectionBlockedError({ reason: 'authentication', detail: `The relay refused your account token: ${String(body.message ?? `HTTP ${res.status}`)}` });
   }

@@ -62,7 +62,7 @@ describe('mint races a decision', () => {
   it.each([
     ['S40 revoke', revokeClient],
     ['S42 reject', rejectClient],
-  ] as const)(`%s: ${ROUNDS} rounds, no credential redeemable once the decision committed`, async (_name, decide) => {
+  ] as const)(`%s: ${ROUNDS} rounds, no credential redeemable once the decision committed`, { timeout: 180_000 }, async (_name, decide) => {
     const counts = await race(decide);
     // Both orders happened, so the race was really exercised …
     expect(counts.authorized).toBeGreaterThan(0);
