@@ -18,6 +18,19 @@ export function buildProgram(run: (code: Promise<number>) => void): Command {
   const program = new Command('gatehouse')
     .description('Let your own devices into your own machine, and nobody else.')
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Getting started:
+  gatehouse start                                    run it all on this machine
+  gatehouse connect security --mode client-approval  ask before any new device gets in
+  gatehouse connect security clients --watch         see devices ask, live
+  gatehouse connect security approve <thumbprint>    let one in (8+ characters will do)
+  gatehouse client connect --environment <id>        connect this machine as a device
+
+Every command takes --data-dir DIR and --json; \`gatehouse <command> --help\` says more.
+Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approval or rejected).`,
+    )
     .exitOverride();
   const common = (cmd: Command) => cmd.option('--data-dir <dir>', 'data directory (default $GATEHOUSE_DATA_DIR or ./.gatehouse)').option('--json', 'print JSON instead of text');
 

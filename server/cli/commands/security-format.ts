@@ -1,0 +1,57 @@
+// Human lines for Connect clients, modes and access events (SPEC §7's row, as terminal text).
+import type { AccessEvent, ConnectClient, SecurityMode } from '../../../shared/contracts';
+
+export const modeSentence = (mode: SecurityMode): string =>
+  mode === 'client-approval' ? 'Connect client approval is required.' : 'Connect uses account-wide access.';
+
+/** Labels and OS names are client-supplied: never let them drive the terminal (C1 controls, bidi overrides). */
+export const printable = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?');
+
+export const clientTitle = (c: ConnectClient): string =>
+  printable(c.client.label ?? c.client.os ?? `Client ${c.clientProofKeyThumbprint.slice(0, 8)}`);
+
+export function ago(iso: string, now: number): string {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 10) return 'just now';
+  if (seconds < 60) return `${seconds}s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ago`;
+  if (seconds < 48 * 3600) return `${Math.floor(seconds / 3600)}h ago`;
+  return `${Math.floor(seconds / 86400)}d ago`;
+}
+
+/** Device type, OS, and when it last asked, connected or was decided. */
+export function clientDetails(c: ConnectClient, now: number): string {
+  const parts: string[] = [c.client.deviceType];
+  if (c.client.os) parts.push(printable(c.client.os));
+  if (c.status === 'pending') parts.push(`requested ${ago(c.requestedAt, now)}${c.requestCount > 1 ? ` (${c.requestCount} requests)` : ''}`);
+  else if (c.status === 'approved') parts.push(c.lastSeenAt ? `last connected ${ago(c.lastSeenAt, now)}` : `approved ${ago(c.approvedAt ?? c.updatedAt, now)}, not connected yet`);
+  else parts.push(`rejected ${ago(c.rejectedAt ?? c.updatedAt, now)}`);
+  return parts.join(', ');
+}
+
+/** One line per client, columns aligned across the list: thumbprint, status, title, code, details. */
+export function clientLines(clients: ConnectClient[], now: number): string[] {
+  const titleWidth = Math.max(0, ...clients.map((c) => clientTitle(c).length));
+  return clients.map((c) => `${c.clientProofKeyThumbprint}  ${c.status.padEnd(8)}  ${clientTitle(c).padEnd(titleWidth)}  ${c.verificationCode}  ${clientDetails(c, now)}`);
+}
+
+export const endedSessionsSentence = (n: number): string => `Ended ${n} client session${n === 1 ? '' : 's'}.`;
+
+/** `--watch` without --json: a readable line (or block, for the snapshot) per event. */
+export function eventLines(event: AccessEvent, now: number): string[] {
+  switch (event.type) {
+    case 'snapshot': {
+      const { connectSecurityMode: mode, connectSecurityModeError: error, connectClients: clients } = event.payload;
+      return [
+        `snapshot  ${mode ? modeSentence(mode) : `Connect security mode unreadable: ${error ?? 'unknown value'}`} ${clients.length} client${clients.length === 1 ? '' : 's'}.`,
+        ...clientLines(clients, now).map((line) => `  ${line}`),
+      ];
+    }
+    case 'connectSecurityModeUpdated':
+      return [`mode      ${modeSentence(event.payload.mode)}`];
+    case 'connectClientUpserted':
+      return [`client    ${clientLines([event.payload], now)[0]}`];
+    case 'connectClientRemoved':
+      return [`removed   ${event.payload.clientProofKeyThumbprint}`];
+  }
+}
