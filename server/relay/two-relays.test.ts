@@ -1,7 +1,6 @@
 // Two relay instances on one PostgreSQL database behind a load balancer (SPEC §9): they share the
 // public URL, the signing key and the database; links and DPoP replay markers are one state.
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,55 +11,12 @@ import { dpopFetch } from '../../shared/client/dpop-fetch';
 import { createDpopProof, createDpopSigner, generateDpopKeyPair, type DpopSigner } from '../../shared/dpop';
 import { createOwnerClient } from '../cli/env-client';
 import { startEnvironment, type EnvRuntime } from '../env/env-app';
+import { PIN_HEADER as PIN, pinnedFetch, startLoadBalancer, type Backend, type LoadBalancer } from '../testing/load-balancer';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres';
 import { startRelay, type RelayRuntime } from './relay-app';
 
-type Backend = 'a' | 'b';
-const PIN = 'x-test-backend';
-
-/** A tiny HTTP load balancer: round robin, or pinned (for everything, or per request by header). */
-async function startBalancer() {
-  const backends: Partial<Record<Backend, number>> = {};
-  const log: Array<{ backend: Backend; method: string; path: string }> = [];
-  let mode: Backend | 'round-robin' = 'round-robin';
-  let turn = 0;
-  const server: Server = createServer((req, res) => {
-    const pinned = req.headers[PIN];
-    const backend: Backend = pinned === 'a' || pinned === 'b' ? pinned : mode !== 'round-robin' ? mode : turn++ % 2 === 0 ? 'a' : 'b';
-    log.push({ backend, method: req.method ?? 'GET', path: (req.url ?? '/').split('?')[0]! });
-    const upstream = request({ host: '127.0.0.1', port: backends[backend], method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    upstream.on('error', () => {
-      if (!res.headersSent) res.writeHead(502);
-      res.end();
-    });
-    req.pipe(upstream);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    log,
-    setBackend: (name: Backend, port: number) => void (backends[name] = port),
-    route: (m: Backend | 'round-robin') => void (mode = m),
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
-
-/** A fetch that sends every request to one instance behind the balancer. */
-const pinnedFetch = (backend: Backend): typeof fetch => (input, init) => {
-  const headers = new Headers(init?.headers);
-  headers.set(PIN, backend);
-  return fetch(input, { ...init, headers });
-};
-
 let database: TestDatabase;
-let lb: Awaited<ReturnType<typeof startBalancer>>;
+let lb: LoadBalancer;
 let relayA: RelayRuntime;
 let relayB: RelayRuntime;
 let env: EnvRuntime;
@@ -73,7 +29,7 @@ const connect = (signer: DpopSigner, over: Partial<ConnectOptions> = {}) =>
 
 beforeAll(async () => {
   database = await createTestDatabase('two_relays');
-  lb = await startBalancer();
+  lb = await startLoadBalancer();
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-two-relays-'));
   const common = { port: 0, devIssuer: true, publicUrl: lb.url, databaseUrl: database.url };
   relayA = await startRelay({ ...common, dataDir: join(dir, 'relay-a') });

@@ -8,6 +8,7 @@
 // 2. Helpers for those tests: `testDatabaseUrl()` (fails with a clear message when there is no
 //    database, never skips), `createTestDatabase()` (a fresh database per suite, dropped after)
 //    and `startTcpProxy()` (a cuttable TCP hop, to take the database "down" and back).
+//    `startThrowawayPostgres()` and `createTestDatabase(label, base)` also serve bench/relay-pg.ts.
 import { execFile } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -27,13 +28,40 @@ declare module 'vitest' {
 
 const script = fileURLToPath(new URL('../../.ci/postgres.sh', import.meta.url));
 
-function runScript(args: string[]): Promise<string> {
+function runScript(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('bash', [script, ...args], { timeout: 10 * 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile('bash', [script, ...args], { timeout: 10 * 60_000, maxBuffer: 16 * 1024 * 1024, env }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${script} ${args.join(' ')} failed: ${stderr.trim().split('\n').slice(-5).join(' | ') || error.message}`));
       else resolve(stdout);
     });
   });
+}
+
+export interface ThrowawayPostgres {
+  /** `postgres://…/gatehouse_test` on 127.0.0.1; its user may CREATE DATABASE. */
+  url: string;
+  /** Stops the cluster and removes its directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `.ci/postgres.sh start` (a throwaway cluster on 127.0.0.1); also used by `bench/relay-pg.ts`.
+ * `firstPort` is where the search for a free port begins (default $GATEHOUSE_TEST_PG_PORT or 55432).
+ */
+export async function startThrowawayPostgres(opts: { firstPort?: number } = {}): Promise<ThrowawayPostgres> {
+  const env = opts.firstPort === undefined ? process.env : { ...process.env, GATEHOUSE_TEST_PG_PORT: String(opts.firstPort) };
+  const out = await runScript(['start'], env);
+  const value = (name: string) => new RegExp(`^export ${name}='([^']*)'$`, 'm').exec(out)?.[1] ?? '';
+  const url = value(TEST_DATABASE_ENV);
+  const dir = value('GATEHOUSE_TEST_PG_DIR');
+  const stop = async () => {
+    if (dir) await runScript(['stop', dir]);
+  };
+  if (!url) {
+    await stop();
+    throw new Error(`${script} start printed no ${TEST_DATABASE_ENV}`);
+  }
+  return { url, stop };
 }
 
 /** vitest globalSetup: provides a PostgreSQL URL to every test file, starting a cluster if needed. */
@@ -44,22 +72,17 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     project.provide('gatehouseTestDatabaseProblem', '');
     return;
   }
-  let out: string;
+  let cluster: ThrowawayPostgres;
   try {
-    out = await runScript(['start']);
+    cluster = await startThrowawayPostgres();
   } catch (error) {
     project.provide('gatehouseTestDatabaseUrl', '');
     project.provide('gatehouseTestDatabaseProblem', (error as Error).message);
     return;
   }
-  const value = (name: string) => new RegExp(`^export ${name}='([^']*)'$`, 'm').exec(out)?.[1] ?? '';
-  const url = value(TEST_DATABASE_ENV);
-  const dir = value('GATEHOUSE_TEST_PG_DIR');
-  project.provide('gatehouseTestDatabaseUrl', url);
-  project.provide('gatehouseTestDatabaseProblem', url ? '' : `${script} start printed no ${TEST_DATABASE_ENV}`);
-  return async () => {
-    if (dir) await runScript(['stop', dir]);
-  };
+  project.provide('gatehouseTestDatabaseUrl', cluster.url);
+  project.provide('gatehouseTestDatabaseProblem', '');
+  return () => cluster.stop();
 }
 
 function injected(key: 'gatehouseTestDatabaseUrl' | 'gatehouseTestDatabaseProblem'): string {
@@ -93,9 +116,11 @@ function withDatabase(url: string, name: string): string {
   return u.href;
 }
 
-/** A fresh, empty database next to the one in the test URL, so suites running at once never share tables. */
-export async function createTestDatabase(label: string): Promise<TestDatabase> {
-  const base = testDatabaseUrl();
+/**
+ * A fresh, empty database next to the one in the test URL (or in `base`), so suites running at
+ * once never share tables.
+ */
+export async function createTestDatabase(label: string, base: string = testDatabaseUrl()): Promise<TestDatabase> {
   const name = `gh_${label.toLowerCase().replace(/[^a-z0-9]+/g, '_').slice(0, 30)}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
