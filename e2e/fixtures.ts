@@ -1,0 +1,197 @@
+// Playwright fixtures: each test gets a real relay (with the dev issuer) and a real environment on
+// free ports with a fresh data directory, linked for the dev account "owner", and stopped after.
+import { test as base, devices, expect, type BrowserContextOptions, type Page } from '@playwright/test';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { createOwnerClient, type OwnerClient } from '../server/cli/env-client';
+import { writeRuntimeInfo } from '../server/cli/runtime-file';
+import { startEnvironment, type EnvRuntime } from '../server/env/env-app';
+import { startRelay, type RelayRuntime } from '../server/relay/relay-app';
+import { connectToEnvironment } from '../shared/client/connect';
+import { ConnectionBlockedError } from '../shared/client/errors';
+import { createDpopSigner, generateDpopKeyPair } from '../shared/dpop';
+import { verificationCode } from '../shared/verification-code';
+
+export { expect };
+
+export interface Gatehouse {
+  env: EnvRuntime;
+  relay: RelayRuntime;
+  dataDir: string;
+  /** The owner's tRPC API with the admin token (audited as "api"). */
+  api: OwnerClient;
+  /** Runs `gatehouse <args> --data-dir <this env>`: owner commands reach the running env. */
+  cli(...args: string[]): Promise<string>;
+  /** A client that asks once from Node through the real connect flow (no wait): a pending row. */
+  askFromNode(client: { label: string; os?: string; deviceType?: 'desktop' | 'mobile' | 'tablet' }): Promise<{ thumbprint: string; code: string }>;
+  /** Makes the stored security mode unreadable, as a damaged database would. */
+  corruptSecurityMode(): void;
+  /** Cuts every open connection to the environment (its event streams too); it keeps running. */
+  dropConnections(): void;
+  /** Every `lastEventId` an `access.events` subscriber resumed with, as the server received it. */
+  resumedEventIds: string[];
+}
+
+export interface DevicePage {
+  page: Page;
+  /** The verification code the page shows for its key. */
+  code: string;
+}
+
+interface Fixtures {
+  gatehouse: Gatehouse;
+  consoleAllowlist: RegExp[];
+  /** Opens a page in a fresh browser context (its own cookies and IndexedDB). */
+  openPage(options?: BrowserContextOptions): Promise<Page>;
+  /** The owner, signed in through a one-time login link, on Settings → Connections. */
+  owner: Page;
+  /** The /device page in its own context; `phone` emulates a touch phone. */
+  openDevice(options?: { phone?: boolean }): Promise<DevicePage>;
+  /** Console errors that a test expects (e.g. the 404 of a refused mutation). */
+  allowConsole(pattern: RegExp): void;
+  /** Saves a screenshot under test-results/ and attaches it to the report. */
+  shot(page: Page, name: string): Promise<void>;
+}
+
+const { defaultBrowserType: _chromium, ...phoneContext } = devices['Pixel 7'];
+const repoRoot = resolve(import.meta.dirname, '..');
+const run = promisify(execFile);
+const screenshotDir = join(repoRoot, 'test-results', 'screenshots');
+
+async function startGatehouse(): Promise<{ gatehouse: Gatehouse; stop(): Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
+  const relay = await startRelay({ dataDir: join(dataDir, 'relay'), port: 0, devIssuer: true });
+  const env = await startEnvironment({ dataDir, port: 0, connectOrigins: [relay.publicUrl] });
+  relay.allowOrigin(env.publicUrl);
+  await env.link(relay.publicUrl, await relay.devIssuer!.issueIdToken('owner'));
+  // What `gatehouse start` records, so CLI owner commands go through this running environment.
+  writeRuntimeInfo(dataDir, { pid: process.pid, url: env.publicUrl, environmentId: env.environmentId, relayUrl: relay.publicUrl });
+  // The browser adds Last-Event-ID below what page.route sees, so the server is where to look.
+  const resumedEventIds: string[] = [];
+  const parseEventId = env.deps.bus.parseEventId.bind(env.deps.bus);
+  env.deps.bus.parseEventId = (id) => {
+    if (id) resumedEventIds.push(id);
+    return parseEventId(id);
+  };
+  const gatehouse: Gatehouse = {
+    resumedEventIds,
+    env,
+    relay,
+    dataDir,
+    api: createOwnerClient(env.publicUrl, env.adminToken, 'api'),
+    async cli(...args) {
+      const { stdout } = await run(process.execPath, [join(repoRoot, 'bin/gatehouse.js'), ...args, '--data-dir', dataDir], { cwd: repoRoot, timeout: 20_000 });
+      return stdout;
+    },
+    async askFromNode(client) {
+      const signer = await createDpopSigner(await generateDpopKeyPair(false));
+      const asked = connectToEnvironment({
+        relayUrl: relay.publicUrl,
+        environmentId: env.environmentId,
+        signer,
+        getIdToken: () => relay.devIssuer!.issueIdToken('owner'),
+        client: { deviceType: 'desktop', os: 'Linux', ...client },
+        wait: false,
+      });
+      await expect(asked).rejects.toBeInstanceOf(ConnectionBlockedError);
+      return { thumbprint: signer.thumbprint, code: await verificationCode(signer.thumbprint) };
+    },
+    corruptSecurityMode() {
+      const sqlite = env.deps.db.$client;
+      sqlite.pragma('ignore_check_constraints = ON');
+      sqlite
+        .prepare("INSERT INTO connect_settings (id, security_mode, updated_at) VALUES (1, 'weird', ?) ON CONFLICT(id) DO UPDATE SET security_mode = 'weird'")
+        .run(new Date().toISOString());
+      sqlite.pragma('ignore_check_constraints = OFF');
+    },
+    dropConnections() {
+      env.server.closeAllConnections();
+    },
+  };
+  return {
+    gatehouse,
+    async stop() {
+      await env.close();
+      await relay.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const test = base.extend<Fixtures>({
+  // eslint-disable-next-line no-empty-pattern
+  gatehouse: async ({}, use) => {
+    const { gatehouse, stop } = await startGatehouse();
+    try {
+      await use(gatehouse);
+    } finally {
+      await stop();
+    }
+  },
+
+  // eslint-disable-next-line no-empty-pattern
+  consoleAllowlist: async ({}, use) => {
+    await use([]);
+  },
+
+  allowConsole: async ({ consoleAllowlist }, use) => {
+    await use((pattern) => void consoleAllowlist.push(pattern));
+  },
+
+  openPage: async ({ browser, gatehouse, consoleAllowlist: allowed }, use) => {
+    const contexts: Array<{ close(): Promise<void> }> = [];
+    const problems: string[] = [];
+    await use(async (options) => {
+      const context = await browser.newContext({ baseURL: gatehouse.env.publicUrl, ...options });
+      contexts.push(context);
+      const page = await context.newPage();
+      page.on('console', (message) => {
+        if (message.type() !== 'error' && message.type() !== 'warning') return;
+        const text = `${message.type()}: ${message.text()} [${message.location().url}]`;
+        if (!allowed.some((re) => re.test(text))) problems.push(`${page.url()} ${text}`);
+      });
+      page.on('pageerror', (error) => problems.push(`${page.url()} uncaught: ${error.message}`));
+      return page;
+    });
+    for (const context of contexts) await context.close();
+    // No console errors or warnings on any page (SPEC: "no console errors or warnings").
+    expect(problems, 'console errors or warnings').toEqual([]);
+  },
+
+  owner: async ({ openPage, gatehouse }, use) => {
+    const page = await openPage();
+    await page.goto(gatehouse.env.loginUrl());
+    await expect(page).toHaveURL(/\/settings\/connections$/);
+    await expect(page.getByRole('heading', { name: 'Connections', level: 1 })).toBeVisible();
+    await use(page);
+  },
+
+  openDevice: async ({ openPage }, use) => {
+    await use(async ({ phone = false } = {}) => {
+      const page = await openPage(phone ? phoneContext : {});
+      await page.goto('/device');
+      const code = page.getByLabel(/^Verification code /);
+      await expect(code).toHaveText(/^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/);
+      return { page, code: (await code.textContent())!.trim() };
+    });
+  },
+
+  // eslint-disable-next-line no-empty-pattern
+  shot: async ({}, use, testInfo) => {
+    await use(async (page, name) => {
+      const body = await page.screenshot({ fullPage: true });
+      // Attached to the report, and also kept in one folder for a quick look at every state.
+      await testInfo.attach(name, { body, contentType: 'image/png' });
+      mkdirSync(screenshotDir, { recursive: true });
+      writeFileSync(join(screenshotDir, `${name}.png`), body);
+    });
+  },
+});
+
+/** A client row on the Connections page, found by the verification code it shows. */
+export function clientRow(owner: Page, code: string) {
+  return owner.getByRole('list', { name: 'Connect clients' }).getByRole('listitem').filter({ hasText: code });
+}

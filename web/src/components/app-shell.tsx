@@ -1,0 +1,40 @@
+import type { ReactNode } from 'react';
+
+export type Page = 'connections' | 'device';
+
+function Logo() {
+  return (
+    <svg className="logo" viewBox="0 0 32 32" aria-hidden="true">
+      <rect width="32" height="32" rx="8" fill="currentColor" />
+      <path d="M9 24V13l7-5 7 5v11h-4.5v-6h-5v6z" fill="#fff" />
+    </svg>
+  );
+}
+
+/** Header, navigation and the page's main landmark. */
+export function AppShell({ page, pendingCount, children }: { page: Page; pendingCount?: number; children: ReactNode }) {
+  return (
+    <div className="shell">
+      <header className="topbar">
+        <a className="brand" href="/settings/connections">
+          <Logo />
+          <span>Gatehouse</span>
+        </a>
+        <nav aria-label="Main">
+          <a href="/settings/connections" aria-current={page === 'connections' ? 'page' : undefined}>
+            Connections
+            {pendingCount ? (
+              <span className="badge" aria-label={`${pendingCount} pending`}>
+                {pendingCount}
+              </span>
+            ) : null}
+          </a>
+          <a href="/device" aria-current={page === 'device' ? 'page' : undefined}>
+            This device
+          </a>
+        </nav>
+      </header>
+      <main className="content">{children}</main>
+    </div>
+  );
+}

@@ -1,0 +1,39 @@
+// How audit entries read on the settings page: who, what, when.
+import type { AuditEntry } from '../trpc';
+
+export const actorLabel: Record<AuditEntry['actor'], string> = {
+  web: 'Settings page',
+  cli: 'CLI',
+  api: 'API',
+  system: 'Gatehouse',
+};
+
+const modeName = (mode: string) => (mode === 'client-approval' ? 'client approval' : mode === 'account' ? 'account access' : mode);
+
+export function describeAuditEntry(entry: Pick<AuditEntry, 'action' | 'detail'>, clientName: string | null): string {
+  const who = clientName ?? 'a client';
+  const ended = entry.detail?.match(/ended (\d+) session/)?.[1];
+  const endedText = ended ? ` (ended ${ended === '1' ? '1 session' : `${ended} sessions`})` : '';
+  switch (entry.action) {
+    case 'security_mode_set': {
+      const [from, to] = (entry.detail ?? '').split(' → ');
+      return to ? `Changed the security mode from ${modeName(from ?? '')} to ${modeName(to)}` : 'Changed the security mode';
+    }
+    case 'client_requested':
+      return `${who} asked to connect`;
+    case 'client_approved':
+      return `Approved ${who}`;
+    case 'client_rejected':
+      return `Rejected ${who}${endedText}`;
+    case 'client_revoked':
+      return `Revoked ${who}${endedText}`;
+    case 'client_account_changed':
+      return `${who} asked again from a different account; its earlier decision was cleared`;
+    case 'pending_expired':
+      return `The request of ${who} expired after 24 hours`;
+    case 'pending_evicted':
+      return `The request of ${who} was dropped (too many pending requests)`;
+    default:
+      return entry.detail ? `${entry.action.replace(/_/g, ' ')}: ${entry.detail}` : entry.action.replace(/_/g, ' ');
+  }
+}

@@ -1,0 +1,110 @@
+import { useEffect } from 'react';
+import { AppShell } from '../components/app-shell';
+import { useNow } from '../lib/use-now';
+import type { OwnerClient } from '../trpc';
+import { pendingCount } from './access-state';
+import { AuditSection } from './audit-section';
+import { ClientList } from './client-list';
+import { ModeSetting } from './mode-setting';
+import { useAccessEvents, type LiveStatus } from './use-access-events';
+import { useBrowserNotifications } from './use-browser-notifications';
+import { useDecisions } from './use-decisions';
+
+function LiveIndicator({ live }: { live: LiveStatus }) {
+  const text = live.kind === 'live' ? 'Live' : live.kind === 'connecting' ? 'Connecting…' : live.kind === 'reconnecting' ? 'Reconnecting…' : 'Signed out';
+  return (
+    <span className={`live live-${live.kind}`} role="status" title={live.kind === 'reconnecting' && live.message ? live.message : undefined}>
+      <span className="live-dot" aria-hidden="true" />
+      {text}
+    </span>
+  );
+}
+
+function SignedOut() {
+  return (
+    <section className="card empty-state">
+      <h2>Sign in as the owner</h2>
+      <p>
+        This page needs the owner session of this environment. Open the one-time login link that <code>gatehouse start</code> printed, or get a new one with{' '}
+        <code>gatehouse owner login-url</code>.
+      </p>
+    </section>
+  );
+}
+
+export function ConnectionsPage({ client }: { client: OwnerClient }) {
+  const notifications = useBrowserNotifications();
+  const { state, live, dispatch, revision } = useAccessEvents(client, notifications.announce);
+  const { decide, running, failure, clearFailure } = useDecisions(dispatch);
+  const now = useNow();
+  const pending = pendingCount(state);
+
+  useEffect(() => {
+    document.title = pending > 0 ? `(${pending}) Connections · Gatehouse` : 'Connections · Gatehouse';
+  }, [pending]);
+
+  return (
+    <AppShell page="connections" pendingCount={pending}>
+      <div className="page-heading">
+        <div>
+          <p className="eyebrow">Settings</p>
+          <h1>Connections</h1>
+        </div>
+        <LiveIndicator live={live} />
+      </div>
+      {live.kind === 'signed-out' ? (
+        <SignedOut />
+      ) : (
+        <>
+          {live.kind === 'reconnecting' && (
+            <p className="banner" title={live.message ?? undefined}>
+              Live updates paused: the connection to the environment dropped. Reconnecting…
+            </p>
+          )}
+          <ModeSetting mode={state.mode} dispatch={dispatch} />
+          <section className="card" aria-labelledby="clients-heading">
+            <div className="section-heading section-heading-row">
+              <div>
+                <h2 id="clients-heading">
+                  Devices{' '}
+                  {pending > 0 && <span className="count-pill">{pending} pending</span>}
+                </h2>
+                <p className="muted">Devices that asked to connect. Approve one only if its code matches the code on the device.</p>
+              </div>
+              {notifications.choice !== 'unsupported' && (
+                <button
+                  type="button"
+                  className="button button-small button-quiet"
+                  aria-pressed={notifications.choice === 'on'}
+                  disabled={notifications.choice === 'blocked'}
+                  title={notifications.choice === 'blocked' ? 'Notifications are blocked for this site in your browser settings.' : undefined}
+                  onClick={() => void notifications.toggle()}
+                >
+                  {notifications.choice === 'on' ? 'Notifications on' : notifications.choice === 'blocked' ? 'Notifications blocked' : 'Notify me of new devices'}
+                </button>
+              )}
+            </div>
+            {failure && (
+              <div className="inline-error" role="alert">
+                <span>{failure}</span>
+                <button type="button" className="link-button" onClick={clearFailure}>
+                  Dismiss
+                </button>
+              </div>
+            )}
+            {state.mode.kind === 'unknown' ? (
+              <p className="muted">Loading devices…</p>
+            ) : state.clients.length === 0 ? (
+              <p className="muted empty">
+                No devices yet. Open <a href="/device">/device</a> on a phone or another browser, or run <code>gatehouse client connect</code>.
+              </p>
+            ) : (
+              <ClientList clients={state.clients} now={now} running={running} onDecide={(c, d) => void decide(c, d)} />
+            )}
+          </section>
+          <AuditSection clients={state.clients} revision={revision} now={now} />
+        </>
+      )}
+    </AppShell>
+  );
+}

@@ -1,0 +1,65 @@
+// Approve / reject / revoke behind ONE guard for the whole page: a synchronous ref, checked before
+// any await, so a double click or two fast clicks on different rows never send two mutations.
+import { useCallback, useRef, useState } from 'react';
+import { useToasts } from '../components/toasts';
+import { describeError, errorData } from '../lib/errors';
+import { trpc, type ConnectClient } from '../trpc';
+import { clientTitle, type AccessAction } from './access-state';
+
+export type Decision = 'approve' | 'reject' | 'revoke';
+
+export const runningLabel: Record<Decision, string> = { approve: 'Approving…', reject: 'Rejecting…', revoke: 'Revoking…' };
+const doneVerb: Record<Decision, string> = { approve: 'Approved', reject: 'Rejected', revoke: 'Revoked' };
+const failVerb: Record<Decision, string> = { approve: 'approve', reject: 'reject', revoke: 'revoke' };
+
+export interface RunningDecision {
+  clientProofKeyThumbprint: string;
+  decision: Decision;
+}
+
+const sessions = (n: number) => (n === 1 ? '1 session' : `${n} sessions`);
+
+export function useDecisions(dispatch: (action: AccessAction) => void) {
+  const toasts = useToasts();
+  const busy = useRef(false);
+  const [running, setRunning] = useState<RunningDecision | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const approve = trpc.connect.clients.approve.useMutation();
+  const reject = trpc.connect.clients.reject.useMutation();
+  const revoke = trpc.connect.clients.revoke.useMutation();
+
+  const decide = useCallback(
+    async (client: ConnectClient, decision: Decision) => {
+      if (busy.current) return;
+      busy.current = true;
+      const thumbprint = client.clientProofKeyThumbprint;
+      const title = clientTitle(client);
+      setRunning({ clientProofKeyThumbprint: thumbprint, decision });
+      setFailure(null);
+      try {
+        const input = { clientProofKeyThumbprint: thumbprint };
+        if (decision === 'revoke') {
+          const result = await revoke.mutateAsync(input);
+          dispatch({ type: 'removed', clientProofKeyThumbprint: thumbprint });
+          toasts.show('success', `Revoked ${title}${result.endedSessions ? ` and ended ${sessions(result.endedSessions)}` : ''}.`);
+        } else {
+          const result = await (decision === 'approve' ? approve : reject).mutateAsync(input);
+          dispatch({ type: 'decided', client: result.client });
+          toasts.show('success', `${doneVerb[decision]} ${title}${result.endedSessions ? ` and ended ${sessions(result.endedSessions)}` : ''}.`);
+        }
+      } catch (error) {
+        const message = `Could not ${failVerb[decision]} ${title}: ${describeError(error)}`;
+        setFailure(message);
+        toasts.show('error', message);
+        // Someone else revoked it first: the row is gone on the server, so it goes here too.
+        if (errorData(error).code === 'NOT_FOUND') dispatch({ type: 'removed', clientProofKeyThumbprint: thumbprint });
+      } finally {
+        busy.current = false;
+        setRunning(null);
+      }
+    },
+    [approve, reject, revoke, dispatch, toasts],
+  );
+
+  return { decide, running, failure, clearFailure: () => setFailure(null) };
+}

@@ -1,0 +1,202 @@
+import { useEffect } from 'react';
+import { AppShell } from '../components/app-shell';
+import { absoluteTime, relativeTime } from '../lib/relative-time';
+import { useNow } from '../lib/use-now';
+import { DEV_ACCOUNT, useDeviceConnection, type DeviceContext, type DevicePhase } from './use-device-connection';
+
+const deviceTypeName: Record<string, string> = { desktop: 'Desktop', mobile: 'Mobile', tablet: 'Tablet', bot: 'Bot', unknown: 'Unknown device' };
+
+function Status({ phase, now }: { phase: DevicePhase; now: number }) {
+  switch (phase.kind) {
+    case 'loading':
+      return <h2 className="device-state">Preparing this device…</h2>;
+    case 'unavailable':
+      return (
+        <>
+          <h2 className="device-state state-bad">This device cannot connect</h2>
+          <p>{phase.message}</p>
+        </>
+      );
+    case 'ready':
+      return (
+        <>
+          <h2 className="device-state">Not connected</h2>
+          <p className="muted">Connect to ask the owner of this environment to let this browser in.</p>
+        </>
+      );
+    case 'signing-in':
+      return <h2 className="device-state state-busy">Signing in as {DEV_ACCOUNT}…</h2>;
+    case 'asking':
+      return <h2 className="device-state state-busy">Asking the environment…</h2>;
+    case 'waiting':
+      return (
+        <>
+          <h2 className="device-state state-wait">Waiting for approval…</h2>
+          <p>
+            Approve this device in Settings → Connections on the environment, and check that it shows the same code. Requested{' '}
+            <time dateTime={phase.requestedAt} title={absoluteTime(phase.requestedAt)}>
+              {relativeTime(phase.requestedAt, now)}
+            </time>
+            .
+          </p>
+        </>
+      );
+    case 'connected': {
+      const { whoami } = phase;
+      return (
+        <>
+          <h2 className="device-state state-good">Connected</h2>
+          <dl className="facts">
+            <div>
+              <dt>Environment</dt>
+              <dd>
+                <code>{whoami.environmentId}</code>
+              </dd>
+            </div>
+            <div>
+              <dt>Client key</dt>
+              <dd>
+                <code className="wrap">{whoami.clientProofKeyThumbprint}</code>
+              </dd>
+            </div>
+            <div>
+              <dt>Scopes</dt>
+              <dd>{whoami.scopes.join(', ')}</dd>
+            </div>
+            <div>
+              <dt>Session ends</dt>
+              <dd>{new Date(whoami.expiresAt).toLocaleString()}</dd>
+            </div>
+          </dl>
+        </>
+      );
+    }
+    case 'rejected':
+      return (
+        <>
+          <h2 className="device-state state-bad">Not approved</h2>
+          <p>{phase.detail}</p>
+        </>
+      );
+    case 'revoked':
+      return (
+        <>
+          <h2 className="device-state state-bad">Access revoked</h2>
+          <p>The owner revoked this device’s access. It has to be approved again before it can connect.</p>
+        </>
+      );
+    case 'expired':
+      return (
+        <>
+          <h2 className="device-state">Session expired</h2>
+          <p>Connect again to continue.</p>
+        </>
+      );
+    case 'failed':
+      return (
+        <>
+          <h2 className="device-state state-bad">Could not connect</h2>
+          <p>{phase.message}</p>
+        </>
+      );
+  }
+}
+
+function Actions({ phase, connect, disconnect }: { phase: DevicePhase; connect: () => void; disconnect: () => void }) {
+  switch (phase.kind) {
+    case 'ready':
+      return (
+        <button type="button" className="button button-primary" onClick={connect}>
+          Connect
+        </button>
+      );
+    case 'signing-in':
+    case 'asking':
+    case 'waiting':
+      return (
+        <button type="button" className="button" onClick={disconnect}>
+          Cancel
+        </button>
+      );
+    case 'connected':
+      return (
+        <button type="button" className="button" onClick={disconnect}>
+          Disconnect
+        </button>
+      );
+    case 'rejected':
+    case 'failed':
+      return (
+        <button type="button" className="button button-primary" onClick={connect}>
+          Try again
+        </button>
+      );
+    case 'revoked':
+    case 'expired':
+      return (
+        <button type="button" className="button button-primary" onClick={connect}>
+          Connect again
+        </button>
+      );
+    default:
+      return null;
+  }
+}
+
+function Identity({ context }: { context: DeviceContext }) {
+  return (
+    <aside className="card device-identity" aria-label="This device">
+      <p className="eyebrow">Verification code</p>
+      <p className="big-code" aria-label={`Verification code ${context.code}`}>
+        <code>{context.code}</code>
+      </p>
+      <p className="muted">The owner sees this code next to your request. Approve only when both match.</p>
+      <dl className="facts">
+        <div>
+          <dt>Shown as</dt>
+          <dd>{context.info.label ?? 'This browser'}</dd>
+        </div>
+        <div>
+          <dt>Device</dt>
+          <dd>{[deviceTypeName[context.info.deviceType], context.info.os].filter(Boolean).join(' · ')}</dd>
+        </div>
+        <div>
+          <dt>Environment</dt>
+          <dd>
+            <code>{context.environmentId}</code>
+          </dd>
+        </div>
+      </dl>
+    </aside>
+  );
+}
+
+export function DevicePage() {
+  const { context, phase, connect, disconnect } = useDeviceConnection();
+  const now = useNow(5_000);
+  useEffect(() => {
+    document.title = phase.kind === 'waiting' ? 'Waiting for approval · Gatehouse' : phase.kind === 'connected' ? 'Connected · Gatehouse' : 'This device · Gatehouse';
+  }, [phase.kind]);
+
+  return (
+    <AppShell page="device">
+      <div className="page-heading">
+        <div>
+          <p className="eyebrow">Connect</p>
+          <h1>This device</h1>
+        </div>
+      </div>
+      <div className="device-grid">
+        <section className={`card device-status device-${phase.kind}`} aria-label="Connection">
+          <div role="status" aria-live="polite" className="device-status-text">
+            <Status phase={phase} now={now} />
+          </div>
+          <div className="actions">
+            <Actions phase={phase} connect={() => void connect()} disconnect={disconnect} />
+          </div>
+        </section>
+        {context && <Identity context={context} />}
+      </div>
+    </AppShell>
+  );
+}

@@ -1,0 +1,66 @@
+// This browser's client identity: a non-extractable P-256 key pair kept in IndexedDB (the browser
+// can store and use it, but no script can read the private key out), reused across reloads.
+import { generateDpopKeyPair } from '../../../shared/dpop';
+
+const DB_NAME = 'gatehouse-device';
+const STORE = 'identity';
+const KEY = 'dpop';
+
+export interface DeviceIdentity {
+  keyPair: CryptoKeyPair;
+  deviceId: string;
+  createdAt: string;
+}
+
+function request<T>(req: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error ?? new Error('IndexedDB request failed'));
+  });
+}
+
+function openDb(): Promise<IDBDatabase> {
+  const open = indexedDB.open(DB_NAME, 1);
+  open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+  return request(open);
+}
+
+function isIdentity(value: unknown): value is DeviceIdentity {
+  const v = value as Partial<DeviceIdentity> | undefined;
+  return !!v?.keyPair?.privateKey && !!v.keyPair.publicKey && typeof v.deviceId === 'string';
+}
+
+async function loadOrCreate(): Promise<DeviceIdentity> {
+  if (!globalThis.crypto?.subtle || typeof indexedDB === 'undefined') {
+    throw new Error('This browser cannot keep a device key here: open this page over https or on localhost, in a browser with WebCrypto and IndexedDB.');
+  }
+  const db = await openDb();
+  try {
+    const stored: unknown = await request(db.transaction(STORE, 'readonly').objectStore(STORE).get(KEY));
+    if (isIdentity(stored)) return stored;
+    const identity: DeviceIdentity = { keyPair: await generateDpopKeyPair(false), deviceId: crypto.randomUUID(), createdAt: new Date().toISOString() };
+    // `add`, not `put`: if another tab stored a key first, keep that one.
+    const tx = db.transaction(STORE, 'readwrite');
+    try {
+      await request(tx.objectStore(STORE).add(identity, KEY));
+      return identity;
+    } catch {
+      const winner: unknown = await request(db.transaction(STORE, 'readonly').objectStore(STORE).get(KEY));
+      if (isIdentity(winner)) return winner;
+      throw new Error('Could not store the device key in this browser.');
+    }
+  } finally {
+    db.close();
+  }
+}
+
+let identity: Promise<DeviceIdentity> | null = null;
+
+/** One identity per page load, however many components ask. */
+export function deviceIdentity(): Promise<DeviceIdentity> {
+  identity ??= loadOrCreate().catch((error: unknown) => {
+    identity = null;
+    throw error;
+  });
+  return identity;
+}
