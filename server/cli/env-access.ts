@@ -1,28 +1,18 @@
 // Opens an environment's data directory from the CLI when the command acts on it directly.
+// Finding a running environment stays cheap; the database and keys load only when a command opens them.
 import { existsSync } from 'node:fs';
-import { systemClock } from '../common/clock';
-import { loadOrCreateSigningKey, type SigningKey } from '../common/keys';
-import { openEnvDatabase } from '../env/db/database';
+import type { SigningKey } from '../common/keys';
 import type { EnvDeps } from '../env/deps';
-import { adminTokenFile, envDatabaseFile, envKeyFile } from '../env/env-app';
-import { getOrCreateEnvironmentId } from '../env/environment.service';
-import { AccessBus } from '../env/events/access-bus';
 import { readTextIfExists } from '../common/files';
+import { adminTokenFile, envDatabaseFile, envKeyFile } from '../env/data-files';
+import { CliError } from './options';
 import { readRuntimeInfo, type RuntimeInfo } from './runtime-file';
 
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-  }
-}
+export { CliError };
 
 export interface OfflineEnv {
   deps: EnvDeps;
   environmentId: string;
-  signingKey: SigningKey;
   close(): void;
 }
 
@@ -30,14 +20,21 @@ export async function openEnvOffline(dataDir: string): Promise<OfflineEnv> {
   if (!existsSync(envDatabaseFile(dataDir))) {
     throw new CliError(`No environment data in ${dataDir}. Start one with \`npm start\` (or \`gatehouse env start\`), or pass --data-dir.`);
   }
+  const [{ systemClock }, { openEnvDatabase }, { getOrCreateEnvironmentId }, { AccessBus }] = await Promise.all([
+    import('../common/clock'),
+    import('../env/db/database'),
+    import('../env/environment.service'),
+    import('../env/events/access-bus'),
+  ]);
   const db = openEnvDatabase(envDatabaseFile(dataDir));
   const deps: EnvDeps = { db, bus: new AccessBus(), clock: systemClock };
-  return {
-    deps,
-    environmentId: getOrCreateEnvironmentId(deps),
-    signingKey: await loadOrCreateSigningKey(envKeyFile(dataDir)),
-    close: () => db.$client.close(),
-  };
+  return { deps, environmentId: getOrCreateEnvironmentId(deps), close: () => db.$client.close() };
+}
+
+/** The environment's own signing key (created if missing, as the environment does), for link proofs. */
+export async function loadEnvSigningKey(dataDir: string): Promise<SigningKey> {
+  const { loadOrCreateSigningKey } = await import('../common/keys');
+  return loadOrCreateSigningKey(envKeyFile(dataDir));
 }
 
 /** The running environment on this data directory, if one answers. */
@@ -54,4 +51,15 @@ export async function findRunningEnv(dataDir: string): Promise<(RuntimeInfo & { 
   const adminToken = readTextIfExists(adminTokenFile(dataDir))?.trim();
   if (!adminToken) throw new CliError(`The environment at ${info.url} is running but ${adminTokenFile(dataDir)} is missing. Restart it to create a new admin token.`);
   return { ...info, adminToken };
+}
+
+/**
+ * Where the environment will answer when it is not running now: what `gatehouse env start` picks
+ * by default ($GATEHOUSE_ENV_PORT or 4100), unless $GATEHOUSE_ENV_PUBLIC_URL says otherwise.
+ */
+export function expectedEnvUrl(): string {
+  if (process.env.GATEHOUSE_ENV_PUBLIC_URL) return process.env.GATEHOUSE_ENV_PUBLIC_URL;
+  const port = process.env.GATEHOUSE_ENV_PORT ?? '';
+  // Port 0 picks a free port at start, so it names no URL in advance.
+  return `http://127.0.0.1:${/^\d{1,5}$/.test(port) && Number(port) > 0 && Number(port) <= 65535 ? Number(port) : 4100}`;
 }

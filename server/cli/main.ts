@@ -1,16 +1,11 @@
-// The `gatehouse` command (SPEC §8).
+// The `gatehouse` command (SPEC §8). Flags and help are defined here, up front and cheap; each
+// command's implementation (database, tRPC, jose, the servers…) is imported only when it runs.
 import { Command, CommanderError, Option } from 'commander';
 import { ConnectFailedError, ConnectionBlockedError } from '../../shared/client/errors';
 import { DomainError } from '../common/errors';
-import { isPostgresUrl } from '../relay/pg-store';
-import { createLoginCode } from '../env/owner/owner-auth.service';
-import { runClientConnect } from './commands/client-connect';
-import { runLink, runStatus, runUnlink } from './commands/connect-link';
-import { relayDataDir, runEnvStart, runRelayStart, runStart } from './commands/serve';
-import { CliError, findRunningEnv, openEnvOffline } from './env-access';
-import { dataDirOf, EXIT, portOf, UsageError, urlOf } from './options';
+import { registerSecurityCommands } from './commands/security-commands';
+import { CliError, dataDirOf, EXIT, portOf, UsageError, urlOf } from './options';
 import { createOutput } from './output';
-import { registerSecurityCommands } from './commands/security';
 
 type Common = { dataDir?: string; json?: boolean };
 
@@ -38,18 +33,20 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .description('run relay + environment + dev account issuer on 127.0.0.1 (the embedded default)')
     .option('--env-port <n>', 'environment port (0 picks a free one; default $GATEHOUSE_ENV_PORT or 4100)')
     .option('--relay-port <n>', 'relay port (0 picks a free one; default $GATEHOUSE_RELAY_PORT or 4200)')
-    .action((o: Common & { envPort?: string; relayPort?: string }) =>
-      run(runStart({ dataDir: dataDirOf(o.dataDir), envPort: portOf(o.envPort, 'GATEHOUSE_ENV_PORT', 4100), relayPort: portOf(o.relayPort, 'GATEHOUSE_RELAY_PORT', 4200) })),
-    );
+    .action((o: Common & { envPort?: string; relayPort?: string }) => {
+      const opts = { dataDir: dataDirOf(o.dataDir), envPort: portOf(o.envPort, 'GATEHOUSE_ENV_PORT', 4100), relayPort: portOf(o.relayPort, 'GATEHOUSE_RELAY_PORT', 4200) };
+      run(import('./commands/serve').then(({ runStart }) => runStart(opts)));
+    });
 
   const env = program.command('env').description('the environment server');
   common(env.command('start'))
     .description('run only the environment')
     .option('--port <n>', 'port (default $GATEHOUSE_ENV_PORT or 4100)')
     .option('--public-url <url>', 'the URL clients and the relay use (DPoP htu, link endpoint)')
-    .action((o: Common & { port?: string; publicUrl?: string }) =>
-      run(runEnvStart({ dataDir: dataDirOf(o.dataDir), port: portOf(o.port, 'GATEHOUSE_ENV_PORT', 4100), ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }) })),
-    );
+    .action((o: Common & { port?: string; publicUrl?: string }) => {
+      const opts = { dataDir: dataDirOf(o.dataDir), port: portOf(o.port, 'GATEHOUSE_ENV_PORT', 4100), ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }) };
+      run(import('./commands/serve').then(({ runEnvStart }) => runEnvStart(opts)));
+    });
 
   const relay = program.command('relay').description('the relay server');
   common(relay.command('start'))
@@ -62,19 +59,22 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--allow-origin <origin...>', 'web origins allowed to call the relay from a browser')
     .option('--no-dev-issuer', 'do not mount the dev account issuer')
     .action((o: Common & { port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer: boolean }) => {
-      const databaseUrl = o.databaseUrl ?? (process.env.GATEHOUSE_RELAY_DATABASE_URL || undefined);
-      if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) throw new UsageError('--database-url must be a PostgreSQL URL (postgres://user:password@host:5432/database).');
-      if (!!o.accountIssuer !== !!o.accountAudience) throw new UsageError('--account-issuer and --account-audience go together.');
       run(
-        runRelayStart({
-          dataDir: relayDataDir(dataDirOf(o.dataDir)),
-          port: portOf(o.port, 'GATEHOUSE_RELAY_PORT', 4200),
-          devIssuer: o.devIssuer,
-          allowedOrigins: o.allowOrigin ?? [],
-          ...(databaseUrl && { databaseUrl }),
-          ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }),
-          ...(o.accountIssuer && { accountIssuer: { issuer: urlOf(o.accountIssuer, '--account-issuer')!, audience: o.accountAudience! } }),
-        }),
+        (async () => {
+          const [{ isPostgresUrl }, { relayDataDir, runRelayStart }] = await Promise.all([import('../relay/pg-store'), import('./commands/serve')]);
+          const databaseUrl = o.databaseUrl ?? (process.env.GATEHOUSE_RELAY_DATABASE_URL || undefined);
+          if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) throw new UsageError('--database-url must be a PostgreSQL URL (postgres://user:password@host:5432/database).');
+          if (!!o.accountIssuer !== !!o.accountAudience) throw new UsageError('--account-issuer and --account-audience go together.');
+          return runRelayStart({
+            dataDir: relayDataDir(dataDirOf(o.dataDir)),
+            port: portOf(o.port, 'GATEHOUSE_RELAY_PORT', 4200),
+            devIssuer: o.devIssuer,
+            allowedOrigins: o.allowOrigin ?? [],
+            ...(databaseUrl && { databaseUrl }),
+            ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }),
+            ...(o.accountIssuer && { accountIssuer: { issuer: urlOf(o.accountIssuer, '--account-issuer')!, audience: o.accountAudience! } }),
+          });
+        })(),
       );
     });
 
@@ -84,39 +84,22 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .requiredOption('--relay <url>', 'relay URL')
     .option('--account <name>', 'dev issuer account name')
     .option('--id-token <jwt>', 'an OpenID Connect ID token of the owner’s account')
-    .action((o: Common & { relay: string; account?: string; idToken?: string }) =>
-      run(runLink(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), relay: urlOf(o.relay, '--relay')!, ...(o.account && { account: o.account }), ...(o.idToken && { idToken: o.idToken }) })),
-    );
+    .action((o: Common & { relay: string; account?: string; idToken?: string }) => {
+      const opts = { dataDir: dataDirOf(o.dataDir), relay: urlOf(o.relay, '--relay')!, ...(o.account && { account: o.account }), ...(o.idToken && { idToken: o.idToken }) };
+      run(import('./commands/connect-link').then(({ runLink }) => runLink(createOutput(!!o.json), opts)));
+    });
   common(connect.command('unlink'))
     .description('remove the relay link (clients and mode are kept)')
-    .action((o: Common) => run(runUnlink(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) })));
+    .action((o: Common) => run(import('./commands/connect-link').then(({ runUnlink }) => runUnlink(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
   common(connect.command('status'))
     .description('link, relay and security mode')
-    .action((o: Common) => run(runStatus(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) })));
+    .action((o: Common) => run(import('./commands/connect-link').then(({ runStatus }) => runStatus(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
   registerSecurityCommands(connect, common, run);
 
   const owner = program.command('owner').description('owner access');
   common(owner.command('login-url'))
     .description('print a fresh one-time owner login link')
-    .action((o: Common) =>
-      run(
-        (async () => {
-          const dataDir = dataDirOf(o.dataDir);
-          const out = createOutput(!!o.json);
-          const running = await findRunningEnv(dataDir);
-          const envDb = await openEnvOffline(dataDir);
-          try {
-            const url = `${running?.url ?? 'http://127.0.0.1:4100'}/login#code=${createLoginCode(envDb.deps).code}`;
-            out.data({ url });
-            out.line(url);
-            if (!running) out.note('The environment is not running: start it (npm start) before opening the link; it stays valid for 10 minutes.');
-            return EXIT.ok;
-          } finally {
-            envDb.close();
-          }
-        })(),
-      ),
-    );
+    .action((o: Common) => run(import('./commands/owner-login-url').then(({ runLoginUrl }) => runLoginUrl(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
 
   const client = program.command('client').description('this machine as a client device');
   common(client.command('connect'))
@@ -127,19 +110,18 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
     .option('--label <text>', 'how this client is shown to the owner (default: host name)')
     .addOption(new Option('--no-wait', 'answer at once instead of waiting for approval'))
-    .action((o: Common & { environment: string; relay?: string; account: string; keyFile?: string; label?: string; wait: boolean }) =>
-      run(
-        runClientConnect(createOutput(!!o.json), {
-          dataDir: dataDirOf(o.dataDir),
-          environment: o.environment,
-          relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
-          account: o.account,
-          wait: o.wait,
-          ...(o.keyFile && { keyFile: o.keyFile }),
-          ...(o.label && { label: o.label }),
-        }),
-      ),
-    );
+    .action((o: Common & { environment: string; relay?: string; account: string; keyFile?: string; label?: string; wait: boolean }) => {
+      const opts = {
+        dataDir: dataDirOf(o.dataDir),
+        environment: o.environment,
+        relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
+        account: o.account,
+        wait: o.wait,
+        ...(o.keyFile && { keyFile: o.keyFile }),
+        ...(o.label && { label: o.label }),
+      };
+      run(import('./commands/client-connect').then(({ runClientConnect }) => runClientConnect(createOutput(!!o.json), opts)));
+    });
   return program;
 }
 

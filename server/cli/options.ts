@@ -28,5 +28,15 @@ export function urlOf(flag: string | undefined, what: string): string | undefine
 /** A mistake in how the command was called: exit code 2. */
 export class UsageError extends Error {}
 
+/** A command that could not do its job: one line on stderr and `exitCode` (1 unless said). */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number = 1,
+  ) {
+    super(message);
+  }
+}
+
 /** Exit codes (SPEC §8). */
 export const EXIT = { ok: 0, failure: 1, usage: 2, notFound: 3, blocked: 4 } as const;

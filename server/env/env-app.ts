@@ -2,7 +2,8 @@
 // `gatehouse start` both run this.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { adminTokenFile, envDatabaseFile, envKeyFile } from './data-files';
 import { systemClock, type Clock } from '../common/clock';
 import { ensurePrivateDir } from '../common/files';
 import { openEnvDatabase } from './db/database';
@@ -49,9 +50,7 @@ export interface EnvRuntime {
   close(): Promise<void>;
 }
 
-export const envDatabaseFile = (dataDir: string) => join(dataDir, 'env.sqlite');
-export const adminTokenFile = (dataDir: string) => join(dataDir, 'admin-token');
-export const envKeyFile = (dataDir: string) => join(dataDir, 'env-key.json');
+export { adminTokenFile, envDatabaseFile, envKeyFile } from './data-files';
 
 export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const dataDir = resolve(config.dataDir);

@@ -24,14 +24,15 @@ export interface CliProcess {
   interrupt(): Promise<CliResult>;
 }
 
-function cliEnv(): NodeJS.ProcessEnv {
+/** The test runner's environment without the variables the CLI reads, plus the test's own. */
+function cliEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const name of ['GATEHOUSE_DATA_DIR', 'GATEHOUSE_ENV_PORT', 'GATEHOUSE_RELAY_PORT', 'GATEHOUSE_RELAY_URL']) delete env[name];
-  return env;
+  for (const name of ['GATEHOUSE_DATA_DIR', 'GATEHOUSE_ENV_PORT', 'GATEHOUSE_RELAY_PORT', 'GATEHOUSE_RELAY_URL', 'GATEHOUSE_ENV_PUBLIC_URL', 'GATEHOUSE_RELAY_DATABASE_URL']) delete env[name];
+  return { ...env, ...extra };
 }
 
-export function startCli(args: string[]): CliProcess {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: repoRoot, env: cliEnv(), stdio: 'pipe' });
+export function startCli(args: string[], env: Record<string, string> = {}): CliProcess {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: repoRoot, env: cliEnv(env), stdio: 'pipe' });
   const lines: string[] = [];
   let partial = '';
   let stdout = '';
@@ -79,7 +80,7 @@ export function startCli(args: string[]): CliProcess {
   };
 }
 
-export const runCli = (args: string[]): Promise<CliResult> => startCli(args).exited;
+export const runCli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> => startCli(args, env).exited;
 
 /** A valid-looking thumbprint (43 base64url characters) starting with `prefix`. */
 export const thumbprintWith = (prefix: string): string => prefix.padEnd(43, 'x');

@@ -8,7 +8,7 @@ import type { EnvRouter } from '../../env/trpc/app-router';
 import { EXIT } from '../options';
 import { loadOrCreateClientKey } from '../node-key-store';
 import type { Output } from '../output';
-import { devIdToken } from './connect-link';
+import { devIdToken } from './dev-id-token';
 
 const osName = (): string => ({ linux: 'Linux', darwin: 'macOS', win32: 'Windows' })[platform() as string] ?? platform();
 

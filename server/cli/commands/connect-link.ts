@@ -1,32 +1,61 @@
 // `gatehouse connect link | unlink | status`.
-import { readRelayLink } from '../../env/link/link.service';
-import { linkToRelay, unlinkFromRelay } from '../../env/link/link-client';
+import { ZodError } from 'zod';
+import { DomainError } from '../../common/errors';
+import { deleteRelayLink, readRelayLink, type RelayLink } from '../../env/link/link.service';
 import { readSecurityModeState } from '../../env/connect/security-mode.service';
-import { CliError, findRunningEnv, openEnvOffline } from '../env-access';
+import type { EnvDeps } from '../../env/deps';
+import { CliError, expectedEnvUrl, findRunningEnv, loadEnvSigningKey, openEnvOffline } from '../env-access';
+import { UsageError } from '../options';
 import type { Output } from '../output';
+import { devIdToken } from './dev-id-token';
 
-export async function devIdToken(relayUrl: string, account: string): Promise<string> {
-  let res: Response;
+/** The stored link, or null when there is none or it is unreadable (for messages only). */
+function linkIfReadable(deps: EnvDeps): RelayLink | null {
   try {
-    res = await fetch(`${relayUrl}/dev-issuer/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: account }), signal: AbortSignal.timeout(10_000) });
+    return readRelayLink(deps);
   } catch {
-    throw new CliError(`Could not reach the dev issuer at ${relayUrl}/dev-issuer. Is the relay running (npm start)? Or pass --id-token from your OpenID provider.`);
+    return null;
   }
-  const body = (await res.json().catch(() => ({}))) as { id_token?: string; message?: string };
-  if (!res.ok || !body.id_token) throw new CliError(`The dev issuer refused to sign in "${account}": ${body.message ?? `HTTP ${res.status}`}`);
-  return body.id_token;
+}
+
+/** The relay's answers, said in terms of what to run next. */
+function linkError(error: unknown, deps: EnvDeps, opts: { relay: string; account?: string }): unknown {
+  if (error instanceof ZodError) {
+    return new CliError(`${opts.relay} did not answer like a Gatehouse relay. Check the --relay URL (the relay’s own URL, for example http://127.0.0.1:4200).`);
+  }
+  if (error instanceof DomainError && error.reason === 'environment_link_conflict') {
+    const refused = `The relay at ${opts.relay} refused the link (409 conflict)`;
+    const local = linkIfReadable(deps);
+    if (local && local.relayUrl === opts.relay && local.accountId !== opts.account) {
+      return new CliError(`${refused}: this environment is linked there for account "${local.accountId}". Run \`gatehouse connect unlink\` first, then link again.`);
+    }
+    // Nothing here says so: an earlier unlink removed the link here but could not reach the relay.
+    return new CliError(
+      `${refused}: it still holds a link of this environment for another account (an earlier unlink could not reach it). ` +
+        'Link again for that account, then run `gatehouse connect unlink` while the relay is reachable.',
+    );
+  }
+  return error;
 }
 
 export async function runLink(out: Output, opts: { dataDir: string; relay: string; account?: string; idToken?: string }): Promise<number> {
-  if (!opts.account === !opts.idToken) throw new CliError('Pass exactly one of --account NAME (dev issuer) or --id-token JWT.', 2);
-  const idToken = opts.idToken ?? (await devIdToken(opts.relay, opts.account!));
+  if (!opts.account === !opts.idToken) throw new UsageError('Pass exactly one of --account NAME (dev issuer) or --id-token JWT.');
   const env = await openEnvOffline(opts.dataDir);
   try {
+    const idToken = opts.idToken ?? (await devIdToken(opts.relay, opts.account!, true));
     const running = await findRunningEnv(opts.dataDir);
-    const publicUrl = running?.url ?? process.env.GATEHOUSE_ENV_PUBLIC_URL ?? 'http://127.0.0.1:4100';
-    const link = await linkToRelay({ ...env, publicUrl }, opts.relay, idToken);
+    const publicUrl = running?.url ?? expectedEnvUrl();
+    const signingKey = await loadEnvSigningKey(opts.dataDir);
+    const { linkToRelay } = await import('../../env/link/link-client'); // jose and the proofs: link and unlink only
+    let link: RelayLink;
+    try {
+      link = await linkToRelay({ ...env, signingKey, publicUrl }, opts.relay, idToken);
+    } catch (error) {
+      throw linkError(error, env.deps, opts);
+    }
     out.data({ environmentId: env.environmentId, accountId: link.accountId, relayUrl: link.relayUrl });
     out.line(`Linked environment ${env.environmentId} to ${link.relayUrl} for account "${link.accountId}" (endpoint ${publicUrl}).`);
+    if (!running) out.note(`The environment is not running, so the relay was told it will answer at ${publicUrl}. If it runs elsewhere, link again while it runs.`);
     return 0;
   } finally {
     env.close();
@@ -36,9 +65,24 @@ export async function runLink(out: Output, opts: { dataDir: string; relay: strin
 export async function runUnlink(out: Output, opts: { dataDir: string }): Promise<number> {
   const env = await openEnvOffline(opts.dataDir);
   try {
-    const running = await findRunningEnv(opts.dataDir);
-    const result = await unlinkFromRelay({ ...env, publicUrl: running?.url ?? 'http://127.0.0.1:4100' });
+    let link: RelayLink | null;
+    try {
+      link = readRelayLink(env.deps);
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      // Its relay key is unreadable, so no unlink proof can name the relay: forget it here.
+      deleteRelayLink(env.deps);
+      out.data({ linked: false });
+      out.line('Removed the unreadable relay link here; the relay may still list it until you link again.');
+      return 0;
+    }
     out.data({ linked: false });
+    if (!link) {
+      out.line('Not linked to a relay; nothing to unlink.');
+      return 0;
+    }
+    const [running, { unlinkFromRelay }] = await Promise.all([findRunningEnv(opts.dataDir), import('../../env/link/link-client')]);
+    const result = await unlinkFromRelay({ ...env, signingKey: await loadEnvSigningKey(opts.dataDir), publicUrl: running?.url ?? expectedEnvUrl() });
     out.line(result.relayReached ? 'Unlinked. Clients and the security mode are kept.' : 'Unlinked here; the relay could not be reached, so it may still list the link until you link again.');
     return 0;
   } finally {

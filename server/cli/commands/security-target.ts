@@ -4,11 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { TRPCClientError } from '@trpc/client';
 import type { ConnectClient, DecisionResult, RevokeResult, SecurityMode } from '../../../shared/contracts';
-import { approveClient, findClientsByPrefix, listClients, rejectClient, revokeClient } from '../../env/connect/clients.service';
-import { readSecurityModeState, setSecurityMode } from '../../env/connect/security-mode.service';
-import { adminTokenFile } from '../../env/env-app';
 import { CliError, findRunningEnv, openEnvOffline } from '../env-access';
-import { createOwnerClient, type OwnerClient } from '../env-client';
+import type { OwnerClient } from '../env-client';
+import { adminTokenFile } from '../../env/data-files';
 import { EXIT } from '../options';
 import { runtimeFile } from '../runtime-file';
 
@@ -33,7 +31,11 @@ export interface SecurityTarget {
 /** The running environment for `dataDir`, or its database when none answers. */
 export async function openSecurityTarget(dataDir: string): Promise<SecurityTarget> {
   const running = await findRunningEnv(dataDir);
-  if (running) return envTarget(running.url, dataDir, createOwnerClient(running.url, running.adminToken, 'cli'));
+  // Each way loads only what it needs: the tRPC client, or the database and its services.
+  if (running) {
+    const { createOwnerClient } = await import('../env-client');
+    return envTarget(running.url, dataDir, createOwnerClient(running.url, running.adminToken, 'cli'));
+  }
   return databaseTarget(dataDir);
 }
 
@@ -61,6 +63,10 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
 }
 
 async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
+  const [{ approveClient, findClientsByPrefix, listClients, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }] = await Promise.all([
+    import('../../env/connect/clients.service'),
+    import('../../env/connect/security-mode.service'),
+  ]);
   const env = await openEnvOffline(dataDir);
   const { deps } = env;
   return {

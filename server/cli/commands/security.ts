@@ -1,17 +1,12 @@
-// `gatehouse connect security [--mode …] | clients [--watch] | approve|reject|revoke <thumbprint>` (SPEC §8).
-import { Option, type Command } from 'commander';
-import { securityModes, type SecurityMode } from '../../../shared/contracts';
-import { CliError } from '../env-access';
-import { dataDirOf, EXIT, UsageError } from '../options';
-import { createOutput, type Output } from '../output';
+// What `gatehouse connect security [--mode …] | clients | approve|reject|revoke <thumbprint>` do
+// (SPEC §8); their flags and help are in security-commands.ts.
+import type { SecurityMode } from '../../../shared/contracts';
+import { CliError, EXIT, UsageError } from '../options';
+import type { Output } from '../output';
+import { MIN_PREFIX, type Decision } from './security-commands';
 import { clientLines, clientTitle, endedSessionsSentence, modeSentence, printable } from './security-format';
 import { openSecurityTarget, DIRECT_READ_NOTE, DIRECT_WRITE_NOTE, type SecurityTarget } from './security-target';
-import { runWatch } from './security-watch';
 
-type Common = { dataDir?: string; json?: boolean };
-type Decision = 'approve' | 'reject' | 'revoke';
-
-export const MIN_PREFIX = 8;
 const THUMBPRINT_LENGTH = 43;
 
 export async function runMode(out: Output, opts: { dataDir: string; mode?: SecurityMode }): Promise<number> {
@@ -78,64 +73,5 @@ export async function runDecision(out: Output, opts: { dataDir: string; decision
     return EXIT.ok;
   } finally {
     target.close();
-  }
-}
-
-const decisionHelp: Record<Decision, string> = {
-  approve: 'let a Connect client in (pending or rejected); a waiting client connects at once',
-  reject: 'refuse a Connect client; its sessions end and it stays refused until approved',
-  revoke: 'forget a Connect client: its sessions and credentials end, and it must ask again',
-};
-
-/** Options given before the subcommand (`connect security --json clients`) count too; `--mode` does not belong there. */
-function optionsOf(cmd: Command): Common {
-  const o = cmd.optsWithGlobals<Common & { mode?: string }>();
-  if (o.mode !== undefined && cmd.name() !== 'security') throw new UsageError(`--mode sets the mode on its own: run \`gatehouse connect security --mode ${o.mode}\` separately from \`${cmd.name()}\`.`);
-  return o;
-}
-
-export function registerSecurityCommands(connect: Command, common: (cmd: Command) => Command, run: (code: Promise<number>) => void): void {
-  const security = common(connect.command('security'))
-    .summary('who may connect: the security mode and Connect client decisions')
-    .description(
-      'Show or set the Connect security mode. In account mode every client signed in to your account may connect; ' +
-        'with client approval each new device waits until you approve it here or on the settings page.\n\n' +
-        'Commands go through the running environment (so open settings pages update live); when none is running ' +
-        'they read or change its database directly and say so.',
-    )
-    .addOption(new Option('--mode <mode>', 'set the mode: client-approval asks you about each new device; account lets in any device signed in to your account').choices(securityModes))
-    .addHelpText(
-      'after',
-      [
-        '',
-        'Examples:',
-        '  gatehouse connect security --mode client-approval',
-        '  gatehouse connect security clients --watch',
-        '  gatehouse connect security approve Xq3v9KpL     (a unique prefix of 8+ characters is enough)',
-      ].join('\n'),
-    )
-    .action((_o: Common, cmd: Command) => {
-      const o = optionsOf(cmd) as Common & { mode?: SecurityMode };
-      run(runMode(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), ...(o.mode && { mode: o.mode }) }));
-    });
-
-  common(security.command('clients'))
-    .description('list Connect clients, pending first: thumbprint, status, title, verification code, device, OS, last activity')
-    .option('--watch', 'keep watching: a snapshot, then each access event as it happens, until Ctrl+C (needs a running environment; one JSON object per line with --json)')
-    .action((_o: unknown, cmd: Command) => {
-      const o = optionsOf(cmd) as Common & { watch?: boolean };
-      const out = createOutput(!!o.json);
-      const dataDir = dataDirOf(o.dataDir);
-      run(o.watch ? runWatch(out, { dataDir }) : runClients(out, { dataDir }));
-    });
-
-  for (const decision of ['approve', 'reject', 'revoke'] as const) {
-    common(security.command(decision))
-      .description(decisionHelp[decision])
-      .argument('<thumbprint>', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters`)
-      .action((thumbprint: string, _o: unknown, cmd: Command) => {
-        const o = optionsOf(cmd);
-        run(runDecision(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), decision, thumbprint }));
-      });
   }
 }

@@ -1,0 +1,77 @@
+// `gatehouse connect security [--mode …] | clients [--watch] | approve|reject|revoke <thumbprint>` (SPEC §8):
+// flags and help only. What each command does is loaded when it runs (security.ts, security-watch.ts),
+// so `--help` and every other command start without the database, tRPC and zod.
+import { Option, type Command } from 'commander';
+import type { SecurityMode, securityModes } from '../../../shared/contracts';
+import { dataDirOf, UsageError } from '../options';
+import { createOutput } from '../output';
+
+type Common = { dataDir?: string; json?: boolean };
+export type Decision = 'approve' | 'reject' | 'revoke';
+
+export const MIN_PREFIX = 8;
+/** shared/contracts' `securityModes`, spelled out so help does not load zod; `satisfies` keeps the two equal. */
+const modeChoices = ['account', 'client-approval'] as const satisfies typeof securityModes;
+
+const decisionHelp: Record<Decision, string> = {
+  approve: 'let a Connect client in (pending or rejected); a waiting client connects at once',
+  reject: 'refuse a Connect client; its sessions end and it stays refused until approved',
+  revoke: 'forget a Connect client: its sessions and credentials end, and it must ask again',
+};
+
+/** Options given before the subcommand (`connect security --json clients`) count too; `--mode` does not belong there. */
+function optionsOf(cmd: Command): Common {
+  const o = cmd.optsWithGlobals<Common & { mode?: string }>();
+  if (o.mode !== undefined && cmd.name() !== 'security') throw new UsageError(`--mode sets the mode on its own: run \`gatehouse connect security --mode ${o.mode}\` separately from \`${cmd.name()}\`.`);
+  return o;
+}
+
+export function registerSecurityCommands(connect: Command, common: (cmd: Command) => Command, run: (code: Promise<number>) => void): void {
+  const security = common(connect.command('security'))
+    .summary('who may connect: the security mode and Connect client decisions')
+    .description(
+      'Show or set the Connect security mode. In account mode every client signed in to your account may connect; ' +
+        'with client approval each new device waits until you approve it here or on the settings page.\n\n' +
+        'Commands go through the running environment (so open settings pages update live); when none is running ' +
+        'they read or change its database directly and say so.',
+    )
+    .addOption(new Option('--mode <mode>', 'set the mode: client-approval asks you about each new device; account lets in any device signed in to your account').choices(modeChoices))
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  gatehouse connect security --mode client-approval',
+        '  gatehouse connect security clients --watch',
+        '  gatehouse connect security approve Xq3v9KpL     (a unique prefix of 8+ characters is enough)',
+      ].join('\n'),
+    )
+    .action((_o: Common, cmd: Command) => {
+      const o = optionsOf(cmd) as Common & { mode?: SecurityMode };
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      run(import('./security').then(({ runMode }) => runMode(out, { dataDir, ...(o.mode && { mode: o.mode }) })));
+    });
+
+  common(security.command('clients'))
+    .description('list Connect clients, pending first: thumbprint, status, title, verification code, device, OS, last activity')
+    .option('--watch', 'keep watching: a snapshot, then each access event as it happens, until Ctrl+C (needs a running environment; one JSON object per line with --json)')
+    .action((_o: unknown, cmd: Command) => {
+      const o = optionsOf(cmd) as Common & { watch?: boolean };
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      run(o.watch ? import('./security-watch').then(({ runWatch }) => runWatch(out, { dataDir })) : import('./security').then(({ runClients }) => runClients(out, { dataDir })));
+    });
+
+  for (const decision of ['approve', 'reject', 'revoke'] as const) {
+    common(security.command(decision))
+      .description(decisionHelp[decision])
+      .argument('<thumbprint>', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters`)
+      .action((thumbprint: string, _o: unknown, cmd: Command) => {
+        const o = optionsOf(cmd);
+        const out = createOutput(!!o.json);
+        const dataDir = dataDirOf(o.dataDir);
+        run(import('./security').then(({ runDecision }) => runDecision(out, { dataDir, decision, thumbprint })));
+      });
+  }
+}
