@@ -116,6 +116,8 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
     let pathname: string;
     try {
       pathname = new URL(req.url ?? '/', 'http://env.invalid').pathname;
+      // tRPC decodes the procedure path itself and answers a bad escape (`/trpc/%E0%A4%A`) with a 500.
+      decodeURIComponent(pathname);
     } catch {
       return sendError(res, new DomainError('bad_request', 'invalid_request', 'Malformed request URL.'), headers);
     }

@@ -5,6 +5,7 @@ import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { recordAudit } from '../audit/audit.service';
 import type { EnvSql } from '../db/database';
+import { prepared } from '../db/prepared';
 import { connectClients, type ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { toConnectClient } from './client-view';
@@ -21,7 +22,16 @@ export function notFound(thumbprint: string): DomainError {
 }
 
 export function findActiveClient(db: EnvSql, thumbprint: string): ConnectClientRow | undefined {
-  return db.select().from(connectClients).where(active(thumbprint)).get();
+  const query = prepared(db, 'findActiveClient', (d) =>
+    d.select().from(connectClients).where(and(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')), isNull(connectClients.revokedAt))).prepare(),
+  );
+  return query.get({ thumbprint });
+}
+
+/** The client's row whatever its state (revoked rows included). */
+export function findClientRow(db: EnvSql, thumbprint: string): ConnectClientRow | undefined {
+  const query = prepared(db, 'findClientRow', (d) => d.select().from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint'))).prepare());
+  return query.get({ thumbprint });
 }
 
 /** Active clients, pending first, then the most recently changed. */
@@ -56,11 +66,7 @@ export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest): 
   const at = isoTime(now);
   const thumbprint = req.clientProofKeyThumbprint;
   const meta = req.client ?? {};
-  const existing = tx
-    .select()
-    .from(connectClients)
-    .where(eq(connectClients.clientProofKeyThumbprint, thumbprint))
-    .get();
+  const existing = findClientRow(tx, thumbprint);
   let endedSessions = 0;
   let statusChanged = false;
 
@@ -115,18 +121,30 @@ export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest): 
     });
     statusChanged = true;
   } else {
-    tx.update(connectClients)
-      .set({
-        deviceId: req.deviceId ?? existing.deviceId,
-        label: meta.label ?? existing.label,
-        os: meta.os ?? existing.os,
-        deviceType: meta.deviceType ?? existing.deviceType,
-        requestedAt: at,
-        requestCount: sql`${connectClients.requestCount} + 1`,
-        updatedAt: at,
-      })
-      .where(eq(connectClients.clientProofKeyThumbprint, thumbprint))
-      .run();
+    // The repeat ask (the hot path of a waiting or approved client): one prepared statement.
+    const refresh = prepared(tx, 'refreshClientRequest', (d) =>
+      d
+        .update(connectClients)
+        .set({
+          deviceId: sql`${sql.placeholder('deviceId')}`,
+          label: sql`${sql.placeholder('label')}`,
+          os: sql`${sql.placeholder('os')}`,
+          deviceType: sql`${sql.placeholder('deviceType')}`,
+          requestedAt: sql`${sql.placeholder('at')}`,
+          requestCount: sql`${connectClients.requestCount} + 1`,
+          updatedAt: sql`${sql.placeholder('at')}`,
+        })
+        .where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')))
+        .prepare(),
+    );
+    refresh.run({
+      deviceId: req.deviceId ?? existing.deviceId,
+      label: meta.label ?? existing.label,
+      os: meta.os ?? existing.os,
+      deviceType: meta.deviceType ?? existing.deviceType,
+      at,
+      thumbprint,
+    });
   }
 
   const removed = statusChanged ? enforcePendingBounds(tx, now, thumbprint) : [];
@@ -176,8 +194,8 @@ export function publishRequestEvents(deps: EnvDeps, outcome: RequestOutcome): vo
   for (const t of outcome.removed) deps.bus.publish({ type: 'connectClientRemoved', payload: { clientProofKeyThumbprint: t } });
   const client = toConnectClient(outcome.row);
   const event = { type: 'connectClientUpserted' as const, payload: client };
-  if (outcome.statusChanged) deps.bus.publish(event);
-  else deps.bus.publishThrottled(`request:${client.clientProofKeyThumbprint}`, event, deps.clock.now());
+  // A status change always goes out, and counts toward the one-event-per-second window of the repeats after it.
+  deps.bus.publishThrottled(`request:${client.clientProofKeyThumbprint}`, event, deps.clock.now(), 1000, outcome.statusChanged);
   if (outcome.endedSessions > 0) {
     deps.bus.signalClient({ clientProofKeyThumbprint: client.clientProofKeyThumbprint, kind: 'sessions-ended' });
   }

@@ -18,7 +18,9 @@ export function createConnectRoutes(opts: { deps: EnvDeps; mint: MintService; pu
     '/api/connect/mint-credential': async (req: IncomingMessage, res: ServerResponse) => {
       if (req.method !== 'POST') return methodNotAllowed(res);
       const abort = new AbortController();
-      res.once('close', () => abort.abort());
+      // Only a relay that went away aborts: 'close' also follows every finished answer, and
+      // building the AbortError each time was a visible share of a mint (bench P1).
+      res.once('close', () => res.writableFinished || abort.abort());
       try {
         const body = MintBody.safeParse(await readObjectBody(req, 32 * 1024));
         if (!body.success) throw new DomainError('bad_request', 'invalid_request', 'The body must be {"proof": "<mint request JWT>"}.');

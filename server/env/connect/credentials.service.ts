@@ -3,7 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { CODE_ALPHABET } from '../../../shared/verification-code';
 import { sha256Hex } from '../../common/secrets';
 import type { SecurityMode } from '../../../shared/contracts';
+import { sql } from 'drizzle-orm';
 import type { EnvSql } from '../db/database';
+import { prepared } from '../db/prepared';
 import { connectCredentials } from '../db/schema';
 
 export const CREDENTIAL_LENGTH = 12;
@@ -30,16 +32,28 @@ export function issueCredential(
 ): { credential: string; expiresAt: number } {
   const credential = randomCredential();
   const expiresAt = now + CREDENTIAL_TTL_MS;
-  tx.insert(connectCredentials)
-    .values({
-      credentialHash: sha256Hex(credential),
-      clientProofKeyThumbprint: input.thumbprint,
-      accountId: input.accountId,
-      securityMode: input.securityMode,
-      clientVersion: input.clientVersion,
-      issuedAt: now,
-      expiresAt,
-    })
-    .run();
+  const insert = prepared(tx, 'issueCredential', (db) =>
+    db
+      .insert(connectCredentials)
+      .values({
+        credentialHash: sql.placeholder('credentialHash'),
+        clientProofKeyThumbprint: sql.placeholder('thumbprint'),
+        accountId: sql.placeholder('accountId'),
+        securityMode: sql.placeholder('securityMode'),
+        clientVersion: sql.placeholder('clientVersion'),
+        issuedAt: sql.placeholder('issuedAt'),
+        expiresAt: sql.placeholder('expiresAt'),
+      })
+      .prepare(),
+  );
+  insert.run({
+    credentialHash: sha256Hex(credential),
+    thumbprint: input.thumbprint,
+    accountId: input.accountId,
+    securityMode: input.securityMode,
+    clientVersion: input.clientVersion,
+    issuedAt: now,
+    expiresAt,
+  });
   return { credential, expiresAt };
 }

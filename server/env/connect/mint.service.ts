@@ -1,15 +1,16 @@
 // Minting (SPEC §5.3): verify, decide in one BEGIN IMMEDIATE transaction, sign after commit, and
 // hold a pending answer open until the owner decides (event-driven, no polling inside the server).
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { JWK } from 'jose';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { MintProtocolError, mintResponseBody, signMintResponse, verifyMintRequest, type MintDecision, type MintRequestClaims, type MintResponseBody, type MintSigningKey } from '../../mint/mint-protocol';
 import type { EnvSql } from '../db/database';
+import { prepared } from '../db/prepared';
 import { connectClients } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { requireRelayLink } from '../link/link.service';
-import { findActiveClient, publishRequestEvents, requestClientInTx, type RequestOutcome, PENDING_CAP } from './clients.service';
+import { findActiveClient, findClientRow, publishRequestEvents, requestClientInTx, type RequestOutcome, PENDING_CAP } from './clients.service';
 import { issueCredential } from './credentials.service';
 import { toConnectClient } from './client-view';
 import { consumeMarker, pruneMarkers } from './replay';
@@ -41,13 +42,44 @@ function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mod
   if (mode === 'account') {
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: null }) };
   }
-  const row = tx.select().from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, thumbprint)).get();
+  const row = findClientRow(tx, thumbprint);
   if (row && row.revokedAt === null && row.status === 'approved' && row.accountId === claims.sub) {
-    tx.update(connectClients).set({ lastSeenAt: isoTime(now) }).where(eq(connectClients.clientProofKeyThumbprint, thumbprint)).run();
+    const markSeen = prepared(tx, 'markClientSeen', (d) =>
+      d.update(connectClients).set({ lastSeenAt: sql`${sql.placeholder('at')}` }).where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint'))).prepare(),
+    );
+    markSeen.run({ at: isoTime(now), thumbprint });
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: row.version }) };
   }
   const rejected = row?.revokedAt === null && row.status === 'rejected';
   return { status: 'pending_approval', approvalStatus: rejected ? 'rejected' : 'pending', requestedAt: row?.requestedAt ?? isoTime(now) };
+}
+
+/**
+ * Turns for requests that will not get a credential (new, pending or rejected keys in
+ * client-approval mode): at most one of their transactions per event-loop turn, in arrival order,
+ * with I/O in between. A flood of new keys then waits here instead of in front of everything
+ * else, so an approved client or the owner's page is not queued behind a thousand of them (bench P8).
+ */
+function createTurns() {
+  const queue: (() => void)[] = [];
+  let scheduled = false;
+  const next = () => {
+    scheduled = false;
+    queue.shift()?.();
+    if (queue.length > 0) schedule();
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(next);
+  };
+  return {
+    take: () =>
+      new Promise<void>((resolve) => {
+        queue.push(resolve);
+        schedule();
+      }),
+  };
 }
 
 export function createMintService(opts: MintServiceOptions) {
@@ -55,6 +87,7 @@ export function createMintService(opts: MintServiceOptions) {
   const maxWaiters = opts.maxWaiters ?? PENDING_CAP;
   let waiting = 0;
   let mints = 0;
+  const unknownClients = createTurns();
 
   async function verify(token: unknown): Promise<MintRequestClaims> {
     const link = requireRelayLink(deps);
@@ -132,8 +165,16 @@ export function createMintService(opts: MintServiceOptions) {
     return mintResponseBody(decision, proof, RETRY_AFTER_SECONDS);
   }
 
+  /** Scheduling only, the transaction decides: would this request be authorized as things stand? */
+  function likelyAuthorized(claims: MintRequestClaims): boolean {
+    if (readSecurityModeState(deps.db).mode !== 'client-approval') return true; // account, or failing closed in the transaction
+    const row = findActiveClient(deps.db, claims.clientProofKeyThumbprint);
+    return row?.status === 'approved' && row.accountId === claims.sub;
+  }
+
   async function mint(token: unknown, signal: AbortSignal): Promise<MintResponseBody> {
     const claims = await verify(token);
+    if (!likelyAuthorized(claims)) await unknownClients.take();
     const { decision, outcome } = firstDecision(claims);
     if (outcome) publishRequestEvents(deps, outcome);
     const waitMs = (claims.waitSeconds ?? 0) * 1000;

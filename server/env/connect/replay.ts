@@ -1,5 +1,6 @@
 import { lt, sql } from 'drizzle-orm';
 import type { EnvSql } from '../db/database';
+import { prepared } from '../db/prepared';
 import { replayMarkers } from '../db/schema';
 
 export type MarkerKind = 'dpop' | 'mint-jti' | 'mint-nonce';
@@ -9,8 +10,10 @@ export type MarkerKind = 'dpop' | 'mint-jti' | 'mint-nonce';
  * count decide, so two racing copies can never both pass (S13). Throws if the write fails (S17).
  */
 export function consumeMarker(tx: EnvSql, kind: MarkerKind, key: string, expiresAt: number): boolean {
-  const result = tx.insert(replayMarkers).values({ kind, key, expiresAt }).onConflictDoNothing().run();
-  return result.changes === 1;
+  const insert = prepared(tx, 'consumeMarker', (db) =>
+    db.insert(replayMarkers).values({ kind: sql.placeholder('kind'), key: sql.placeholder('key'), expiresAt: sql.placeholder('expiresAt') }).onConflictDoNothing().prepare(),
+  );
+  return insert.run({ kind, key, expiresAt }).changes === 1;
 }
 
 /** Drops markers past their window; expired ones can never be accepted again anyway. */

@@ -4,19 +4,20 @@ import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { recordAudit } from '../audit/audit.service';
 import type { EnvSql } from '../db/database';
+import { prepared } from '../db/prepared';
 import { connectSettings } from '../db/schema';
 import type { EnvDeps } from '../deps';
 
 export const MODE_RESET_HINT =
   'Reset it with `gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.';
 
-type Reader = Pick<EnvSql, 'select'>;
+type Reader = EnvSql;
 
 /** The stored mode, or a description of why it cannot be trusted. Never guesses `account`. */
 export function readSecurityModeState(db: Reader): { mode: SecurityMode; error: null } | { mode: null; error: string } {
   let row: { securityMode: unknown } | undefined;
   try {
-    row = db.select({ securityMode: connectSettings.securityMode }).from(connectSettings).where(eq(connectSettings.id, 1)).get();
+    row = prepared(db, 'readSecurityMode', (d) => d.select({ securityMode: connectSettings.securityMode }).from(connectSettings).where(eq(connectSettings.id, 1)).prepare()).get();
   } catch {
     return { mode: null, error: `The Connect security mode could not be read from the database. ${MODE_RESET_HINT}` };
   }

@@ -43,11 +43,12 @@ export class AccessBus {
 
   /**
    * Publishes unless an event with the same key went out less than `intervalMs` ago: a client
-   * that keeps asking while pending cannot flood every open settings page.
+   * that keeps asking while pending cannot flood every open settings page. `force` publishes anyway
+   * (a status change) and still opens the window, so the asks right after it stay quiet.
    */
-  publishThrottled(key: string, input: AccessEventInput, now: number, intervalMs = 1000): AccessEvent | null {
+  publishThrottled(key: string, input: AccessEventInput, now: number, intervalMs = 1000, force = false): AccessEvent | null {
     const last = this.lastByKey.get(key);
-    if (last !== undefined && now - last < intervalMs) return null;
+    if (!force && last !== undefined && now - last < intervalMs) return null;
     if (this.lastByKey.size > 10_000) {
       for (const [k, at] of this.lastByKey) if (now - at >= intervalMs) this.lastByKey.delete(k);
     }

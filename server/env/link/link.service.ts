@@ -4,6 +4,7 @@ import type { JWK } from 'jose';
 import { z } from 'zod';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
+import { prepared } from '../db/prepared';
 import { relayLink } from '../db/schema';
 import type { EnvDeps } from '../deps';
 
@@ -17,15 +18,23 @@ export interface RelayLink {
 
 const StoredKey = z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string() }).passthrough();
 
+/** Every mint reads the link; parsing the same stored key each time showed up in bench P1. */
+let lastParsedKey: { stored: string; key: JWK } | null = null;
+
 /** The stored link, or null. A corrupt row is an error, never a silently different key. */
 export function readRelayLink(deps: Pick<EnvDeps, 'db'>): RelayLink | null {
-  const row = deps.db.select().from(relayLink).where(eq(relayLink.id, 1)).get();
+  const row = prepared(deps.db, 'readRelayLink', (db) => db.select().from(relayLink).where(eq(relayLink.id, 1)).prepare()).get();
   if (!row) return null;
   let key: JWK;
-  try {
-    key = StoredKey.parse(JSON.parse(row.relayPublicKey)) as JWK;
-  } catch {
-    throw new DomainError('internal', 'not_linked', 'The stored relay link is unreadable. Run `gatehouse connect unlink` and link again.');
+  if (lastParsedKey?.stored === row.relayPublicKey) {
+    key = lastParsedKey.key;
+  } else {
+    try {
+      key = Object.freeze(StoredKey.parse(JSON.parse(row.relayPublicKey))) as JWK;
+    } catch {
+      throw new DomainError('internal', 'not_linked', 'The stored relay link is unreadable. Run `gatehouse connect unlink` and link again.');
+    }
+    lastParsedKey = { stored: row.relayPublicKey, key };
   }
   return { relayUrl: row.relayUrl, relayIssuer: row.relayIssuer, relayPublicKey: key, accountId: row.accountId, linkedAt: row.linkedAt };
 }

@@ -1,0 +1,123 @@
+// Flood control (SPEC §5.3, SECURITY S44) at the service level with 10,000 distinct keys sent
+// through the real mint service: the pending cap, the 24 h expiry and the per-client event
+// throttle hold, memory stays bounded, and an approved client keeps connecting throughout.
+import { exportJWK, generateKeyPair } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { AccessEvent } from '../../../shared/contracts';
+import { signMintRequest } from '../../mint/mint-protocol';
+import { saveRelayLink } from '../link/link.service';
+import { settledMemory } from '../../testing/gc';
+import { createTestDeps, fakeThumbprint } from '../testing';
+import { approveClient, listClients, PENDING_CAP, PENDING_TTL_MS, requestClient } from './clients.service';
+import { createMintService } from './mint.service';
+import { setSecurityMode } from './security-mode.service';
+
+const KEYS = 10_000;
+const RELAY = 'https://relay.flood.test';
+const ENV_ID = 'env_flood';
+const APPROVED = fakeThumbprint(1);
+
+let relayKey: CryptoKey;
+let relayPublicJwk: Record<string, unknown>;
+beforeAll(async () => {
+  const pair = await generateKeyPair('EdDSA', { extractable: true });
+  relayKey = pair.privateKey;
+  relayPublicJwk = { ...(await exportJWK(pair.publicKey)) };
+});
+
+function setup() {
+  const { deps, clock } = createTestDeps();
+  saveRelayLink(deps, { relayUrl: RELAY, relayIssuer: RELAY, relayPublicKey: relayPublicJwk, accountId: 'owner' });
+  setSecurityMode(deps, 'client-approval', 'api');
+  const mint = createMintService({ deps, environmentId: ENV_ID, signingKey: relayKey });
+  // Only what the assertions need, so the test's own bookkeeping does not weigh on the heap figure.
+  const events: Array<{ type: AccessEvent['type']; thumbprint: string | undefined }> = [];
+  deps.bus.subscribe((e) => events.push({ type: e.type, thumbprint: e.type === 'connectClientUpserted' ? e.payload.clientProofKeyThumbprint : undefined }));
+  const ask = async (thumbprint: string) =>
+    mint.mint((await signMintRequest(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner', clientProofKeyThumbprint: thumbprint, now: clock.now() })).token, new AbortController().signal);
+  const count = (sql: string) => (deps.db.$client.prepare(sql).get() as { n: number }).n;
+  const activePending = () => count("SELECT count(*) AS n FROM connect_clients WHERE status = 'pending' AND revoked_at IS NULL");
+  return { deps, clock, events, ask, count, activePending };
+}
+
+describe('flood control with 10,000 distinct keys', () => {
+  it(
+    'S44 pending cap holds, each key emits one event per second at most, memory stays bounded, and an approved client keeps connecting',
+    async () => {
+      const env = setup();
+      await env.ask(APPROVED);
+      approveClient(env.deps, APPROVED, 'web');
+      // Warm up (JIT, statement caches) before the baseline is taken.
+      for (let i = 0; i < 200; i++) requestClient(env.deps, { clientProofKeyThumbprint: fakeThumbprint(900_000 + i), accountId: 'owner' });
+      const before = settledMemory();
+      const eventsBefore = env.events.length;
+      let maxPending = 0;
+      let approvedAnswers = 0;
+      for (let i = 0; i < KEYS; i++) {
+        env.clock.advance(10);
+        const thumbprint = fakeThumbprint(100_000 + i);
+        // Every 50th key comes through the full mint path (verify, markers, upsert, signed answer);
+        // the rest through the same upsert at the service level, to keep the suite fast.
+        if (i % 50 === 0) expect((await env.ask(thumbprint)).status).toBe('pending_approval');
+        else requestClient(env.deps, { clientProofKeyThumbprint: thumbprint, accountId: 'owner' });
+        // The same key asking again within its second is throttled: no second event.
+        if (i % 10 === 0) requestClient(env.deps, { clientProofKeyThumbprint: thumbprint, accountId: 'owner' });
+        if (i % 250 === 0) {
+          maxPending = Math.max(maxPending, env.activePending());
+          expect((await env.ask(APPROVED)).status).toBe('authorized');
+          approvedAnswers++;
+        }
+      }
+      const after = settledMemory();
+      const rssGrowthMiB = after.rssMiB - before.rssMiB;
+      const heapGrowthMiB = after.heapMiB - before.heapMiB;
+
+      expect(maxPending).toBeLessThanOrEqual(PENDING_CAP);
+      expect(env.activePending()).toBe(PENDING_CAP);
+      expect(listClients(env.deps)).toHaveLength(PENDING_CAP + 1);
+      expect(listClients(env.deps).find((c) => c.clientProofKeyThumbprint === APPROVED)).toMatchObject({ status: 'approved', lastSeenAt: expect.any(String) });
+      expect(approvedAnswers).toBe(KEYS / 250);
+      // Every eviction is audited; the newest keys are the ones kept.
+      expect(env.count("SELECT count(*) AS n FROM audit_log WHERE action = 'pending_evicted'")).toBe(KEYS + 200 - PENDING_CAP);
+      expect(listClients(env.deps).map((c) => c.clientProofKeyThumbprint)).toContain(fakeThumbprint(100_000 + KEYS - 1));
+      // Exactly one upsert per new key: its throttled second ask adds none.
+      const flood = env.events.slice(eventsBefore);
+      const upserts = flood.filter((e) => e.type === 'connectClientUpserted' && e.thumbprint !== APPROVED).length;
+      expect(upserts).toBe(KEYS);
+      // The in-memory database holds every audit row and tombstone, so some growth is expected; unbounded state would show far more.
+      expect(rssGrowthMiB).toBeLessThan(96);
+      // The JS heap (throttle map, event history, waiters) stays small: the growth is SQLite's pages.
+      expect(heapGrowthMiB).toBeLessThan(8);
+      const tombstones = env.count('SELECT count(*) AS n FROM connect_clients WHERE revoked_at IS NOT NULL');
+      console.info(`[flood] ${KEYS} keys: max active pending ${maxPending}, RSS growth ${rssGrowthMiB.toFixed(1)} MiB (heap ${heapGrowthMiB.toFixed(1)} MiB), ${tombstones} evicted rows kept as tombstones, ${env.count('SELECT count(*) AS n FROM audit_log')} audit rows`);
+    },
+    120_000,
+  );
+
+  it('S36 pending entries untouched for 24 h expire (audited), approved ones never do', async () => {
+    const env = setup();
+    await env.ask(APPROVED);
+    approveClient(env.deps, APPROVED, 'web');
+    for (let i = 0; i < 50; i++) await env.ask(fakeThumbprint(200_000 + i));
+    env.clock.advance(PENDING_TTL_MS - 1000);
+    await env.ask(fakeThumbprint(200_000)); // touched: survives
+    env.clock.advance(2000);
+    await env.ask(fakeThumbprint(300_000)); // a new key triggers the sweep
+    expect(listClients(env.deps).map((c) => c.clientProofKeyThumbprint).sort()).toEqual([APPROVED, fakeThumbprint(200_000), fakeThumbprint(300_000)].sort());
+    expect(env.count("SELECT count(*) AS n FROM audit_log WHERE action = 'pending_expired'")).toBe(49);
+    expect((await env.ask(APPROVED)).status).toBe('authorized');
+  });
+
+  it('S44 one pending key asking 1,000 times over 10 s emits at most one event per second', async () => {
+    const env = setup();
+    const thumbprint = fakeThumbprint(400_000);
+    for (let i = 0; i < 1000; i++) {
+      await env.ask(thumbprint);
+      env.clock.advance(10);
+    }
+    const upserts = env.events.filter((e) => e.type === 'connectClientUpserted').length;
+    expect(upserts).toBeGreaterThanOrEqual(10);
+    expect(upserts).toBeLessThanOrEqual(11);
+    expect(listClients(env.deps)[0]?.requestCount).toBe(1000);
+  });
+});
