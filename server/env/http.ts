@@ -1,6 +1,6 @@
 // The environment's HTTP surface (SPEC §4): one router of plain endpoints around tRPC at /trpc.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { nodeHTTPRequestHandler } from '@trpc/server/adapters/node-http';
+import { serveTrpc } from '../common/trpc';
 import { z } from 'zod';
 import { DomainError } from '../common/errors';
 import { originOf, parseCookies, readObjectBody, sendError, sendJson } from '../common/http';
@@ -124,19 +124,7 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
     try {
       if (pathname.startsWith('/trpc/')) {
         for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-        await nodeHTTPRequestHandler({
-          router: envRouter,
-          req,
-          res,
-          path: pathname.slice('/trpc/'.length),
-          maxBodySize: MAX_TRPC_BODY,
-          createContext: () => createContext(req, opts),
-          onError: ({ error }) => {
-            if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause instanceof DomainError)) {
-              console.error('[gatehouse env] tRPC internal error:', error.cause?.message ?? error.message);
-            }
-          },
-        });
+        await serveTrpc({ router: envRouter, req, res, pathname, maxBodySize: MAX_TRPC_BODY, label: 'env', createContext: () => createContext(req, opts) });
         return;
       }
       const route = opts.routes?.[pathname];

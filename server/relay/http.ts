@@ -1,6 +1,6 @@
 // The relay's HTTP surface: token exchange, links, tRPC `environments.connect`, the dev issuer.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { nodeHTTPRequestHandler } from '@trpc/server/adapters/node-http';
+import { serveTrpc } from '../common/trpc';
 import { z } from 'zod';
 import { DomainError } from '../common/errors';
 import { readObjectBody, sendError, sendJson } from '../common/http';
@@ -62,17 +62,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
       }
       if (pathname.startsWith('/trpc/')) {
         for (const [k, v] of Object.entries({ ...cors, ...noStore })) res.setHeader(k, v);
-        await nodeHTTPRequestHandler({
-          router: relayRouter,
-          req,
-          res,
-          path: pathname.slice('/trpc/'.length),
-          maxBodySize: 16 * 1024,
-          createContext: () => ({ deps, authenticate: () => authenticateRelayClient(deps, req) }),
-          onError: ({ error }) => {
-            if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause instanceof DomainError)) console.error('[gatehouse relay] tRPC internal error:', error.cause?.message ?? error.message);
-          },
-        });
+        await serveTrpc({ router: relayRouter, req, res, pathname, maxBodySize: 16 * 1024, label: 'relay', createContext: () => ({ deps, authenticate: () => authenticateRelayClient(deps, req) }) });
         return;
       }
       if (pathname === '/oauth/token' && req.method === 'POST') {

@@ -1,6 +1,5 @@
 import { initTRPC } from '@trpc/server';
-import { DomainError } from '../../common/errors';
-import { formatTrpcError, toTrpcError } from '../../env/trpc/init';
+import { formatTrpcError, rethrowDomainErrors } from '../../common/trpc';
 import type { RelayAccessClaims } from '../access-token';
 import type { RelayDeps } from '../deps';
 
@@ -11,11 +10,7 @@ export interface RelayContext {
 
 const t = initTRPC.context<RelayContext>().create({ isDev: false, errorFormatter: formatTrpcError as never });
 
-const domainErrors = t.middleware(async ({ next }) => {
-  const result = await next();
-  if (!result.ok && result.error.cause instanceof DomainError) throw toTrpcError(result.error.cause);
-  return result;
-});
+const domainErrors = t.middleware(rethrowDomainErrors);
 
 export const router = t.router;
 export const accountProcedure = t.procedure.use(domainErrors).use(async ({ ctx, next }) => {
