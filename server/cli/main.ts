@@ -9,6 +9,17 @@ import { createOutput } from './output';
 
 type Common = { dataDir?: string; json?: boolean };
 
+/**
+ * Messages echo arguments: never let one drive the terminal (C0/C1 controls, bidi overrides) or
+ * flood it (a 100 KB argument keeps its first and last characters only).
+ */
+export function oneLine(message: string, max = 600): string {
+  const clean = message.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?');
+  if (clean.length <= max) return clean;
+  const chars = [...clean];
+  return chars.length <= max ? clean : `${chars.slice(0, max - 200).join('')}…${chars.slice(-199).join('')}`;
+}
+
 export function buildProgram(run: (code: Promise<number>) => void): Command {
   const program = new Command('gatehouse')
     .description('Let your own devices into your own machine, and nobody else.')
@@ -26,7 +37,10 @@ Getting started:
 Every command takes --data-dir DIR and --json; \`gatehouse <command> --help\` says more.
 Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approval or rejected).`,
     )
-    .exitOverride();
+    .exitOverride()
+    // Commander's own errors (unknown option or command, bad choice) echo the argument too; set before
+    // any subcommand is added, so every one inherits it.
+    .configureOutput({ outputError: (text, write) => write(text.split('\n').map((line) => oneLine(line)).join('\n')) });
   const common = (cmd: Command) => cmd.option('--data-dir <dir>', 'data directory (default $GATEHOUSE_DATA_DIR or ./.gatehouse)').option('--json', 'print JSON instead of text');
 
   common(program.command('start'))
@@ -150,7 +164,7 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT.usage;
     }
     const { code, message } = describe(error);
-    process.stderr.write(`gatehouse: ${message}\n`);
+    process.stderr.write(`gatehouse: ${oneLine(message)}\n`);
     return code;
   }
 }

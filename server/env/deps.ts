@@ -1,4 +1,5 @@
 import type { Clock } from '../common/clock';
+import type { SecurityLog } from '../common/security-log';
 import type { EnvDb } from './db/database';
 import type { AccessBus } from './events/access-bus';
 
@@ -7,4 +8,6 @@ export interface EnvDeps {
   db: EnvDb;
   bus: AccessBus;
   clock: Clock;
+  /** Replays and refused proofs (S46); the process-wide console log when absent. */
+  securityLog?: SecurityLog;
 }

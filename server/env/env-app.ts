@@ -31,6 +31,8 @@ export interface EnvConfig {
   clock?: Clock;
   /** Origins (the relay) the web app may call, for the CSP. */
   connectOrigins?: string[];
+  /** New pending clients admitted (S44); default 20/s with bursts of 100. */
+  newClientRateLimit?: { perSecond: number; burst: number };
 }
 
 export interface EnvRuntime {
@@ -61,7 +63,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const environmentId = getOrCreateEnvironmentId(deps);
   const adminToken = loadOrCreateAdminToken(adminTokenFile(dataDir));
   const signingKey = await loadOrCreateSigningKey(envKeyFile(dataDir));
-  const mint = createMintService({ deps, environmentId, signingKey });
+  const mint = createMintService({ deps, environmentId, signingKey, ...(config.newClientRateLimit && { newClientRateLimit: config.newClientRateLimit }) });
   const host = config.host ?? '127.0.0.1';
   let publicUrl = config.publicUrl ?? '';
   const connectOrigins = [...(config.connectOrigins ?? [])];

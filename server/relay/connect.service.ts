@@ -13,6 +13,6 @@ export async function connectEnvironment(deps: RelayDeps, account: RelayAccessCl
   if (!link || link.accountId !== account.sub) {
     throw new DomainError('forbidden', 'environment_link_not_found', 'No environment with this id is linked to your account.');
   }
-  const connector = createConnector({ relayIssuer: deps.relayIssuer, signingKey: deps.signingKey.privateKey, clock: deps.clock, ...(deps.endpointTimeoutMs !== undefined && { timeoutMs: deps.endpointTimeoutMs }) });
+  const connector = createConnector({ relayIssuer: deps.relayIssuer, signingKey: deps.signingKey.privateKey, clock: deps.clock, securityLog: deps.securityLog, ...(deps.endpointTimeoutMs !== undefined && { timeoutMs: deps.endpointTimeoutMs }) });
   return connector(link, account.sub, { ...input, clientProofKeyThumbprint: account.cnf.jkt });
 }

@@ -4,6 +4,7 @@ import type { JWK } from 'jose';
 import type { ConnectInput, ConnectResult } from '../../shared/contracts';
 import type { Clock } from '../common/clock';
 import { DomainError } from '../common/errors';
+import { securityLogOf, type SecurityLog } from '../common/security-log';
 import { MintProtocolError, signMintRequest, verifyMintResponse } from '../mint/mint-protocol';
 import type { RelayLinkRecord } from './store';
 
@@ -18,6 +19,7 @@ export interface ConnectorOptions {
   clock: Clock;
   fetchImpl?: typeof fetch;
   timeoutMs?: number;
+  securityLog?: SecurityLog | undefined;
 }
 
 async function readLimited(res: Response): Promise<string> {
@@ -68,6 +70,11 @@ export function createConnector(opts: ConnectorOptions) {
     }
     if (res.status < 200 || res.status > 299) {
       await res.body?.cancel();
+      // The environment's new-client rate limit (S44) reaches the client as such, so it backs off instead of failing.
+      if (res.status === 429) throw new DomainError('too_many_requests', 'rate_limited', 'The environment is getting too many new connection requests right now; try again in a few seconds.');
+      if (res.status === 409) {
+        securityLogOf(opts).record({ kind: 'mint_replayed', where: 'relay environments.connect (environment answered 409)', thumbprint: input.clientProofKeyThumbprint, jti: claims.jti });
+      }
       throw new DomainError('bad_gateway', 'endpoint_request_failed', `The environment refused the request (HTTP ${res.status}).`);
     }
     let body: unknown;

@@ -1,6 +1,7 @@
 import type { JWK } from 'jose';
 import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../common/clock';
+import type { SecurityLog } from '../common/security-log';
 import type { AccountTokenVerifier } from '../identity/account-token';
 import type { RelayStore } from './store';
 
@@ -20,4 +21,6 @@ export interface RelayDeps {
   accountTokens: AccountTokenVerifier;
   /** How long the relay waits for an environment beyond `waitSeconds` (default 10 s). */
   endpointTimeoutMs?: number;
+  /** Replays and refused proofs (S46); the process-wide console log when absent. */
+  securityLog?: SecurityLog;
 }

@@ -2,6 +2,7 @@
 // the access token (`ath`) and to its `cnf.jkt`, used once across every relay instance.
 import type { IncomingMessage } from 'node:http';
 import { DomainError } from '../common/errors';
+import { securityLogOf } from '../common/security-log';
 import { DpopError, readDpopHeader, verifyDpopProof, type VerifiedDpopProof } from '../dpop/verify-dpop';
 import { CONNECT_SCOPE, verifyRelayAccessToken, type RelayAccessClaims } from './access-token';
 import type { RelayDeps } from './deps';
@@ -16,7 +17,10 @@ export async function verifyRequestProof(deps: RelayDeps, req: IncomingMessage, 
       now: deps.clock.now(),
     });
   } catch (error) {
-    if (error instanceof DpopError) throw new DomainError('bad_request', 'invalid_dpop_proof', error.message);
+    if (error instanceof DpopError) {
+      securityLogOf(deps).record({ kind: 'dpop_invalid', where: `relay ${req.method ?? 'GET'} ${path}`, reason: error.message });
+      throw new DomainError('bad_request', 'invalid_dpop_proof', error.message);
+    }
     throw error;
   }
 }
@@ -30,7 +34,10 @@ export async function consumeProof(deps: RelayDeps, proof: VerifiedDpopProof): P
     if (error instanceof DomainError) throw error; // e.g. the store's own "database is unavailable"
     throw new DomainError('unavailable', 'internal', 'The relay could not record the DPoP proof; try again shortly.');
   }
-  if (!fresh) throw new DomainError('bad_request', 'invalid_dpop_proof', 'The DPoP proof was already used.');
+  if (!fresh) {
+    securityLogOf(deps).record({ kind: 'dpop_replayed', where: `relay ${proof.htm} ${new URL(proof.htu).pathname}`, thumbprint: proof.thumbprint, jti: proof.jti });
+    throw new DomainError('bad_request', 'invalid_dpop_proof', 'The DPoP proof was already used.');
+  }
 }
 
 export async function authenticateRelayClient(deps: RelayDeps, req: IncomingMessage): Promise<RelayAccessClaims> {
@@ -48,7 +55,10 @@ export async function authenticateRelayClient(deps: RelayDeps, req: IncomingMess
     if (error instanceof DomainError) throw new DomainError('unauthorized', 'invalid_dpop_proof', error.message);
     throw error;
   }
-  if (proof.thumbprint !== claims.cnf.jkt) throw new DomainError('unauthorized', 'invalid_dpop_proof', 'The DPoP proof was made with another key than the token is bound to.');
+  if (proof.thumbprint !== claims.cnf.jkt) {
+    securityLogOf(deps).record({ kind: 'dpop_invalid', where: `relay ${req.method ?? 'GET'} ${new URL(req.url ?? '/', 'http://relay.invalid').pathname}`, thumbprint: proof.thumbprint, jti: proof.jti, reason: 'made with another key than the access token is bound to' });
+    throw new DomainError('unauthorized', 'invalid_dpop_proof', 'The DPoP proof was made with another key than the token is bound to.');
+  }
   if (!claims.scope.split(' ').includes(CONNECT_SCOPE)) throw new DomainError('forbidden', 'forbidden', `The token lacks the ${CONNECT_SCOPE} scope.`);
   try {
     await consumeProof(deps, proof);

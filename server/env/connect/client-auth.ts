@@ -2,6 +2,7 @@
 import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { IncomingMessage } from 'node:http';
 import { DomainError } from '../../common/errors';
+import { securityLogOf } from '../../common/security-log';
 import { sha256Hex } from '../../common/secrets';
 import { DpopError, readDpopHeader, verifyDpopProof } from '../../dpop/verify-dpop';
 import { clientSessions, connectClients } from '../db/schema';
@@ -42,7 +43,10 @@ export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMess
       now,
     });
   } catch (error) {
-    if (error instanceof DpopError) throw unauthorized(`Invalid DPoP proof: ${error.message}`);
+    if (error instanceof DpopError) {
+      securityLogOf(deps).record({ kind: 'dpop_invalid', where: `env ${req.method ?? 'GET'} ${path}`, reason: error.message });
+      throw unauthorized(`Invalid DPoP proof: ${error.message}`);
+    }
     throw error;
   }
   return deps.db.transaction(
@@ -57,7 +61,10 @@ export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMess
         const row = tx.select({ status: connectClients.status, revokedAt: connectClients.revokedAt }).from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, session.clientProofKeyThumbprint)).get();
         if (!row || row.revokedAt !== null || row.status !== 'approved') throw unauthorized('This client is no longer approved.');
       }
-      if (!consumeMarker(tx, 'dpop', proof.replayKey, proof.replayExpiresAt)) throw unauthorized('Invalid DPoP proof: it was already used.');
+      if (!consumeMarker(tx, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
+        securityLogOf(deps).record({ kind: 'dpop_replayed', where: `env ${req.method ?? 'GET'} ${path}`, thumbprint: proof.thumbprint, jti: proof.jti });
+        throw unauthorized('Invalid DPoP proof: it was already used.');
+      }
       return {
         clientProofKeyThumbprint: session.clientProofKeyThumbprint,
         accountId: session.accountId,

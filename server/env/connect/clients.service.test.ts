@@ -5,6 +5,7 @@ import { clientSessions, connectCredentials } from '../db/schema';
 import { createTestDeps, fakeThumbprint } from '../testing';
 import {
   approveClient,
+  DROP_AUDIT_WINDOW_MS,
   findActiveClient,
   listClients,
   PENDING_CAP,
@@ -207,8 +208,50 @@ describe('flood control (SPEC §5.3)', () => {
     expect(pending).toHaveLength(PENDING_CAP);
     expect(pending.map((c) => c.clientProofKeyThumbprint)).not.toContain(fakeThumbprint(0));
     expect(pending.map((c) => c.clientProofKeyThumbprint)).toContain(fakeThumbprint(PENDING_CAP + 4));
-    expect(listAudit(deps, { limit: 500 }).filter((e) => e.action === 'pending_evicted')).toHaveLength(5);
+    // Never-decided rows are deleted, not kept as tombstones, and so are their request entries.
+    expect(deps.db.$client.prepare('SELECT count(*) AS n FROM connect_clients').get()).toEqual({ n: PENDING_CAP });
+    const audit = listAudit(deps, { limit: 500 });
+    expect(audit.filter((e) => e.action === 'client_requested')).toHaveLength(PENDING_CAP);
+    // The five drops share one entry: it counts them and names the first few.
+    expect(audit.filter((e) => e.action === 'pending_evicted')).toEqual([
+      expect.objectContaining({
+        actor: 'system',
+        clientProofKeyThumbprint: null,
+        detail: expect.stringMatching(new RegExp(`^dropped 5 pending client\\(s\\), over the cap of ${PENDING_CAP} pending clients; last at .*; e\\.g\\. ${fakeThumbprint(0)}, ${fakeThumbprint(1)}, ${fakeThumbprint(2)}$`)),
+      }),
+    ]);
     expect(events.filter((e) => e.type === 'connectClientRemoved')).toHaveLength(5);
+  });
+
+  it('a dropped client with history (decided before) keeps a soft-deleted row; one drop names its thumbprint', () => {
+    const { deps, clock } = setup();
+    requestClient(deps, { clientProofKeyThumbprint: T, accountId: 'owner' });
+    approveClient(deps, T, 'web');
+    requestClient(deps, { clientProofKeyThumbprint: T, accountId: 'mallory' }); // pending again, decision cleared
+    clock.advance(10);
+    for (let n = 10; n < 10 + PENDING_CAP; n++) {
+      requestClient(deps, { clientProofKeyThumbprint: fakeThumbprint(n), accountId: 'owner' });
+      clock.advance(10);
+    }
+    expect(findActiveClient(deps.db, T)).toBeUndefined();
+    expect(deps.db.$client.prepare('SELECT revoked_at FROM connect_clients WHERE client_proof_key_thumbprint = ?').get(T)).toEqual({ revoked_at: expect.any(String) });
+    // Its history stays in the audit log, request entries included.
+    expect(listAudit(deps, { limit: 500 }).filter((e) => e.clientProofKeyThumbprint === T).map((e) => e.action)).toEqual(['pending_evicted', 'client_account_changed', 'client_approved', 'client_requested']);
+    // Asking again starts over as a fresh pending row.
+    expect(requestClient(deps, { clientProofKeyThumbprint: T, accountId: 'owner' })).toMatchObject({ status: 'pending', requestCount: 1 });
+  });
+
+  it('drops later than a minute after the last aggregated entry start a new one', () => {
+    const { deps, clock } = setup();
+    for (let n = 0; n < PENDING_CAP + 2; n++) {
+      requestClient(deps, { clientProofKeyThumbprint: fakeThumbprint(n), accountId: 'owner' });
+      clock.advance(10);
+    }
+    clock.advance(DROP_AUDIT_WINDOW_MS);
+    requestClient(deps, { clientProofKeyThumbprint: fakeThumbprint(1000), accountId: 'owner' });
+    const entries = listAudit(deps, { limit: 500 }).filter((e) => e.action === 'pending_evicted');
+    expect(entries.map((e) => e.detail?.match(/^dropped (\d+) /)?.[1])).toEqual(['1', '2']);
+    expect(entries[0]?.clientProofKeyThumbprint).toBe(fakeThumbprint(2));
   });
 
   it('approved clients are not counted against the pending cap', () => {
@@ -228,7 +271,11 @@ describe('flood control (SPEC §5.3)', () => {
     clock.advance(PENDING_TTL_MS + 1);
     requestClient(deps, { clientProofKeyThumbprint: fakeThumbprint(2), accountId: 'owner' });
     expect(listClients(deps).map((c) => c.clientProofKeyThumbprint)).toEqual([fakeThumbprint(2)]);
-    expect(listAudit(deps).some((e) => e.action === 'pending_expired' && e.clientProofKeyThumbprint === fakeThumbprint(1))).toBe(true);
+    expect(deps.db.$client.prepare('SELECT count(*) AS n FROM connect_clients').get()).toEqual({ n: 1 });
+    expect(listAudit(deps).find((e) => e.action === 'pending_expired')).toMatchObject({
+      clientProofKeyThumbprint: fakeThumbprint(1),
+      detail: expect.stringMatching(/^dropped 1 pending client\(s\), untouched for 24 h; /),
+    });
   });
 
   it('repeated requests from one pending client emit at most one event per second', () => {

@@ -1,18 +1,26 @@
 // The client registry and its state machine (SPEC §5.2), plus flood control (§5.3).
-import { and, asc, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gte, isNull, lt, sql } from 'drizzle-orm';
 import type { AuditActor, ClientInfo, ConnectClient, DecisionResult, RevokeResult } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { recordAudit } from '../audit/audit.service';
 import type { EnvSql } from '../db/database';
 import { prepared } from '../db/prepared';
-import { connectClients, type ConnectClientRow } from '../db/schema';
+import { auditLog, connectClients, type ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { toConnectClient } from './client-view';
 import { endClientAccess } from './client-access';
 
 export const PENDING_CAP = 100;
 export const PENDING_TTL_MS = 24 * 60 * 60 * 1000;
+/** Drops (evictions, expiries) within this window share one audit entry per kind, so a flood cannot grow the audit log. */
+export const DROP_AUDIT_WINDOW_MS = 60_000;
+/** Thumbprints named in an aggregated drop entry. */
+const DROP_AUDIT_SAMPLE = 3;
+
+export function tooManyNewClients(): DomainError {
+  return new DomainError('too_many_requests', 'rate_limited', 'Too many new clients are asking to connect to this environment right now; try again in a few seconds.');
+}
 
 const active = (thumbprint: string) =>
   and(eq(connectClients.clientProofKeyThumbprint, thumbprint), isNull(connectClients.revokedAt));
@@ -61,8 +69,12 @@ export interface RequestOutcome {
   removed: string[];
 }
 
-/** One request from a client, inside the caller's transaction (minting composes it with the credential). */
-export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest): RequestOutcome {
+/**
+ * One request from a client, inside the caller's transaction (minting composes it with the
+ * credential). `admitNew`, when given, is asked before a new pending client (absent or revoked) is
+ * recorded; a refusal throws `rate_limited` and the caller's transaction records nothing.
+ */
+export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest, admitNew?: () => boolean): RequestOutcome {
   const at = isoTime(now);
   const thumbprint = req.clientProofKeyThumbprint;
   const meta = req.client ?? {};
@@ -71,6 +83,7 @@ export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest): 
   let statusChanged = false;
 
   if (!existing || existing.revokedAt !== null) {
+    if (admitNew && !admitNew()) throw tooManyNewClients();
     const fresh = {
       accountId: req.accountId,
       deviceId: req.deviceId ?? null,
@@ -153,16 +166,22 @@ export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest): 
   return { row, statusChanged, endedSessions, removed };
 }
 
-/** Expires pending rows untouched for 24 h and drops the oldest beyond the cap (soft delete, audited). */
+/**
+ * Expires pending rows untouched for 24 h and drops the oldest beyond the cap (S44). A row that
+ * never had a decision (version 0) is deleted, with its `client_requested` audit entry: it carries
+ * nothing worth keeping, and 10,000 distinct keys then leave at most the cap behind. A row with
+ * history (decided, account changed, revoked before) keeps its soft delete. The drops are audited
+ * in aggregate (`dropPendingRows`).
+ */
 function enforcePendingBounds(tx: EnvSql, now: number, keep: string): string[] {
-  const at = isoTime(now);
   const pendingActive = and(eq(connectClients.status, 'pending'), isNull(connectClients.revokedAt));
   const expired = tx
     .select({ t: connectClients.clientProofKeyThumbprint })
     .from(connectClients)
     .where(and(pendingActive, lt(connectClients.requestedAt, isoTime(now - PENDING_TTL_MS))))
     .all()
-    .map((r) => r.t);
+    .map((r) => r.t)
+    .filter((t) => t !== keep);
   const pending = tx
     .select({ t: connectClients.clientProofKeyThumbprint })
     .from(connectClients)
@@ -172,21 +191,72 @@ function enforcePendingBounds(tx: EnvSql, now: number, keep: string): string[] {
     .map((r) => r.t)
     .filter((t) => !expired.includes(t));
   const over = pending.length > PENDING_CAP ? pending.filter((t) => t !== keep).slice(PENDING_CAP - 1) : [];
-  const removed = [...expired, ...over].filter((t) => t !== keep);
-  if (removed.length === 0) return [];
-  tx.update(connectClients)
-    .set({ revokedAt: at, updatedAt: at, version: sql`${connectClients.version} + 1` })
-    .where(inArray(connectClients.clientProofKeyThumbprint, removed))
-    .run();
-  for (const t of removed) {
-    recordAudit(tx, now, {
-      actor: 'system',
-      action: expired.includes(t) ? 'pending_expired' : 'pending_evicted',
-      clientProofKeyThumbprint: t,
-      detail: expired.includes(t) ? 'untouched for 24 h' : `over the cap of ${PENDING_CAP} pending clients`,
-    });
+  dropPendingRows(tx, now, expired, 'pending_expired', 'untouched for 24 h');
+  dropPendingRows(tx, now, over, 'pending_evicted', `over the cap of ${PENDING_CAP} pending clients`);
+  return [...expired, ...over];
+}
+
+const DROP_DETAIL = /^dropped (\d+) pending client\(s\), [^;]*; last at [^;]*; e\.g\. (.*)$/;
+
+/**
+ * Removes dropped pending rows and records them in one audit entry per kind and window
+ * (DROP_AUDIT_WINDOW_MS): the entry counts every drop and names the first few thumbprints, and its
+ * thumbprint column is set only while it covers a single client.
+ */
+function dropPendingRows(tx: EnvSql, now: number, thumbprints: string[], action: 'pending_expired' | 'pending_evicted', why: string): void {
+  if (thumbprints.length === 0) return;
+  const at = isoTime(now);
+  // Usually one thumbprint per new client: prepared statements keep the flood path cheap.
+  const deleteFresh = prepared(tx, 'deleteFreshPending', (d) =>
+    d
+      .delete(connectClients)
+      .where(and(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')), eq(connectClients.version, 0), isNull(connectClients.revokedAt)))
+      .returning({ t: connectClients.clientProofKeyThumbprint })
+      .prepare(),
+  );
+  const deleteRequestEntries = prepared(tx, 'deleteRequestAudit', (d) =>
+    d.delete(auditLog).where(and(eq(auditLog.action, 'client_requested'), eq(auditLog.clientProofKeyThumbprint, sql.placeholder('thumbprint')))).prepare(),
+  );
+  const softDelete = prepared(tx, 'softDeletePending', (d) =>
+    d
+      .update(connectClients)
+      .set({ revokedAt: sql`${sql.placeholder('at')}`, updatedAt: sql`${sql.placeholder('at')}`, version: sql`${connectClients.version} + 1` })
+      .where(and(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')), isNull(connectClients.revokedAt)))
+      .prepare(),
+  );
+  for (const thumbprint of thumbprints) {
+    if (deleteFresh.get({ thumbprint })) deleteRequestEntries.run({ thumbprint });
+    else softDelete.run({ at, thumbprint });
   }
-  return removed;
+  const findOpen = prepared(tx, 'findOpenDropAudit', (d) =>
+    d
+      .select({ id: auditLog.id, detail: auditLog.detail })
+      .from(auditLog)
+      .where(and(eq(auditLog.action, sql.placeholder('action')), gte(auditLog.at, sql.placeholder('since'))))
+      .orderBy(desc(auditLog.id))
+      .limit(1)
+      .prepare(),
+  );
+  const open = findOpen.get({ action, since: isoTime(now - DROP_AUDIT_WINDOW_MS) });
+  const previous = open?.detail ? DROP_DETAIL.exec(open.detail) : null;
+  const count = (previous ? Number(previous[1]) : 0) + thumbprints.length;
+  const sample = [...(previous ? previous[2]!.split(', ') : []), ...thumbprints].slice(0, DROP_AUDIT_SAMPLE);
+  const entry = {
+    clientProofKeyThumbprint: count === 1 ? thumbprints[0]! : null,
+    detail: `dropped ${count} pending client(s), ${why}; last at ${at}; e.g. ${sample.join(', ')}`,
+  };
+  if (open && previous) {
+    const updateOpen = prepared(tx, 'updateDropAudit', (d) =>
+      d
+        .update(auditLog)
+        .set({ clientProofKeyThumbprint: sql`${sql.placeholder('thumbprint')}`, detail: sql`${sql.placeholder('detail')}` })
+        .where(eq(auditLog.id, sql.placeholder('id')))
+        .prepare(),
+    );
+    updateOpen.run({ id: open.id, thumbprint: entry.clientProofKeyThumbprint, detail: entry.detail });
+  } else {
+    recordAudit(tx, now, { actor: 'system', action, ...entry });
+  }
 }
 
 /** Events for a request, after commit. Repeated asks from one pending client are throttled. */

@@ -27,7 +27,8 @@ export function createConnectRoutes(opts: { deps: EnvDeps; mint: MintService; pu
         const answer = await opts.mint.mint(body.data.proof, abort.signal);
         sendJson(res, 200, answer, noStore);
       } catch (error) {
-        sendError(res, error, noStore);
+        const limited = error instanceof DomainError && error.kind === 'too_many_requests';
+        sendError(res, error, limited ? { ...noStore, 'retry-after': '1' } : noStore);
       }
     },
     '/oauth/token': async (req: IncomingMessage, res: ServerResponse) => {

@@ -1,6 +1,7 @@
 // Flood control (SPEC §5.3, SECURITY S44) at the service level with 10,000 distinct keys sent
 // through the real mint service: the pending cap, the 24 h expiry and the per-client event
-// throttle hold, memory stays bounded, and an approved client keeps connecting throughout.
+// throttle hold, rows, audit entries and memory stay bounded, new registrations are rate-limited,
+// and an approved client keeps connecting throughout.
 import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AccessEvent } from '../../../shared/contracts';
@@ -30,19 +31,22 @@ function setup() {
   saveRelayLink(deps, { relayUrl: RELAY, relayIssuer: RELAY, relayPublicKey: relayPublicJwk, accountId: 'owner' });
   setSecurityMode(deps, 'client-approval', 'api');
   const mint = createMintService({ deps, environmentId: ENV_ID, signingKey: relayKey });
+  const sign = async (thumbprint: string) => (await signMintRequest(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner', clientProofKeyThumbprint: thumbprint, now: clock.now() })).token;
   // Only what the assertions need, so the test's own bookkeeping does not weigh on the heap figure.
   const events: Array<{ type: AccessEvent['type']; thumbprint: string | undefined }> = [];
   deps.bus.subscribe((e) => events.push({ type: e.type, thumbprint: e.type === 'connectClientUpserted' ? e.payload.clientProofKeyThumbprint : undefined }));
-  const ask = async (thumbprint: string) =>
-    mint.mint((await signMintRequest(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner', clientProofKeyThumbprint: thumbprint, now: clock.now() })).token, new AbortController().signal);
+  const ask = async (thumbprint: string) => mint.mint(await sign(thumbprint), new AbortController().signal);
   const count = (sql: string) => (deps.db.$client.prepare(sql).get() as { n: number }).n;
   const activePending = () => count("SELECT count(*) AS n FROM connect_clients WHERE status = 'pending' AND revoked_at IS NULL");
-  return { deps, clock, events, ask, count, activePending };
+  /** Every drop of a kind, summed over its aggregated audit entries. */
+  const dropped = (action: string) =>
+    (deps.db.$client.prepare('SELECT detail FROM audit_log WHERE action = ?').all(action) as { detail: string }[]).reduce((sum, e) => sum + Number(/^dropped (\d+) /.exec(e.detail)?.[1]), 0);
+  return { deps, clock, events, mint, sign, ask, count, activePending, dropped };
 }
 
 describe('flood control with 10,000 distinct keys', () => {
   it(
-    'S44 pending cap holds, each key emits one event per second at most, memory stays bounded, and an approved client keeps connecting',
+    'S44 pending cap holds, rows and audit entries stay bounded, each key emits one event per second at most, memory stays bounded, and an approved client keeps connecting',
     async () => {
       const env = setup();
       await env.ask(APPROVED);
@@ -77,19 +81,24 @@ describe('flood control with 10,000 distinct keys', () => {
       expect(listClients(env.deps)).toHaveLength(PENDING_CAP + 1);
       expect(listClients(env.deps).find((c) => c.clientProofKeyThumbprint === APPROVED)).toMatchObject({ status: 'approved', lastSeenAt: expect.any(String) });
       expect(approvedAnswers).toBe(KEYS / 250);
-      // Every eviction is audited; the newest keys are the ones kept.
-      expect(env.count("SELECT count(*) AS n FROM audit_log WHERE action = 'pending_evicted'")).toBe(KEYS + 200 - PENDING_CAP);
+      // Storage is bounded too: the cap plus the one decided client, no tombstones of never-decided keys.
+      expect(env.count('SELECT count(*) AS n FROM connect_clients')).toBeLessThanOrEqual(PENDING_CAP + 1);
+      // Every eviction is counted in the audit log, in a handful of aggregated entries (one a minute of
+      // the 100 s flood) instead of one per key; the newest keys are the ones kept.
+      expect(env.dropped('pending_evicted')).toBe(KEYS + 200 - PENDING_CAP);
+      expect(env.count("SELECT count(*) AS n FROM audit_log WHERE action = 'pending_evicted'")).toBeLessThanOrEqual(3);
+      // Mode change, the approved client's request and approval, the kept keys' requests, the drops.
+      expect(env.count('SELECT count(*) AS n FROM audit_log')).toBeLessThanOrEqual(PENDING_CAP + 10);
       expect(listClients(env.deps).map((c) => c.clientProofKeyThumbprint)).toContain(fakeThumbprint(100_000 + KEYS - 1));
       // Exactly one upsert per new key: its throttled second ask adds none.
       const flood = env.events.slice(eventsBefore);
       const upserts = flood.filter((e) => e.type === 'connectClientUpserted' && e.thumbprint !== APPROVED).length;
       expect(upserts).toBe(KEYS);
-      // The in-memory database holds every audit row and tombstone, so some growth is expected; unbounded state would show far more.
+      // SQLite keeps the pages it grew into while churning rows, so some growth is expected; unbounded state would show far more.
       expect(rssGrowthMiB).toBeLessThan(96);
       // The JS heap (throttle map, event history, waiters) stays small: the growth is SQLite's pages.
       expect(heapGrowthMiB).toBeLessThan(8);
-      const tombstones = env.count('SELECT count(*) AS n FROM connect_clients WHERE revoked_at IS NOT NULL');
-      console.info(`[flood] ${KEYS} keys: max active pending ${maxPending}, RSS growth ${rssGrowthMiB.toFixed(1)} MiB (heap ${heapGrowthMiB.toFixed(1)} MiB), ${tombstones} evicted rows kept as tombstones, ${env.count('SELECT count(*) AS n FROM audit_log')} audit rows`);
+      console.info(`[flood] ${KEYS} keys: max active pending ${maxPending}, RSS growth ${rssGrowthMiB.toFixed(1)} MiB (heap ${heapGrowthMiB.toFixed(1)} MiB), ${env.count('SELECT count(*) AS n FROM connect_clients')} client rows, ${env.count('SELECT count(*) AS n FROM audit_log')} audit rows`);
     },
     120_000,
   );
@@ -104,7 +113,41 @@ describe('flood control with 10,000 distinct keys', () => {
     env.clock.advance(2000);
     await env.ask(fakeThumbprint(300_000)); // a new key triggers the sweep
     expect(listClients(env.deps).map((c) => c.clientProofKeyThumbprint).sort()).toEqual([APPROVED, fakeThumbprint(200_000), fakeThumbprint(300_000)].sort());
-    expect(env.count("SELECT count(*) AS n FROM audit_log WHERE action = 'pending_expired'")).toBe(49);
+    expect(env.dropped('pending_expired')).toBe(49);
+    expect(env.count("SELECT count(*) AS n FROM audit_log WHERE action = 'pending_expired'")).toBe(1);
+    expect(env.count('SELECT count(*) AS n FROM connect_clients')).toBe(3);
+    expect((await env.ask(APPROVED)).status).toBe('authorized');
+  });
+
+  it('S44 new pending registrations are rate-limited per environment (bursts of 100, then 20/s); approved clients never are', async () => {
+    const env = setup();
+    await env.ask(APPROVED); // a new key too: it takes the first token
+    approveClient(env.deps, APPROVED, 'web');
+    const outcomes = { pending: 0, limited: 0 };
+    const refused: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const token = await env.sign(fakeThumbprint(500_000 + i));
+      try {
+        expect((await env.mint.mint(token, new AbortController().signal)).status).toBe('pending_approval');
+        outcomes.pending++;
+      } catch (error) {
+        expect(error).toMatchObject({ kind: 'too_many_requests', reason: 'rate_limited' });
+        outcomes.limited++;
+        if (refused.length === 0) refused.push(token);
+      }
+      // Known clients keep going, whatever the bucket holds.
+      if (i % 10 === 0) expect((await env.ask(APPROVED)).status).toBe('authorized');
+    }
+    expect(outcomes).toEqual({ pending: 99, limited: 51 });
+    // A refusal records nothing: no row, no audit entry, and its jti is not burnt.
+    expect(env.activePending()).toBe(99);
+    expect(env.count("SELECT count(*) AS n FROM audit_log WHERE action = 'client_requested'")).toBe(100);
+    env.clock.advance(1000); // 20 tokens
+    expect((await env.mint.mint(refused[0]!, new AbortController().signal)).status).toBe('pending_approval');
+    for (let i = 0; i < 19; i++) expect((await env.ask(fakeThumbprint(600_000 + i))).status).toBe('pending_approval');
+    await expect(env.ask(fakeThumbprint(700_000))).rejects.toMatchObject({ reason: 'rate_limited' });
+    // A pending client asking again is not new, and takes nothing.
+    expect((await env.ask(fakeThumbprint(600_000))).status).toBe('pending_approval');
     expect((await env.ask(APPROVED)).status).toBe('authorized');
   });
 

@@ -4,6 +4,8 @@ import { eq, sql } from 'drizzle-orm';
 import type { JWK } from 'jose';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
+import { securityLogOf } from '../../common/security-log';
+import { createTokenBucket } from '../../common/token-bucket';
 import { MintProtocolError, mintResponseBody, signMintResponse, verifyMintRequest, type MintDecision, type MintRequestClaims, type MintResponseBody, type MintSigningKey } from '../../mint/mint-protocol';
 import type { EnvSql } from '../db/database';
 import { prepared } from '../db/prepared';
@@ -28,6 +30,8 @@ export interface MintServiceOptions {
   signingKey: MintSigningKey;
   /** Pending requests held open at once; beyond it a request answers pending at once. */
   maxWaiters?: number;
+  /** New pending clients admitted per environment (S44): a token bucket, 20/s with bursts of 100 by default. */
+  newClientRateLimit?: { perSecond: number; burst: number };
 }
 
 function modeOrFail(tx: EnvSql): SecurityMode {
@@ -36,7 +40,7 @@ function modeOrFail(tx: EnvSql): SecurityMode {
   return state.mode;
 }
 
-/** In client-approval mode: an approved client gets a credential (and `last_seen_at`); others a pending answer. */
+/** In client-approval mode: an approved client gets a credential (and `last_seen_at`, `updated_at`); others a pending answer. */
 function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mode: SecurityMode): Decision {
   const thumbprint = claims.clientProofKeyThumbprint;
   if (mode === 'account') {
@@ -45,7 +49,7 @@ function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mod
   const row = findClientRow(tx, thumbprint);
   if (row && row.revokedAt === null && row.status === 'approved' && row.accountId === claims.sub) {
     const markSeen = prepared(tx, 'markClientSeen', (d) =>
-      d.update(connectClients).set({ lastSeenAt: sql`${sql.placeholder('at')}` }).where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint'))).prepare(),
+      d.update(connectClients).set({ lastSeenAt: sql`${sql.placeholder('at')}`, updatedAt: sql`${sql.placeholder('at')}` }).where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint'))).prepare(),
     );
     markSeen.run({ at: isoTime(now), thumbprint });
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: row.version }) };
@@ -56,17 +60,23 @@ function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mod
 
 /**
  * Turns for requests that will not get a credential (new, pending or rejected keys in
- * client-approval mode): at most one of their transactions per event-loop turn, in arrival order,
- * with I/O in between. A flood of new keys then waits here instead of in front of everything
- * else, so an approved client or the owner's page is not queued behind a thousand of them (bench P8).
+ * client-approval mode): their transactions run one per event-loop turn, in arrival order, with
+ * I/O in between. A flood of new keys then waits here instead of in front of everything else, so
+ * an approved client or the owner's page is not queued behind a thousand of them (bench P8).
  */
 function createTurns() {
-  const queue: (() => void)[] = [];
+  const queue: { work: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
   let scheduled = false;
   const next = () => {
     scheduled = false;
-    queue.shift()?.();
+    const item = queue.shift();
     if (queue.length > 0) schedule();
+    if (!item) return;
+    try {
+      item.resolve(item.work());
+    } catch (error) {
+      item.reject(error);
+    }
   };
   const schedule = () => {
     if (scheduled) return;
@@ -74,9 +84,9 @@ function createTurns() {
     setImmediate(next);
   };
   return {
-    take: () =>
-      new Promise<void>((resolve) => {
-        queue.push(resolve);
+    run: <T>(work: () => T) =>
+      new Promise<T>((resolve, reject) => {
+        queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
         schedule();
       }),
   };
@@ -88,6 +98,8 @@ export function createMintService(opts: MintServiceOptions) {
   let waiting = 0;
   let mints = 0;
   const unknownClients = createTurns();
+  // Only registrations of new pending clients take from it: approved and known clients never do.
+  const newClients = createTokenBucket(opts.newClientRateLimit ?? { perSecond: 20, burst: PENDING_CAP });
 
   async function verify(token: unknown): Promise<MintRequestClaims> {
     const link = requireRelayLink(deps);
@@ -115,6 +127,7 @@ export function createMintService(opts: MintServiceOptions) {
         const mode = modeOrFail(tx); // fail closed before any marker is consumed
         const markerExpiry = claims.exp * 1000 + MARKER_SLACK_MS;
         if (!consumeMarker(tx, 'mint-jti', claims.jti, markerExpiry) || !consumeMarker(tx, 'mint-nonce', claims.nonce, markerExpiry)) {
+          securityLogOf(deps).record({ kind: 'mint_replayed', where: 'env POST /api/connect/mint-credential', thumbprint: claims.clientProofKeyThumbprint, jti: claims.jti });
           throw new DomainError('conflict', 'request_replayed', 'This mint request was already used.');
         }
         if (++mints % 500 === 0) pruneMarkers(tx, now);
@@ -124,7 +137,7 @@ export function createMintService(opts: MintServiceOptions) {
           accountId: claims.sub,
           deviceId: claims.deviceId ?? null,
           client: claims.client,
-        });
+        }, () => newClients.take(now));
         const decision = decideForClient(tx, now, claims, mode);
         // Re-read so the event carries the `last_seen_at` an authorized mint just set.
         return { decision, outcome: { ...outcome, row: findActiveClient(tx, claims.clientProofKeyThumbprint) ?? outcome.row } };
@@ -174,8 +187,7 @@ export function createMintService(opts: MintServiceOptions) {
 
   async function mint(token: unknown, signal: AbortSignal): Promise<MintResponseBody> {
     const claims = await verify(token);
-    if (!likelyAuthorized(claims)) await unknownClients.take();
-    const { decision, outcome } = firstDecision(claims);
+    const { decision, outcome } = likelyAuthorized(claims) ? firstDecision(claims) : await unknownClients.run(() => firstDecision(claims));
     if (outcome) publishRequestEvents(deps, outcome);
     const waitMs = (claims.waitSeconds ?? 0) * 1000;
     if (decision.status === 'authorized' || decision.approvalStatus === 'rejected' || waitMs === 0 || waiting >= maxWaiters) {

@@ -3,6 +3,7 @@ import { and, eq, isNull } from 'drizzle-orm';
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { DomainError } from '../../common/errors';
+import { securityLogOf } from '../../common/security-log';
 import { sha256Hex } from '../../common/secrets';
 import { DpopError, readDpopHeader, verifyDpopProof } from '../../dpop/verify-dpop';
 import { connectClients, connectCredentials } from '../db/schema';
@@ -41,7 +42,10 @@ export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form
   try {
     proof = await verifyDpopProof(readDpopHeader(req.rawHeaders), { method: req.method ?? 'POST', url: tokenUrl, now });
   } catch (error) {
-    if (error instanceof DpopError) throw new DomainError('bad_request', 'invalid_dpop_proof', error.message);
+    if (error instanceof DpopError) {
+      securityLogOf(deps).record({ kind: 'dpop_invalid', where: 'env POST /oauth/token', reason: error.message });
+      throw new DomainError('bad_request', 'invalid_dpop_proof', error.message);
+    }
     throw error;
   }
   const credentialHash = sha256Hex(parsed.data.subject_token);
@@ -57,6 +61,7 @@ export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form
         if (!row || row.revokedAt !== null || row.status !== 'approved' || row.accountId !== credential.accountId) throw invalidGrant();
       }
       if (!consumeMarker(tx, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
+        securityLogOf(deps).record({ kind: 'dpop_replayed', where: 'env POST /oauth/token', thumbprint: proof.thumbprint, jti: proof.jti });
         throw new DomainError('bad_request', 'invalid_dpop_proof', 'The DPoP proof was already used.');
       }
       const used = tx

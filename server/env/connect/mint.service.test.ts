@@ -1,0 +1,65 @@
+// The mint service's effect on the client row (SPEC §5.1, §5.3): an authorized mint sets
+// `last_seen_at`, and `updated_at` with it ("last change of any kind").
+import { exportJWK, generateKeyPair } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { signMintRequest } from '../../mint/mint-protocol';
+import { saveRelayLink } from '../link/link.service';
+import { createTestDeps, fakeThumbprint } from '../testing';
+import { approveClient, findActiveClient } from './clients.service';
+import { createMintService } from './mint.service';
+import { setSecurityMode } from './security-mode.service';
+
+const RELAY = 'https://relay.mint.test';
+const ENV_ID = 'env_mint';
+const T = fakeThumbprint(7);
+
+let relayKey: CryptoKey;
+let relayPublicJwk: Record<string, unknown>;
+beforeAll(async () => {
+  const pair = await generateKeyPair('EdDSA', { extractable: true });
+  relayKey = pair.privateKey;
+  relayPublicJwk = { ...(await exportJWK(pair.publicKey)) };
+});
+
+function setup() {
+  const { deps, clock } = createTestDeps();
+  saveRelayLink(deps, { relayUrl: RELAY, relayIssuer: RELAY, relayPublicKey: relayPublicJwk, accountId: 'owner' });
+  setSecurityMode(deps, 'client-approval', 'api');
+  const mint = createMintService({ deps, environmentId: ENV_ID, signingKey: relayKey });
+  const ask = async (waitSeconds?: number) =>
+    mint.mint(
+      (await signMintRequest(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner', clientProofKeyThumbprint: T, now: clock.now(), ...(waitSeconds && { waitSeconds }) })).token,
+      new AbortController().signal,
+    );
+  return { deps, clock, mint, ask };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+describe('mint service: last_seen_at and updated_at', () => {
+  it('an approved client approved while its request is held open: the credential sets last_seen_at and updated_at to that moment', async () => {
+    const { deps, clock, mint, ask } = setup();
+    expect((await ask()).status).toBe('pending_approval');
+    const held = ask(20);
+    await expect.poll(() => mint.waiting()).toBe(1);
+    clock.advance(1000);
+    approveClient(deps, T, 'web');
+    const approvedAt = iso(clock.now());
+    clock.advance(5000); // the held request decides again after the approval, at a later moment
+    expect((await held).status).toBe('authorized');
+    const row = findActiveClient(deps.db, T)!;
+    expect(row.approvedAt).toBe(approvedAt);
+    expect(row.lastSeenAt).toBe(iso(clock.now()));
+    expect(row.updatedAt).toBe(row.lastSeenAt);
+  });
+
+  it('a later authorized mint moves both again', async () => {
+    const { deps, clock, ask } = setup();
+    await ask();
+    approveClient(deps, T, 'web');
+    clock.advance(60_000);
+    expect((await ask()).status).toBe('authorized');
+    const row = findActiveClient(deps.db, T)!;
+    expect([row.lastSeenAt, row.updatedAt]).toEqual([iso(clock.now()), iso(clock.now())]);
+  });
+});
