@@ -21,3 +21,15 @@ describe('describeAuditEntry', () => {
     expect(describeAuditEntry({ action: 'something_new', detail: 'x' }, null)).toBe('something new: x');
   });
 });
+
+describe('aggregated drops', () => {
+  it('reads the count of an aggregated drop entry', () => {
+    expect(describeAuditEntry({ action: 'pending_evicted', detail: 'dropped 12 pending client(s), over the cap of 100 pending clients; last at x; e.g. a, b' }, null)).toBe(
+      '12 pending requests were dropped (too many pending requests)',
+    );
+    expect(describeAuditEntry({ action: 'pending_expired', detail: 'dropped 3 pending client(s), untouched for 24 h; last at x; e.g. a' }, null)).toBe('3 pending requests expired after 24 hours');
+    expect(describeAuditEntry({ action: 'pending_evicted', detail: 'dropped 1 pending client(s), over the cap; last at x; e.g. a' }, 'Laptop')).toBe(
+      'The request of Laptop was dropped (too many pending requests)',
+    );
+  });
+});

@@ -30,9 +30,14 @@ export function describeAuditEntry(entry: Pick<AuditEntry, 'action' | 'detail'>,
     case 'client_account_changed':
       return `${who} asked again from a different account; its earlier decision was cleared`;
     case 'pending_expired':
-      return `The request of ${who} expired after 24 hours`;
-    case 'pending_evicted':
-      return `The request of ${who} was dropped (too many pending requests)`;
+    case 'pending_evicted': {
+      // One entry stands for every drop in its minute: "dropped N pending client(s), …".
+      const count = Number(entry.detail?.match(/^dropped (\d+) pending/)?.[1] ?? 1);
+      const many = count > 1;
+      const subject = many ? `${count} pending requests` : clientName ? `The request of ${clientName}` : 'A pending request';
+      const verb = entry.action === 'pending_expired' ? 'expired after 24 hours' : `${many ? 'were' : 'was'} dropped (too many pending requests)`;
+      return `${subject} ${verb}`;
+    }
     default:
       return entry.detail ? `${entry.action.replace(/_/g, ' ')}: ${entry.detail}` : entry.action.replace(/_/g, ' ');
   }
