@@ -70,10 +70,21 @@ start() {
     || { cat "$dir/initdb.log" >&2; rm -rf "$dir"; die "initdb failed"; }
   rm -f "$dir/pwfile"
 
-  log "starting on 127.0.0.1:$port"
-  "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >&2 \
-    || { cat "$dir/server.log" >&2 || true; rm -rf "$dir"; die "pg_ctl start failed"; }
+  # Another cluster can take the port between the check and the start: then try the next one.
+  local attempt started=
+  for attempt in 1 2 3 4 5; do
+    log "starting on 127.0.0.1:$port"
+    if "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" start >&2; then
+      started=1
+      break
+    fi
+    grep -q 'could not create any TCP/IP sockets' "$dir/server.log" 2>/dev/null || break
+    log "port $port was taken meanwhile (attempt $attempt)"
+    port=$((port + 1))
+    while port_in_use "$port"; do port=$((port + 1)); done
+  done
+  [ -n "$started" ] || { cat "$dir/server.log" >&2 || true; rm -rf "$dir"; die "pg_ctl start failed"; }
 
   PGPASSWORD=$password "$bindir/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U gatehouse -d postgres -c 'CREATE DATABASE gatehouse_test' >&2 \
     || { stop_dir "$dir"; die "could not create the database"; }

@@ -1,0 +1,199 @@
+// L, P1–P4: mint throughput. L is the in-process composite a mint cannot beat; P1–P4 go over the
+// environment's real HTTP endpoint with load from the separate worker process.
+//
+// The machine is shared, so each run interleaves short slices (L, P1, P2, P3, P4, L, P1, …) and
+// adds them up: a burst of someone else's work lands on every item alike, not on one of them.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jwtVerify, SignJWT } from 'jose';
+import { openEnvDatabase } from '../../server/env/db/database';
+import { approveClient, requestClient } from '../../server/env/connect/clients.service';
+import { setSecurityMode } from '../../server/env/connect/security-mode.service';
+import { randomCredential } from '../../server/env/connect/credentials.service';
+import { envAudience, MINT_REQUEST_TYP, MINT_RESPONSE_TYP, type MintRequestClaims } from '../../server/mint/mint-protocol';
+import { startStack, type Stack } from '../../server/testing/stack';
+import { withLoopDelay, type BenchContext, type RunMetrics } from '../lib/context';
+import { invalidBodies, MINT_PATH, randomThumbprint, signedBodies, signRequests } from '../lib/mint-requests';
+import type { LoadArgs } from '../lib/worker-protocol';
+
+export const IN_FLIGHT = 64;
+
+/**
+ * L: jose verify of each pre-made mint request, the account-mode mint transaction with raw prepared
+ * statements (mode read, jti + nonce markers, credential row) on a database opened exactly like
+ * the environment's (same file system, WAL, synchronous=FULL), and jose sign of the response;
+ * same algorithms and keys, 64 in flight, one process, no HTTP.
+ */
+function createBaseline(stack: Stack) {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-l-'));
+  const db = openEnvDatabase(join(dir, 'env.sqlite'));
+  const sqlite = db.$client;
+  const readMode = sqlite.prepare('SELECT security_mode FROM connect_settings WHERE id = 1');
+  const insertMarker = sqlite.prepare('INSERT INTO replay_markers (kind, key, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
+  const insertCredential = sqlite.prepare(
+    'INSERT INTO connect_credentials (credential_hash, client_proof_key_thumbprint, account_id, security_mode, client_version, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  );
+  const mintTx = sqlite.transaction((claims: MintRequestClaims, now: number) => {
+    readMode.get();
+    const expiry = claims.exp * 1000 + 60_000;
+    if (insertMarker.run('mint-jti', claims.jti, expiry).changes !== 1 || insertMarker.run('mint-nonce', claims.nonce, expiry).changes !== 1) throw new Error('replayed');
+    const credential = randomCredential();
+    insertCredential.run(createHash('sha256').update(credential).digest('hex'), claims.clientProofKeyThumbprint, claims.sub, 'account', null, now, now + 120_000);
+    return credential;
+  });
+  const relayKey = stack.relay.deps.signingKey.publicKey;
+  const envKey = stack.env.signingKey;
+  const environmentId = stack.env.environmentId;
+  const verifyOptions = { algorithms: ['EdDSA'], typ: MINT_REQUEST_TYP, issuer: stack.relay.publicUrl, audience: envAudience(environmentId), clockTolerance: 60 };
+
+  const one = async (token: string) => {
+    const { payload } = await jwtVerify(token, relayKey, verifyOptions);
+    const claims = payload as unknown as MintRequestClaims;
+    const now = Date.now();
+    const credential = mintTx.immediate(claims, now);
+    const iat = Math.floor(now / 1000);
+    const claimsOut = {
+      iss: envAudience(environmentId),
+      aud: claims.iss,
+      sub: environmentId,
+      jti: randomBytes(16).toString('base64url'),
+      iat,
+      exp: iat + 120,
+      environmentId,
+      clientProofKeyThumbprint: claims.clientProofKeyThumbprint,
+      requestNonce: claims.nonce,
+      credential,
+    };
+    return new SignJWT(claimsOut).setProtectedHeader({ alg: 'EdDSA', typ: MINT_RESPONSE_TYP, kid: envKey.kid }).sign(envKey.privateKey);
+  };
+
+  return {
+    /** Runs every token through the composite, IN_FLIGHT at a time; returns elapsed ms. */
+    async run(tokens: string[]): Promise<number> {
+      let next = 0;
+      const started = performance.now();
+      const lane = async () => {
+        while (next < tokens.length) await one(tokens[next++]!);
+      };
+      await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+      return performance.now() - started;
+    },
+    close() {
+      sqlite.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface Tally {
+  sent: number;
+  ms: number;
+  bad: number;
+  loopP99: number[];
+  samples: string[];
+}
+const tally = (): Tally => ({ sent: 0, ms: 0, bad: 0, loopP99: [], samples: [] });
+const rps = (t: Tally) => (t.sent / t.ms) * 1000;
+
+async function loadSlice(ctx: BenchContext, stack: Stack, into: Tally, args: Pick<LoadArgs, 'bodies' | 'warmup' | 'expectStatus' | 'expectContains'>) {
+  const url = new URL(stack.env.publicUrl);
+  const { result, loopP99 } = await withLoopDelay(() =>
+    ctx.worker.call('load', { host: url.hostname, port: Number(url.port), path: MINT_PATH, concurrency: IN_FLIGHT, maxDurationMs: 60_000, ...args }),
+  );
+  into.sent += result.sent;
+  into.ms += result.ms;
+  into.bad += result.errors + result.unexpected;
+  into.loopP99.push(loopP99);
+  if (result.sample && into.samples.length < 3) into.samples.push(result.sample);
+}
+
+/** One run of L, P1, P2, P3, P4 on a fresh relay + environment, in interleaved slices. */
+export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
+  const slices = ctx.size(6, 2);
+  const perSlice = ctx.size(600, 250);
+  const warm = IN_FLIGHT;
+  const stack = await startStack();
+  const baseline = createBaseline(stack);
+  const deps = stack.env.deps;
+  const approved = randomThumbprint();
+  const pendingKeys = Array.from({ length: 8 }, randomThumbprint);
+  let pendingAsks = 0;
+  const [L, P1, P2, P3, P4] = [tally(), tally(), tally(), tally(), tally()];
+  try {
+    requestClient(deps, { clientProofKeyThumbprint: approved, accountId: 'owner' });
+    approveClient(deps, approved, 'api');
+    for (let s = 0; s < slices; s++) {
+      const lTokens = async (count: number) => (await signRequests(stack, count, { thumbprint: () => approved })).map((r) => r.token);
+      await baseline.run(await lTokens(warm));
+      const lBatch = await lTokens(perSlice);
+      L.ms += await baseline.run(lBatch);
+      L.sent += lBatch.length;
+
+      setSecurityMode(deps, 'account', 'api');
+      const accountKey = () => randomThumbprint();
+      await loadSlice(ctx, stack, P1, {
+        warmup: await signedBodies(stack, warm, { thumbprint: accountKey }),
+        bodies: await signedBodies(stack, perSlice, { thumbprint: accountKey }),
+        expectStatus: [200, 200],
+        expectContains: '"status":"authorized"',
+      });
+
+      setSecurityMode(deps, 'client-approval', 'api');
+      await loadSlice(ctx, stack, P2, {
+        warmup: await signedBodies(stack, warm, { thumbprint: () => approved }),
+        bodies: await signedBodies(stack, perSlice, { thumbprint: () => approved }),
+        expectStatus: [200, 200],
+        expectContains: '"status":"authorized"',
+      });
+
+      const pendingKey = (i: number) => pendingKeys[i % pendingKeys.length]!;
+      await loadSlice(ctx, stack, P3, {
+        warmup: await signedBodies(stack, warm, { thumbprint: pendingKey }),
+        bodies: await signedBodies(stack, perSlice, { thumbprint: pendingKey }),
+        expectStatus: [200, 200],
+        expectContains: '"status":"pending_approval"',
+      });
+      pendingAsks += warm + perSlice;
+
+      await loadSlice(ctx, stack, P4, {
+        warmup: await invalidBodies(stack, warm),
+        bodies: await invalidBodies(stack, perSlice * 4),
+        expectStatus: [400, 499],
+      });
+      ctx.log(`    slice ${s + 1}/${slices}: L ${rps(L).toFixed(0)}  P1 ${rps(P1).toFixed(0)}  P2 ${rps(P2).toFixed(0)}  P3 ${rps(P3).toFixed(0)}  P4 ${rps(P4).toFixed(0)} req/s (cumulative)`);
+    }
+
+    // P3's correctness half: however often each pending key asked, it has exactly one row.
+    const rows = deps.db.$client
+      .prepare(`SELECT client_proof_key_thumbprint AS t, count(*) AS n, sum(request_count) AS asks FROM connect_clients WHERE client_proof_key_thumbprint IN (${pendingKeys.map(() => '?').join(',')}) GROUP BY t`)
+      .all(...pendingKeys) as { t: string; n: number; asks: number }[];
+    const oneRowPerKey = rows.length === pendingKeys.length && rows.every((r) => r.n === 1);
+    const asksCounted = rows.reduce((a, r) => a + r.asks, 0) === pendingAsks;
+    for (const [name, t] of Object.entries({ P1, P2, P3, P4 })) if (t.bad) ctx.log(`    ! ${name}: ${t.bad} errors or unexpected answers, e.g. ${t.samples.join(' | ')}`);
+    if (!oneRowPerKey || !asksCounted) ctx.log(`    ! P3 rows: ${JSON.stringify(rows)} (expected ${pendingKeys.length} rows, ${pendingAsks} asks)`);
+
+    const loop = (t: Tally) => Math.max(...t.loopP99);
+    return {
+      L: rps(L),
+      P1: rps(P1),
+      P1_ratio: rps(P1) / rps(L),
+      P1_errors: P1.bad,
+      P1_loopP99: loop(P1),
+      P2: rps(P2),
+      P2_ratio: rps(P2) / rps(P1),
+      P2_errors: P2.bad,
+      P3: rps(P3),
+      P3_ratio: rps(P3) / rps(P1),
+      P3_errors: P3.bad,
+      P3_oneRowPerKey: oneRowPerKey && asksCounted ? 1 : 0,
+      P4: rps(P4),
+      P4_ratio: rps(P4) / rps(P1),
+      P4_errors: P4.bad,
+    };
+  } finally {
+    baseline.close();
+    await stack.close();
+  }
+}
