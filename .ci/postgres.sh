@@ -98,6 +98,7 @@ start() {
 
 stop_dir() {
   local dir=$1
+  cd / # the cluster owner may not be able to read the caller's working directory
   case "$dir" in
     */gatehouse-pg.*) ;;
     *) die "refusing to remove $dir (not a directory made by postgres.sh start)" ;;

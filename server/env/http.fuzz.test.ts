@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDpopProof, type DpopSigner } from '../../shared/dpop';
 import { CONNECT_CREDENTIAL, dumpTables, expectClean4xx, ownerCall, postMint, probe, signedMintRequest, TOKEN_EXCHANGE, type Probe } from '../testing/http-probe';
 import { startStack, type Stack } from '../testing/stack';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const MiB = 1024 * 1024;
 let stack: Stack;
@@ -15,8 +18,14 @@ let signer: DpopSigner;
 let credential: string;
 let validMint: string;
 
+// A web app of its own, so the answers do not depend on whether `npm run build:web` ran before vitest.
+const webRoot = mkdtempSync(join(tmpdir(), 'gatehouse-fuzz-web-'));
+mkdirSync(join(webRoot, 'assets'));
+writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>Gatehouse</title><script src="/assets/app.js"></script>');
+writeFileSync(join(webRoot, 'assets', 'app.js'), '// app');
+
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ env: { webRoot } });
   signer = await stack.newSigner();
   // State worth protecting: a pending client, an approved one, an unredeemed credential.
   await ownerCall(stack, 'connect.securityMode.set', { mode: 'client-approval' });
@@ -29,7 +38,10 @@ beforeAll(async () => {
   await postMint(stack, await signedMintRequest(stack, (await stack.newSigner()).thumbprint));
   validMint = await signedMintRequest(stack, signer.thumbprint);
 });
-afterAll(async () => stack.close());
+afterAll(async () => {
+  await stack.close();
+  rmSync(webRoot, { recursive: true, force: true });
+});
 
 const env = () => stack.env.publicUrl;
 
