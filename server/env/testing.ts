@@ -6,6 +6,9 @@ import { AccessBus } from './events/access-bus';
 import { OWNER_SCOPES } from './owner/owner-auth.service';
 import type { EnvContext } from './trpc/init';
 import { DomainError } from '../common/errors';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { createMintService } from './connect/mint.service';
+import { saveRelayLink } from './link/link.service';
 
 export function createTestDeps(start?: number) {
   const clock = manualClock(start);
@@ -29,4 +32,23 @@ export function ownerContext(deps: EnvDeps, over: Partial<EnvContext> = {}): Env
     },
     ...over,
   };
+}
+
+export interface RelayTestKey {
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+/** A relay key pair for tests that sign mint requests in memory. */
+export async function createRelayTestKey(): Promise<RelayTestKey> {
+  const pair = await generateKeyPair('EdDSA', { extractable: true });
+  return { privateKey: pair.privateKey, publicJwk: await exportJWK(pair.publicKey) };
+}
+
+/** An in-memory environment linked to a test relay for `accountId`, with its mint service. */
+export function createLinkedMintEnv(relayKey: RelayTestKey, opts: { relayIssuer: string; environmentId: string; accountId: string }) {
+  const { deps, clock } = createTestDeps();
+  saveRelayLink(deps, { relayUrl: opts.relayIssuer, relayIssuer: opts.relayIssuer, relayPublicKey: relayKey.publicJwk, accountId: opts.accountId });
+  const mint = createMintService({ deps, environmentId: opts.environmentId, signingKey: relayKey.privateKey });
+  return { deps, clock, mint };
 }

@@ -2,16 +2,13 @@
 // requests from several accounts, mints, approve/reject/revoke and mode switches. After every step
 // the stored rows match the model and every table CHECK-level invariant holds.
 import fc from 'fast-check';
-import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SecurityMode } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { signMintRequest } from '../../mint/mint-protocol';
-import { saveRelayLink } from '../link/link.service';
-import { createTestDeps, fakeThumbprint } from '../testing';
+import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
 import { approveClient, listClients, rejectClient, requestClient, revokeClient } from './clients.service';
-import { createMintService } from './mint.service';
 import { setSecurityMode } from './security-mode.service';
 
 const RELAY = 'https://relay.test';
@@ -54,18 +51,13 @@ interface RawRow {
   last_seen_at: string | null;
 }
 
-let relayKey: CryptoKey;
-let relayPublicJwk: Record<string, unknown>;
+let relayKey: RelayTestKey;
 beforeAll(async () => {
-  const pair = await generateKeyPair('EdDSA', { extractable: true });
-  relayKey = pair.privateKey;
-  relayPublicJwk = { ...(await exportJWK(pair.publicKey)) };
+  relayKey = await createRelayTestKey();
 });
 
 function setup() {
-  const { deps, clock } = createTestDeps();
-  saveRelayLink(deps, { relayUrl: RELAY, relayIssuer: RELAY, relayPublicKey: relayPublicJwk, accountId: LINKED });
-  const mint = createMintService({ deps, environmentId: ENV_ID, signingKey: relayKey });
+  const { deps, clock, mint } = createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: LINKED });
   return { deps, clock, mint };
 }
 
@@ -121,7 +113,7 @@ async function step(env: ReturnType<typeof setup>, model: Model, a: Action) {
       return;
     case 'mint': {
       const thumbprint = THUMBPRINTS[a.t]!;
-      const { token } = await signMintRequest(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: a.account, clientProofKeyThumbprint: thumbprint, now: clock.now() });
+      const { token } = await signMintRequest(relayKey.privateKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: a.account, clientProofKeyThumbprint: thumbprint, now: clock.now() });
       const answer = mint.mint(token, new AbortController().signal);
       if (a.account !== LINKED) {
         await expect(answer).rejects.toMatchObject({ kind: 'forbidden' });

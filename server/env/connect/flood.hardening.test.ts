@@ -2,15 +2,12 @@
 // through the real mint service: the pending cap, the 24 h expiry and the per-client event
 // throttle hold, rows, audit entries and memory stay bounded, new registrations are rate-limited,
 // and an approved client keeps connecting throughout.
-import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AccessEvent } from '../../../shared/contracts';
 import { signMintRequest } from '../../mint/mint-protocol';
-import { saveRelayLink } from '../link/link.service';
 import { settledMemory } from '../../testing/gc';
-import { createTestDeps, fakeThumbprint } from '../testing';
+import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
 import { approveClient, listClients, PENDING_CAP, PENDING_TTL_MS, requestClient } from './clients.service';
-import { createMintService } from './mint.service';
 import { setSecurityMode } from './security-mode.service';
 
 const KEYS = 10_000;
@@ -18,20 +15,15 @@ const RELAY = 'https://relay.flood.test';
 const ENV_ID = 'env_flood';
 const APPROVED = fakeThumbprint(1);
 
-let relayKey: CryptoKey;
-let relayPublicJwk: Record<string, unknown>;
+let relayKey: RelayTestKey;
 beforeAll(async () => {
-  const pair = await generateKeyPair('EdDSA', { extractable: true });
-  relayKey = pair.privateKey;
-  relayPublicJwk = { ...(await exportJWK(pair.publicKey)) };
+  relayKey = await createRelayTestKey();
 });
 
 function setup() {
-  const { deps, clock } = createTestDeps();
-  saveRelayLink(deps, { relayUrl: RELAY, relayIssuer: RELAY, relayPublicKey: relayPublicJwk, accountId: 'owner' });
+  const { deps, clock, mint } = createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner' });
   setSecurityMode(deps, 'client-approval', 'api');
-  const mint = createMintService({ deps, environmentId: ENV_ID, signingKey: relayKey });
-  const sign = async (thumbprint: string) => (await signMintRequest(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner', clientProofKeyThumbprint: thumbprint, now: clock.now() })).token;
+  const sign = async (thumbprint: string) => (await signMintRequest(relayKey.privateKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner', clientProofKeyThumbprint: thumbprint, now: clock.now() })).token;
   // Only what the assertions need, so the test's own bookkeeping does not weigh on the heap figure.
   const events: Array<{ type: AccessEvent['type']; thumbprint: string | undefined }> = [];
   deps.bus.subscribe((e) => events.push({ type: e.type, thumbprint: e.type === 'connectClientUpserted' ? e.payload.clientProofKeyThumbprint : undefined }));

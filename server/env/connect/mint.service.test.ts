@@ -1,34 +1,26 @@
 // The mint service's effect on the client row (SPEC §5.1, §5.3): an authorized mint sets
 // `last_seen_at`, and `updated_at` with it ("last change of any kind").
-import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { signMintRequest } from '../../mint/mint-protocol';
-import { saveRelayLink } from '../link/link.service';
-import { createTestDeps, fakeThumbprint } from '../testing';
+import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
 import { approveClient, findActiveClient } from './clients.service';
-import { createMintService } from './mint.service';
 import { setSecurityMode } from './security-mode.service';
 
 const RELAY = 'https://relay.mint.test';
 const ENV_ID = 'env_mint';
 const T = fakeThumbprint(7);
 
-let relayKey: CryptoKey;
-let relayPublicJwk: Record<string, unknown>;
+let relayKey: RelayTestKey;
 beforeAll(async () => {
-  const pair = await generateKeyPair('EdDSA', { extractable: true });
-  relayKey = pair.privateKey;
-  relayPublicJwk = { ...(await exportJWK(pair.publicKey)) };
+  relayKey = await createRelayTestKey();
 });
 
 function setup() {
-  const { deps, clock } = createTestDeps();
-  saveRelayLink(deps, { relayUrl: RELAY, relayIssuer: RELAY, relayPublicKey: relayPublicJwk, accountId: 'owner' });
+  const { deps, clock, mint } = createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner' });
   setSecurityMode(deps, 'client-approval', 'api');
-  const mint = createMintService({ deps, environmentId: ENV_ID, signingKey: relayKey });
   const ask = async (waitSeconds?: number) =>
     mint.mint(
-      (await signMintRequest(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner', clientProofKeyThumbprint: T, now: clock.now(), ...(waitSeconds && { waitSeconds }) })).token,
+      (await signMintRequest(relayKey.privateKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner', clientProofKeyThumbprint: T, now: clock.now(), ...(waitSeconds && { waitSeconds }) })).token,
       new AbortController().signal,
     );
   return { deps, clock, mint, ask };
