@@ -8,6 +8,7 @@ import type { EnvContext } from './trpc/init';
 import { DomainError } from '../common/errors';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createMintService } from './connect/mint.service';
+import { signMintRequest } from '../mint/mint-protocol';
 import { saveRelayLink } from './link/link.service';
 
 export function createTestDeps(start?: number) {
@@ -50,5 +51,8 @@ export function createLinkedMintEnv(relayKey: RelayTestKey, opts: { relayIssuer:
   const { deps, clock } = createTestDeps();
   saveRelayLink(deps, { relayUrl: opts.relayIssuer, relayIssuer: opts.relayIssuer, relayPublicKey: relayKey.publicJwk, accountId: opts.accountId });
   const mint = createMintService({ deps, environmentId: opts.environmentId, signingKey: relayKey.privateKey });
-  return { deps, clock, mint };
+  /** A mint request from the test relay, signed now on the test clock. */
+  const sign = async (thumbprint: string, over: Partial<Parameters<typeof signMintRequest>[1]> = {}) =>
+    (await signMintRequest(relayKey.privateKey, { relayIssuer: opts.relayIssuer, environmentId: opts.environmentId, accountId: opts.accountId, clientProofKeyThumbprint: thumbprint, now: clock.now(), ...over })).token;
+  return { deps, clock, mint, sign };
 }

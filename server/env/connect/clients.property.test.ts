@@ -6,7 +6,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { SecurityMode } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
-import { signMintRequest } from '../../mint/mint-protocol';
 import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
 import { approveClient, listClients, rejectClient, requestClient, revokeClient } from './clients.service';
 import { setSecurityMode } from './security-mode.service';
@@ -56,10 +55,7 @@ beforeAll(async () => {
   relayKey = await createRelayTestKey();
 });
 
-function setup() {
-  const { deps, clock, mint } = createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: LINKED });
-  return { deps, clock, mint };
-}
+const setup = () => createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: LINKED });
 
 const raw = (deps: ReturnType<typeof setup>['deps']) =>
   deps.db.$client.prepare('SELECT * FROM connect_clients ORDER BY client_proof_key_thumbprint').all() as RawRow[];
@@ -97,7 +93,7 @@ function checkInvariants(env: ReturnType<typeof setup>, model: Model) {
 }
 
 async function step(env: ReturnType<typeof setup>, model: Model, a: Action) {
-  const { deps, clock, mint } = env;
+  const { deps, clock, mint, sign } = env;
   const now = () => isoTime(clock.now());
   switch (a.kind) {
     case 'tick':
@@ -113,8 +109,7 @@ async function step(env: ReturnType<typeof setup>, model: Model, a: Action) {
       return;
     case 'mint': {
       const thumbprint = THUMBPRINTS[a.t]!;
-      const { token } = await signMintRequest(relayKey.privateKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: a.account, clientProofKeyThumbprint: thumbprint, now: clock.now() });
-      const answer = mint.mint(token, new AbortController().signal);
+      const answer = mint.mint(await sign(thumbprint, { accountId: a.account }), new AbortController().signal);
       if (a.account !== LINKED) {
         await expect(answer).rejects.toMatchObject({ kind: 'forbidden' });
         return;

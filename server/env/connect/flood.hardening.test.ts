@@ -4,7 +4,6 @@
 // and an approved client keeps connecting throughout.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AccessEvent } from '../../../shared/contracts';
-import { signMintRequest } from '../../mint/mint-protocol';
 import { settledMemory } from '../../testing/gc';
 import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
 import { approveClient, listClients, PENDING_CAP, PENDING_TTL_MS, requestClient } from './clients.service';
@@ -21,9 +20,8 @@ beforeAll(async () => {
 });
 
 function setup() {
-  const { deps, clock, mint } = createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner' });
+  const { deps, clock, mint, sign } = createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner' });
   setSecurityMode(deps, 'client-approval', 'api');
-  const sign = async (thumbprint: string) => (await signMintRequest(relayKey.privateKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner', clientProofKeyThumbprint: thumbprint, now: clock.now() })).token;
   // Only what the assertions need, so the test's own bookkeeping does not weigh on the heap figure.
   const events: Array<{ type: AccessEvent['type']; thumbprint: string | undefined }> = [];
   deps.bus.subscribe((e) => events.push({ type: e.type, thumbprint: e.type === 'connectClientUpserted' ? e.payload.clientProofKeyThumbprint : undefined }));

@@ -1,7 +1,6 @@
 // The mint service's effect on the client row (SPEC §5.1, §5.3): an authorized mint sets
 // `last_seen_at`, and `updated_at` with it ("last change of any kind").
 import { beforeAll, describe, expect, it } from 'vitest';
-import { signMintRequest } from '../../mint/mint-protocol';
 import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
 import { approveClient, findActiveClient } from './clients.service';
 import { setSecurityMode } from './security-mode.service';
@@ -16,13 +15,9 @@ beforeAll(async () => {
 });
 
 function setup() {
-  const { deps, clock, mint } = createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner' });
+  const { deps, clock, mint, sign } = createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner' });
   setSecurityMode(deps, 'client-approval', 'api');
-  const ask = async (waitSeconds?: number) =>
-    mint.mint(
-      (await signMintRequest(relayKey.privateKey, { relayIssuer: RELAY, environmentId: ENV_ID, accountId: 'owner', clientProofKeyThumbprint: T, now: clock.now(), ...(waitSeconds && { waitSeconds }) })).token,
-      new AbortController().signal,
-    );
+  const ask = async (waitSeconds?: number) => mint.mint(await sign(T, waitSeconds ? { waitSeconds } : {}), new AbortController().signal);
   return { deps, clock, mint, ask };
 }
 
