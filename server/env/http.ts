@@ -15,6 +15,8 @@ import {
   resolveOwnerSession,
   type OwnerIdentity,
 } from './owner/owner-auth.service';
+import { AccessEventWriter } from './events/access-sse';
+import { ACCESS_EVENTS_PATH, serveAccessEvents } from './trpc/access-events-route';
 import { envRouter } from './trpc/app-router';
 import type { EnvContext } from './trpc/init';
 import type { ClientIdentity } from './connect/client-auth';
@@ -111,7 +113,8 @@ async function handleLogin(req: IncomingMessage, res: ServerResponse, opts: EnvH
 }
 
 export function createEnvRequestHandler(opts: EnvHttpOptions) {
-  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const accessEvents = new AccessEventWriter(opts.deps);
+  const handle = async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const headers = securityHeaders(opts.connectOrigins());
     let pathname: string;
     try {
@@ -122,6 +125,7 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
       return sendError(res, new DomainError('bad_request', 'invalid_request', 'Malformed request URL.'), headers);
     }
     try {
+      if (pathname === ACCESS_EVENTS_PATH && serveAccessEvents(req, res, createContext(req, opts), accessEvents, headers)) return;
       if (pathname.startsWith('/trpc/')) {
         for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
         await serveTrpc({ router: envRouter, req, res, pathname, maxBodySize: MAX_TRPC_BODY, label: 'env', createContext: () => createContext(req, opts) });
@@ -151,4 +155,5 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
       sendError(res, error, headers);
     }
   };
+  return Object.assign(handle, { accessEvents });
 }

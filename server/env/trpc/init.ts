@@ -26,13 +26,22 @@ const domainErrors = t.middleware(rethrowDomainErrors);
 export const router = t.router;
 export const publicProcedure = t.procedure.use(domainErrors);
 
-const requireScope = (scope: 'access:read' | 'access:write') =>
+/** Why this context may not call an owner procedure of `type` needing `scope`, or null when it may. */
+export function ownerRefusal(ctx: EnvContext, scope: OwnerScope, type: 'query' | 'mutation' | 'subscription'): TRPCError | null {
+  if (!ctx.owner) return new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in as the owner (login link or admin token).' });
+  if (!ctx.owner.scopes.includes(scope)) return new TRPCError({ code: 'FORBIDDEN', message: `This needs the ${scope} scope.` });
+  if (type === 'mutation' && ctx.crossSiteCookie) {
+    return new TRPCError({ code: 'FORBIDDEN', message: 'Owner changes must come from the environment’s own pages.' });
+  }
+  return null;
+}
+
+type OwnerScope = 'access:read' | 'access:write';
+
+const requireScope = (scope: OwnerScope) =>
   t.middleware(({ ctx, type, next }) => {
-    if (!ctx.owner) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Sign in as the owner (login link or admin token).' });
-    if (!ctx.owner.scopes.includes(scope)) throw new TRPCError({ code: 'FORBIDDEN', message: `This needs the ${scope} scope.` });
-    if (type === 'mutation' && ctx.crossSiteCookie) {
-      throw new TRPCError({ code: 'FORBIDDEN', message: 'Owner changes must come from the environment’s own pages.' });
-    }
+    const refusal = ownerRefusal(ctx, scope, type);
+    if (refusal || !ctx.owner) throw refusal;
     return next({ ctx: { ...ctx, owner: ctx.owner } });
   });
 
