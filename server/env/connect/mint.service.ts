@@ -7,11 +7,12 @@ import { DomainError } from '../../common/errors';
 import { securityLogOf } from '../../common/security-log';
 import { createTokenBucket } from '../../common/token-bucket';
 import { MintProtocolError, mintResponseBody, signMintResponse, verifyMintRequest, type MintDecision, type MintRequestClaims, type MintResponseBody, type MintSigningKey } from '../../mint/mint-protocol';
+import { createCommitGroup } from '../db/commit-group';
 import type { EnvSql } from '../db/database';
 import { prepared } from '../db/prepared';
 import { connectClients } from '../db/schema';
 import type { EnvDeps } from '../deps';
-import { requireRelayLink } from '../link/link.service';
+import { requireRelayLink, type RelayLink } from '../link/link.service';
 import { findActiveClient, findClientRow, publishRequestEvents, requestClientInTx, type RequestOutcome, PENDING_CAP } from './clients.service';
 import { issueCredential } from './credentials.service';
 import { toConnectClient } from './client-view';
@@ -21,6 +22,8 @@ import type { SecurityMode } from '../../../shared/contracts';
 
 export const RETRY_AFTER_SECONDS = 5;
 const MARKER_SLACK_MS = 60_000;
+/** Decisions for keys never seen before, committed per event-loop turn (bench P8). */
+const NEW_CLIENTS_PER_TURN = 4;
 
 type Decision = MintDecision;
 
@@ -58,56 +61,29 @@ function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mod
   return { status: 'pending_approval', approvalStatus: rejected ? 'rejected' : 'pending', requestedAt: row?.requestedAt ?? isoTime(now) };
 }
 
-/**
- * Turns for requests that will not get a credential (new, pending or rejected keys in
- * client-approval mode): their transactions run one per event-loop turn, in arrival order, with
- * I/O in between. A flood of new keys then waits here instead of in front of everything else, so
- * an approved client or the owner's page is not queued behind a thousand of them (bench P8).
- */
-function createTurns() {
-  const queue: { work: () => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void }[] = [];
-  let scheduled = false;
-  const next = () => {
-    scheduled = false;
-    const item = queue.shift();
-    if (queue.length > 0) schedule();
-    if (!item) return;
-    try {
-      item.resolve(item.work());
-    } catch (error) {
-      item.reject(error);
-    }
-  };
-  const schedule = () => {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(next);
-  };
-  return {
-    run: <T>(work: () => T) =>
-      new Promise<T>((resolve, reject) => {
-        queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-        schedule();
-      }),
-  };
-}
-
 export function createMintService(opts: MintServiceOptions) {
   const { deps, environmentId, signingKey } = opts;
   const maxWaiters = opts.maxWaiters ?? PENDING_CAP;
   let waiting = 0;
   let mints = 0;
-  const unknownClients = createTurns();
+  // Decisions commit together (one fsync per group). Keys never seen before in client-approval mode
+  // have their own, smaller groups: a flood of new keys then waits in that queue, a few per turn,
+  // instead of in front of an approved client or the owner's page (bench P8).
+  const knownClientGroup = createCommitGroup(deps.db, 64);
+  const newClientGroup = createCommitGroup(deps.db, NEW_CLIENTS_PER_TURN);
   // Only registrations of new pending clients take from it: approved and known clients never do.
   const newClients = createTokenBucket(opts.newClientRateLimit ?? { perSecond: 20, burst: PENDING_CAP });
 
   async function verify(token: unknown): Promise<MintRequestClaims> {
-    const link = requireRelayLink(deps);
+    let link: RelayLink | null = null;
     let claims: MintRequestClaims;
     try {
       claims = await verifyMintRequest(token as string, {
-        relayPublicKey: link.relayPublicKey as JWK,
-        relayIssuer: link.relayIssuer,
+        // Read only for a request that passed the structural checks (bench P4).
+        relay: () => {
+          link = requireRelayLink(deps);
+          return { relayPublicKey: link.relayPublicKey as JWK, relayIssuer: link.relayIssuer };
+        },
         environmentId,
         now: deps.clock.now(),
       });
@@ -115,39 +91,35 @@ export function createMintService(opts: MintServiceOptions) {
       if (error instanceof MintProtocolError) throw new DomainError('unauthorized', 'invalid_request', `Mint request refused: ${error.message}`);
       throw error;
     }
-    if (claims.sub !== link.accountId) throw new DomainError('forbidden', 'forbidden', 'The mint request is for an account this environment is not linked to.');
+    const linked = link as RelayLink | null; // set by the lookup, which ran since verification passed
+    if (!linked || claims.sub !== linked.accountId) throw new DomainError('forbidden', 'forbidden', 'The mint request is for an account this environment is not linked to.');
     return claims;
   }
 
-  /** Step 3: markers, decision and credential in one transaction. */
-  function firstDecision(claims: MintRequestClaims): { decision: Decision; outcome: RequestOutcome | null } {
+  /** Step 3: markers, decision and credential, atomic in one transaction (shared with others in its commit group). */
+  function firstDecision(tx: EnvSql, claims: MintRequestClaims): { decision: Decision; outcome: RequestOutcome | null } {
     const now = deps.clock.now();
-    return deps.db.transaction(
-      (tx) => {
-        const mode = modeOrFail(tx); // fail closed before any marker is consumed
-        const markerExpiry = claims.exp * 1000 + MARKER_SLACK_MS;
-        if (!consumeMarker(tx, 'mint-jti', claims.jti, markerExpiry) || !consumeMarker(tx, 'mint-nonce', claims.nonce, markerExpiry)) {
-          securityLogOf(deps).record({ kind: 'mint_replayed', where: 'env POST /api/connect/mint-credential', thumbprint: claims.clientProofKeyThumbprint, jti: claims.jti });
-          throw new DomainError('conflict', 'request_replayed', 'This mint request was already used.');
-        }
-        if (++mints % 500 === 0) pruneMarkers(tx, now);
-        if (mode === 'account') return { decision: decideForClient(tx, now, claims, mode), outcome: null };
-        const outcome = requestClientInTx(tx, now, {
-          clientProofKeyThumbprint: claims.clientProofKeyThumbprint,
-          accountId: claims.sub,
-          deviceId: claims.deviceId ?? null,
-          client: claims.client,
-        }, () => newClients.take(now));
-        const decision = decideForClient(tx, now, claims, mode);
-        // Re-read so the event carries the `last_seen_at` an authorized mint just set.
-        return { decision, outcome: { ...outcome, row: findActiveClient(tx, claims.clientProofKeyThumbprint) ?? outcome.row } };
-      },
-      { behavior: 'immediate' },
-    );
+    const mode = modeOrFail(tx); // fail closed before any marker is consumed
+    const markerExpiry = claims.exp * 1000 + MARKER_SLACK_MS;
+    if (!consumeMarker(tx, 'mint-jti', claims.jti, markerExpiry) || !consumeMarker(tx, 'mint-nonce', claims.nonce, markerExpiry)) {
+      securityLogOf(deps).record({ kind: 'mint_replayed', where: 'env POST /api/connect/mint-credential', thumbprint: claims.clientProofKeyThumbprint, jti: claims.jti });
+      throw new DomainError('conflict', 'request_replayed', 'This mint request was already used.');
+    }
+    if (++mints % 500 === 0) pruneMarkers(tx, now);
+    if (mode === 'account') return { decision: decideForClient(tx, now, claims, mode), outcome: null };
+    const outcome = requestClientInTx(tx, now, {
+      clientProofKeyThumbprint: claims.clientProofKeyThumbprint,
+      accountId: claims.sub,
+      deviceId: claims.deviceId ?? null,
+      client: claims.client,
+    }, () => newClients.take(now));
+    const decision = decideForClient(tx, now, claims, mode);
+    // Re-read so the event carries the `last_seen_at` an authorized mint just set.
+    return { decision, outcome: { ...outcome, row: findActiveClient(tx, claims.clientProofKeyThumbprint) ?? outcome.row } };
   }
 
-  function decideAgain(claims: MintRequestClaims): Decision {
-    return deps.db.transaction((tx) => decideForClient(tx, deps.clock.now(), claims, modeOrFail(tx)), { behavior: 'immediate' });
+  function decideAgain(claims: MintRequestClaims): Promise<Decision> {
+    return knownClientGroup.run((tx) => decideForClient(tx, deps.clock.now(), claims, modeOrFail(tx)));
   }
 
   /** Resolves when this client is decided, the mode changes, the wait ends or the caller goes away. */
@@ -178,29 +150,31 @@ export function createMintService(opts: MintServiceOptions) {
     return mintResponseBody(decision, proof, RETRY_AFTER_SECONDS);
   }
 
-  /** Scheduling only, the transaction decides: would this request be authorized as things stand? */
-  function likelyAuthorized(claims: MintRequestClaims): boolean {
-    if (readSecurityModeState(deps.db).mode !== 'client-approval') return true; // account, or failing closed in the transaction
-    const row = findActiveClient(deps.db, claims.clientProofKeyThumbprint);
-    return row?.status === 'approved' && row.accountId === claims.sub;
+  /** Scheduling only, the transaction decides: is this a key the environment has never seen? */
+  function isNewClient(claims: MintRequestClaims): boolean {
+    if (readSecurityModeState(deps.db).mode !== 'client-approval') return false; // account, or failing closed in the transaction
+    return !findActiveClient(deps.db, claims.clientProofKeyThumbprint);
   }
 
-  async function mint(token: unknown, signal: AbortSignal): Promise<MintResponseBody> {
+  /** `callerGone` may be a getter: most answers never wait, so they never need the signal. */
+  async function mint(token: unknown, callerGone: AbortSignal | (() => AbortSignal)): Promise<MintResponseBody> {
     const claims = await verify(token);
-    const { decision, outcome } = likelyAuthorized(claims) ? firstDecision(claims) : await unknownClients.run(() => firstDecision(claims));
+    const group = isNewClient(claims) ? newClientGroup : knownClientGroup;
+    const { decision, outcome } = await group.run((tx) => firstDecision(tx, claims));
     if (outcome) publishRequestEvents(deps, outcome);
     const waitMs = (claims.waitSeconds ?? 0) * 1000;
     if (decision.status === 'authorized' || decision.approvalStatus === 'rejected' || waitMs === 0 || waiting >= maxWaiters) {
       return respond(claims, decision);
     }
     waiting++;
+    const signal = typeof callerGone === 'function' ? callerGone() : callerGone;
     try {
       const deadline = deps.clock.now() + waitMs;
       let current: Decision = decision;
       while (current.status === 'pending_approval' && current.approvalStatus === 'pending' && !signal.aborted) {
         const left = deadline - deps.clock.now();
         if (left <= 0 || !(await waitForDecision(claims.clientProofKeyThumbprint, left, signal))) break;
-        current = decideAgain(claims);
+        current = await decideAgain(claims);
         if (current.status === 'authorized') publishClient(claims.clientProofKeyThumbprint);
       }
       return respond(claims, current);
