@@ -40,8 +40,17 @@ export interface EnvHttpOptions {
 
 const MAX_TRPC_BODY = 64 * 1024;
 
+let cachedHeaders: { origins: string; headers: Record<string, string> } | null = null;
+
+/** The headers of every answer; built again only when the allowed origins change. */
 export function securityHeaders(connectOrigins: string[]): Record<string, string> {
-  return {
+  const origins = connectOrigins.join(' ');
+  if (cachedHeaders?.origins !== origins) cachedHeaders = { origins, headers: buildSecurityHeaders(connectOrigins) };
+  return cachedHeaders.headers;
+}
+
+function buildSecurityHeaders(connectOrigins: string[]): Record<string, string> {
+  return Object.freeze({
     'content-security-policy': [
       "default-src 'self'",
       "script-src 'self'",
@@ -57,7 +66,7 @@ export function securityHeaders(connectOrigins: string[]): Record<string, string
     'x-frame-options': 'DENY',
     'referrer-policy': 'no-referrer',
     'cross-origin-opener-policy': 'same-origin',
-  };
+  });
 }
 
 function ownerOf(req: IncomingMessage, opts: EnvHttpOptions): { owner: OwnerIdentity | null; key: string | null } {

@@ -79,7 +79,7 @@ describe('signMintRequest / verifyMintRequest', () => {
     expect(await refusal(await forge(claims, {}, other.privateKey))).toMatch(/signature/);
     const noneHeader = base64url.encode(JSON.stringify({ alg: 'none', typ: MINT_REQUEST_TYP }));
     const body = base64url.encode(JSON.stringify(claims));
-    expect(await refusal(`${noneHeader}.${body}.`)).toMatch(/malformed/);
+    expect(await refusal(`${noneHeader}.${body}.`)).toMatch(/must be signed with EdDSA/); // the header is refused before the empty signature is looked at
     expect(await refusal(`${noneHeader}.${body}.${base64url.encode(new Uint8Array(64))}`)).toMatch(/EdDSA/);
     const x = base64url.decode(String(relay.publicJwk.x));
     const text = (s: string) => new TextEncoder().encode(s);

@@ -92,21 +92,25 @@ export async function signMintRequest(
   return { token, claims: parsed.data };
 }
 
-export interface VerifyMintRequestOptions {
+/** The relay whose mint requests are accepted: its pinned public key and issuer. */
+export interface RelayPeer {
   relayPublicKey: MintPublicKey;
   relayIssuer: string;
+}
+
+export type VerifyMintRequestOptions = {
   environmentId: string;
   /** Milliseconds since the epoch. */
   now: number;
-}
+} & (RelayPeer | { /** Looked up only for a request that passed the structural checks. */ relay: () => RelayPeer });
 
 /** The environment's check of a relay mint request; rejects only with MintProtocolError('invalid_request'). */
 export async function verifyMintRequest(token: string, opts: VerifyMintRequestOptions): Promise<MintRequestClaims> {
   const fail = (why: string) => new MintProtocolError('invalid_request', `mint request ${why}`);
+  const peerOf = (relay: RelayPeer) => ({ key: relay.relayPublicKey, issuer: relay.relayIssuer });
   const payload = await verifyMintJws(token, {
-    key: opts.relayPublicKey,
+    peer: 'relay' in opts ? () => peerOf(opts.relay()) : peerOf(opts),
     typ: MINT_REQUEST_TYP,
-    issuer: opts.relayIssuer,
     audience: envAudience(opts.environmentId),
     now: opts.now,
     reason: 'invalid_request',

@@ -147,7 +147,7 @@ describe('signMintResponse / verifyMintResponse', () => {
     expect(await refusal({ ...body, proof: await reSigned(body.proof, {}, {}, relay.privateKey) })).toMatch(/signature/);
     const [, payload] = body.proof.split('.');
     const none = base64url.encode(JSON.stringify({ alg: 'none', typ: MINT_RESPONSE_TYP }));
-    expect(await refusal({ ...body, proof: `${none}.${payload}.` })).toMatch(/malformed/);
+    expect(await refusal({ ...body, proof: `${none}.${payload}.` })).toMatch(/must be signed with EdDSA/); // the header is refused before the empty signature is looked at
     const secret = base64url.decode(String(env.publicJwk.x));
     const hs = await new SignJWT(decodeJwt(body.proof)).setProtectedHeader({ alg: 'HS256', typ: MINT_RESPONSE_TYP }).sign(secret);
     expect(await refusal({ ...body, proof: hs })).toMatch(/EdDSA/);

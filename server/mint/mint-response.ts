@@ -153,9 +153,8 @@ export async function verifyMintResponse(
   if (!shaped.success) throw fail('body has the wrong shape');
   const answer = shaped.data;
   const payload = await verifyMintJws(answer.proof, {
-    key: opts.envPublicKey,
+    peer: { key: opts.envPublicKey, issuer: envAudience(environmentId) },
     typ: MINT_RESPONSE_TYP,
-    issuer: envAudience(environmentId),
     audience: opts.relayIssuer,
     now: opts.now,
     reason: 'endpoint_response_invalid',

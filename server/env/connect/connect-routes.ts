@@ -13,18 +13,26 @@ const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
 const methodNotAllowed = (res: ServerResponse) =>
   sendError(res, new DomainError('bad_request', 'invalid_request', 'Use POST.'), { ...noStore, allow: 'POST' });
 
+/**
+ * Aborts when the relay goes away before the answer. Made only for an answer that waits: an
+ * AbortController and a listener per request were a visible share of a refusal (bench P4).
+ */
+function callerGone(res: ServerResponse): AbortSignal {
+  const abort = new AbortController();
+  // 'close' also follows every finished answer; only an unfinished one means the caller left.
+  if (res.destroyed) abort.abort();
+  else res.once('close', () => res.writableFinished || abort.abort());
+  return abort.signal;
+}
+
 export function createConnectRoutes(opts: { deps: EnvDeps; mint: MintService; publicUrl: () => string }) {
   return {
     '/api/connect/mint-credential': async (req: IncomingMessage, res: ServerResponse) => {
       if (req.method !== 'POST') return methodNotAllowed(res);
-      const abort = new AbortController();
-      // Only a relay that went away aborts: 'close' also follows every finished answer, and
-      // building the AbortError each time was a visible share of a mint (bench P1).
-      res.once('close', () => res.writableFinished || abort.abort());
       try {
         const body = MintBody.safeParse(await readObjectBody(req, 32 * 1024));
         if (!body.success) throw new DomainError('bad_request', 'invalid_request', 'The body must be {"proof": "<mint request JWT>"}.');
-        const answer = await opts.mint.mint(body.data.proof, abort.signal);
+        const answer = await opts.mint.mint(body.data.proof, () => callerGone(res));
         sendJson(res, 200, answer, noStore);
       } catch (error) {
         const limited = error instanceof DomainError && error.kind === 'too_many_requests';
