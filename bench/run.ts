@@ -36,7 +36,7 @@ interface Scenario {
 
 const raceRoundsPerRun = smoke ? 200 : Math.ceil(RACE_ROUNDS / RUNS);
 const scenarios: Scenario[] = [
-  { items: ['L', 'P1', 'P2', 'P3', 'P4'], run: mintRun },
+  { items: ['L', 'P1', 'P2', 'P3', 'P4', 'H'], run: mintRun },
   { items: ['P5'], run: eventsRun },
   { items: ['P6'], run: approvalRun },
   { items: ['P7'], run: listRun },
@@ -86,6 +86,9 @@ function buildResults(runs: Map<string, RunMetrics[]>): { results: Results['resu
     results.P3!.detail = { ...results.P3!.detail, oneRowPerKey: oneRow };
     notes.P3 += `; one row per key: ${oneRow ? 'yes' : 'NO'}`;
     ratioItem('P4', 'P1', 5);
+    // Report only: how close P4 comes to the bare HTTP exchange on this machine.
+    results.H = entry(m('mint', 'H'), 'req/s', { ratio: m('mint', 'P4_of_H'), against: 'P4 / H', detail: { p4OfH: all('mint', 'P4_of_H') } });
+    notes.H = `bare node:http refusal, same bodies and load; P4 reaches ${all('mint', 'P4_of_H').map((r) => f(r, 2)).join(' / ')} of it`;
   }
 
   if (has('events')) {

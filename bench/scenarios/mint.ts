@@ -1,10 +1,14 @@
 // L, P1–P4: mint throughput. L is the in-process composite a mint cannot beat; P1–P4 go over the
 // environment's real HTTP endpoint with load from the separate worker process.
 //
-// The machine is shared, so each run interleaves short slices (L, P1, P2, P3, P4, L, P1, …) and
+// The machine is shared, so each run interleaves short slices (L, P1, P2, P3, P4, H, L, P1, …) and
 // adds them up: a burst of someone else's work lands on every item alike, not on one of them.
+// H (report only) is the HTTP floor P4 stands on: a bare node:http server that reads each body and
+// refuses it, with the same bodies and load.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jwtVerify, SignJWT } from 'jose';
@@ -87,6 +91,23 @@ function createBaseline(stack: Stack) {
   };
 }
 
+/** H: a node:http server that reads the body and answers a 401 JSON refusal, nothing else. */
+async function startBareRefusalServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const answer = JSON.stringify({ error: 'invalid_request', reason: 'invalid_request', message: 'Mint request refused: mint request must have typ gatehouse-mint-request+jwt' });
+  const server = createServer((req, res) => {
+    req.on('data', () => undefined);
+    req.on('end', () => {
+      res.writeHead(401, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(answer), 'cache-control': 'no-store' });
+      res.end(answer);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
 interface Tally {
   sent: number;
   ms: number;
@@ -97,8 +118,8 @@ interface Tally {
 const tally = (): Tally => ({ sent: 0, ms: 0, bad: 0, loopP99: [], samples: [] });
 const rps = (t: Tally) => (t.sent / t.ms) * 1000;
 
-async function loadSlice(ctx: BenchContext, stack: Stack, into: Tally, args: Pick<LoadArgs, 'bodies' | 'warmup' | 'expectStatus' | 'expectContains'>) {
-  const url = new URL(stack.env.publicUrl);
+async function loadSlice(ctx: BenchContext, target: Stack | string, into: Tally, args: Pick<LoadArgs, 'bodies' | 'warmup' | 'expectStatus' | 'expectContains'>) {
+  const url = new URL(typeof target === 'string' ? target : target.env.publicUrl);
   const { result, loopP99 } = await withLoopDelay(() =>
     ctx.worker.call('load', { host: url.hostname, port: Number(url.port), path: MINT_PATH, concurrency: IN_FLIGHT, maxDurationMs: 60_000, ...args }),
   );
@@ -109,18 +130,19 @@ async function loadSlice(ctx: BenchContext, stack: Stack, into: Tally, args: Pic
   if (result.sample && into.samples.length < 3) into.samples.push(result.sample);
 }
 
-/** One run of L, P1, P2, P3, P4 on a fresh relay + environment, in interleaved slices. */
+/** One run of L, P1, P2, P3, P4 (and H) on a fresh relay + environment, in interleaved slices. */
 export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
   const slices = ctx.size(6, 2);
   const perSlice = ctx.size(600, 250);
   const warm = IN_FLIGHT;
   const stack = await startStack();
   const baseline = createBaseline(stack);
+  const bare = await startBareRefusalServer();
   const deps = stack.env.deps;
   const approved = randomThumbprint();
   const pendingKeys = Array.from({ length: 8 }, randomThumbprint);
   let pendingAsks = 0;
-  const [L, P1, P2, P3, P4] = [tally(), tally(), tally(), tally(), tally()];
+  const [L, P1, P2, P3, P4, H] = [tally(), tally(), tally(), tally(), tally(), tally()];
   try {
     requestClient(deps, { clientProofKeyThumbprint: approved, accountId: 'owner' });
     approveClient(deps, approved, 'api');
@@ -157,12 +179,10 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
       });
       pendingAsks += warm + perSlice;
 
-      await loadSlice(ctx, stack, P4, {
-        warmup: await invalidBodies(stack, warm),
-        bodies: await invalidBodies(stack, perSlice * 4),
-        expectStatus: [400, 499],
-      });
-      ctx.log(`    slice ${s + 1}/${slices}: L ${rps(L).toFixed(0)}  P1 ${rps(P1).toFixed(0)}  P2 ${rps(P2).toFixed(0)}  P3 ${rps(P3).toFixed(0)}  P4 ${rps(P4).toFixed(0)} req/s (cumulative)`);
+      const invalid = { warmup: await invalidBodies(stack, warm), bodies: await invalidBodies(stack, perSlice * 4), expectStatus: [400, 499] as [number, number] };
+      await loadSlice(ctx, stack, P4, invalid);
+      await loadSlice(ctx, bare.url, H, invalid);
+      ctx.log(`    slice ${s + 1}/${slices}: L ${rps(L).toFixed(0)}  P1 ${rps(P1).toFixed(0)}  P2 ${rps(P2).toFixed(0)}  P3 ${rps(P3).toFixed(0)}  P4 ${rps(P4).toFixed(0)}  H ${rps(H).toFixed(0)} req/s (cumulative)`);
     }
 
     // P3's correctness half: however often each pending key asked, it has exactly one row.
@@ -191,8 +211,11 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
       P4: rps(P4),
       P4_ratio: rps(P4) / rps(P1),
       P4_errors: P4.bad,
+      H: rps(H),
+      P4_of_H: rps(P4) / rps(H),
     };
   } finally {
+    await bare.close();
     baseline.close();
     await stack.close();
   }
