@@ -259,15 +259,17 @@ function dropPendingRows(tx: EnvSql, now: number, thumbprints: string[], action:
   }
 }
 
-/** Events for a request, after commit. Repeated asks from one pending client are throttled. */
-export function publishRequestEvents(deps: EnvDeps, outcome: RequestOutcome): void {
+/**
+ * Events for a request, after commit. Repeated asks from one client are throttled; the event (and
+ * `currentRow`, a fresher read of the row) is built only when it goes out.
+ */
+export function publishRequestEvents(deps: EnvDeps, outcome: RequestOutcome, currentRow: () => ConnectClientRow = () => outcome.row): void {
   for (const t of outcome.removed) deps.bus.publish({ type: 'connectClientRemoved', payload: { clientProofKeyThumbprint: t } });
-  const client = toConnectClient(outcome.row);
-  const event = { type: 'connectClientUpserted' as const, payload: client };
+  const thumbprint = outcome.row.clientProofKeyThumbprint;
   // A status change always goes out, and counts toward the one-event-per-second window of the repeats after it.
-  deps.bus.publishThrottled(`request:${client.clientProofKeyThumbprint}`, event, deps.clock.now(), 1000, outcome.statusChanged);
+  deps.bus.publishThrottled(`request:${thumbprint}`, () => ({ type: 'connectClientUpserted', payload: toConnectClient(currentRow()) }), deps.clock.now(), 1000, outcome.statusChanged);
   if (outcome.endedSessions > 0) {
-    deps.bus.signalClient({ clientProofKeyThumbprint: client.clientProofKeyThumbprint, kind: 'sessions-ended' });
+    deps.bus.signalClient({ clientProofKeyThumbprint: thumbprint, kind: 'sessions-ended' });
   }
 }
 

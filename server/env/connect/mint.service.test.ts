@@ -1,5 +1,6 @@
 // The mint service's effect on the client row (SPEC §5.1, §5.3): an authorized mint sets
 // `last_seen_at`, and `updated_at` with it ("last change of any kind").
+import type { AccessEvent } from '../../../shared/contracts';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
 import { approveClient, findActiveClient } from './clients.service';
@@ -48,5 +49,21 @@ describe('mint service: last_seen_at and updated_at', () => {
     expect((await ask()).status).toBe('authorized');
     const row = findActiveClient(deps.db, T)!;
     expect([row.lastSeenAt, row.updatedAt]).toEqual([iso(clock.now()), iso(clock.now())]);
+  });
+
+  it('the event of an authorized mint carries the last_seen_at it set; a repeat within the second sends none', async () => {
+    const { deps, clock, ask } = setup();
+    await ask();
+    approveClient(deps, T, 'web');
+    clock.advance(60_000);
+    const events: AccessEvent[] = [];
+    const stop = deps.bus.subscribe((e) => events.push(e));
+    expect((await ask()).status).toBe('authorized');
+    clock.advance(200);
+    expect((await ask()).status).toBe('authorized');
+    stop();
+    expect(events.map((e) => e.type)).toEqual(['connectClientUpserted']);
+    const [event] = events;
+    expect(event?.type === 'connectClientUpserted' && event.payload.lastSeenAt).toBe(iso(clock.now() - 200));
   });
 });

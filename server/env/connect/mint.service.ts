@@ -113,9 +113,7 @@ export function createMintService(opts: MintServiceOptions) {
       deviceId: claims.deviceId ?? null,
       client: claims.client,
     }, () => newClients.take(now));
-    const decision = decideForClient(tx, now, claims, mode);
-    // Re-read so the event carries the `last_seen_at` an authorized mint just set.
-    return { decision, outcome: { ...outcome, row: findActiveClient(tx, claims.clientProofKeyThumbprint) ?? outcome.row } };
+    return { decision: decideForClient(tx, now, claims, mode), outcome };
   }
 
   function decideAgain(claims: MintRequestClaims): Promise<Decision> {
@@ -161,7 +159,8 @@ export function createMintService(opts: MintServiceOptions) {
     const claims = await verify(token);
     const group = isNewClient(claims) ? newClientGroup : knownClientGroup;
     const { decision, outcome } = await group.run((tx) => firstDecision(tx, claims));
-    if (outcome) publishRequestEvents(deps, outcome);
+    // Read again when an event goes out, so it carries the `last_seen_at` an authorized mint just set.
+    if (outcome) publishRequestEvents(deps, outcome, () => findActiveClient(deps.db, claims.clientProofKeyThumbprint) ?? outcome.row);
     const waitMs = (claims.waitSeconds ?? 0) * 1000;
     if (decision.status === 'authorized' || decision.approvalStatus === 'rejected' || waitMs === 0 || waiting >= maxWaiters) {
       return respond(claims, decision);

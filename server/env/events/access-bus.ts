@@ -46,14 +46,14 @@ export class AccessBus {
    * that keeps asking while pending cannot flood every open settings page. `force` publishes anyway
    * (a status change) and still opens the window, so the asks right after it stay quiet.
    */
-  publishThrottled(key: string, input: AccessEventInput, now: number, intervalMs = 1000, force = false): AccessEvent | null {
+  publishThrottled(key: string, input: AccessEventInput | (() => AccessEventInput), now: number, intervalMs = 1000, force = false): AccessEvent | null {
     const last = this.lastByKey.get(key);
     if (!force && last !== undefined && now - last < intervalMs) return null;
     if (this.lastByKey.size > 10_000) {
       for (const [k, at] of this.lastByKey) if (now - at >= intervalMs) this.lastByKey.delete(k);
     }
     this.lastByKey.set(key, now);
-    return this.publish(input);
+    return this.publish(typeof input === 'function' ? input() : input);
   }
 
   subscribe(listener: (event: AccessEvent) => void): () => void {
