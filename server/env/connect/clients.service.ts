@@ -81,6 +81,7 @@ export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest, a
   const existing = findClientRow(tx, thumbprint);
   let endedSessions = 0;
   let statusChanged = false;
+  let refreshed: ConnectClientRow | undefined;
 
   if (!existing || existing.revokedAt !== null) {
     if (admitNew && !admitNew()) throw tooManyNewClients();
@@ -134,7 +135,8 @@ export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest, a
     });
     statusChanged = true;
   } else {
-    // The repeat ask (the hot path of a waiting or approved client): one prepared statement.
+    // The repeat ask (the hot path of a waiting or approved client): one prepared statement that
+    // also returns the row.
     const refresh = prepared(tx, 'refreshClientRequest', (d) =>
       d
         .update(connectClients)
@@ -148,9 +150,10 @@ export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest, a
           updatedAt: sql`${sql.placeholder('at')}`,
         })
         .where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')))
+        .returning()
         .prepare(),
     );
-    refresh.run({
+    refreshed = refresh.get({
       deviceId: req.deviceId ?? existing.deviceId,
       label: meta.label ?? existing.label,
       os: meta.os ?? existing.os,
@@ -161,7 +164,7 @@ export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest, a
   }
 
   const removed = statusChanged ? enforcePendingBounds(tx, now, thumbprint) : [];
-  const row = findActiveClient(tx, thumbprint);
+  const row = refreshed ?? findActiveClient(tx, thumbprint);
   if (!row) throw new DomainError('internal', 'internal', 'The client row vanished while it was being recorded.');
   return { row, statusChanged, endedSessions, removed };
 }

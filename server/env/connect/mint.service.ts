@@ -10,7 +10,7 @@ import { MintProtocolError, mintResponseBody, signMintResponse, verifyMintReques
 import { createCommitGroup } from '../db/commit-group';
 import type { EnvSql } from '../db/database';
 import { prepared } from '../db/prepared';
-import { connectClients } from '../db/schema';
+import { connectClients, type ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { requireRelayLink, type RelayLink } from '../link/link.service';
 import { findActiveClient, findClientRow, publishRequestEvents, requestClientInTx, type RequestOutcome, PENDING_CAP } from './clients.service';
@@ -44,12 +44,13 @@ function modeOrFail(tx: EnvSql): SecurityMode {
 }
 
 /** In client-approval mode: an approved client gets a credential (and `last_seen_at`, `updated_at`); others a pending answer. */
-function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mode: SecurityMode): Decision {
+function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mode: SecurityMode, current?: ConnectClientRow): Decision {
   const thumbprint = claims.clientProofKeyThumbprint;
   if (mode === 'account') {
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: null }) };
   }
-  const row = findClientRow(tx, thumbprint);
+  // `current`: the row as this transaction just wrote it, so it need not be read again.
+  const row = current ?? findClientRow(tx, thumbprint);
   if (row && row.revokedAt === null && row.status === 'approved' && row.accountId === claims.sub) {
     const markSeen = prepared(tx, 'markClientSeen', (d) =>
       d.update(connectClients).set({ lastSeenAt: sql`${sql.placeholder('at')}`, updatedAt: sql`${sql.placeholder('at')}` }).where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint'))).prepare(),
@@ -113,7 +114,7 @@ export function createMintService(opts: MintServiceOptions) {
       deviceId: claims.deviceId ?? null,
       client: claims.client,
     }, () => newClients.take(now));
-    return { decision: decideForClient(tx, now, claims, mode), outcome };
+    return { decision: decideForClient(tx, now, claims, mode, outcome.row), outcome };
   }
 
   function decideAgain(claims: MintRequestClaims): Promise<Decision> {
