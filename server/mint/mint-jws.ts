@@ -91,15 +91,25 @@ export interface MintPeer {
   issuer: string;
 }
 
-export interface VerifyMintJwsOptions {
-  /** The peer, or how to look it up (e.g. a database read) after the cheap checks passed. */
-  peer: MintPeer | (() => MintPeer);
+/** What a mint JWS must be, apart from who signed it. */
+export interface MintJwsRules {
   typ: string;
   audience: string;
   /** Milliseconds since the epoch. */
   now: number;
   reason: MintProtocolReason;
   what: string;
+}
+
+export interface VerifyMintJwsOptions extends MintJwsRules {
+  /** The peer, or how to look it up (e.g. a database read) after the cheap checks passed. */
+  peer: MintPeer | (() => MintPeer);
+}
+
+/** A token that passed the structural checks; its claims are not verified yet. */
+export interface PrecheckedMintJws {
+  token: string;
+  unverified: Record<string, unknown>;
 }
 
 function describeJoseFailure(error: unknown): string {
@@ -109,37 +119,48 @@ function describeJoseFailure(error: unknown): string {
   return 'could not be verified';
 }
 
+const refusal = (rules: MintJwsRules, why: string) => new MintProtocolError(rules.reason, `${rules.what} ${why}`);
+
+function checkMintHeader(header: Record<string, unknown>, rules: MintJwsRules): void {
+  if (header.alg !== 'EdDSA') throw refusal(rules, 'must be signed with EdDSA');
+  // Exact typ: a request, a response, a DPoP proof and a relay token can never stand in for each other.
+  if (header.typ !== rules.typ) throw refusal(rules, `must have typ ${rules.typ}`);
+  for (const name of EMBEDDED_KEY_HEADERS) {
+    if (Object.hasOwn(header, name)) throw refusal(rules, `must not carry "${name}": the key is pinned`);
+  }
+}
+
 /**
- * Structural pre-checks, then alg EdDSA and the exact typ pinned, no key material in the header,
- * the signature checked with the pinned key only, iss/aud/exp by jose, and sane iat/exp.
+ * The checks that need no key, synchronously (bench P4: a refusal should cost little): structure,
+ * alg EdDSA and the exact typ, no key material in the header, and a token neither expired nor
+ * dated in the future — the same rules, with the same messages, as after verification.
  */
-export async function verifyMintJws(token: unknown, opts: VerifyMintJwsOptions): Promise<Record<string, unknown>> {
-  const fail = (why: string) => new MintProtocolError(opts.reason, `${opts.what} ${why}`);
+export function precheckMintJws(token: unknown, rules: MintJwsRules): PrecheckedMintJws {
   let unverified: Record<string, unknown>;
   try {
-    // Header rules run before the payload is decoded: a wrong alg or typ costs one small parse (bench P4).
-    ({ payload: unverified } = precheckCompactJws(token, MINT_MAX_TOKEN_LENGTH, (header) => {
-      if (header.alg !== 'EdDSA') throw fail('must be signed with EdDSA');
-      // Exact typ: a request, a response, a DPoP proof and a relay token can never stand in for each other.
-      if (header.typ !== opts.typ) throw fail(`must have typ ${opts.typ}`);
-      for (const name of EMBEDDED_KEY_HEADERS) {
-        if (Object.hasOwn(header, name)) throw fail(`must not carry "${name}": the key is pinned`);
-      }
-    }));
+    // Header rules run before the payload is decoded: a wrong alg or typ costs one small parse.
+    ({ payload: unverified } = precheckCompactJws(token, MINT_MAX_TOKEN_LENGTH, (header) => checkMintHeader(header, rules)));
   } catch (error) {
     if (error instanceof MintProtocolError) throw error;
-    throw fail(`is malformed${error instanceof JwsFormatError ? `: ${error.message}` : ''}`);
+    throw refusal(rules, `is malformed${error instanceof JwsFormatError ? `: ${error.message}` : ''}`);
   }
-  // Cheap checks first (bench P4): a stale or future-dated token is refused before any signature
-  // work, exactly as the checks after verification below would refuse it.
-  const nowSeconds = epochSeconds(opts.now);
-  if (typeof unverified.exp === 'number' && unverified.exp <= nowSeconds - MINT_CLOCK_TOLERANCE_SECONDS) throw fail('has expired');
-  if (Number.isSafeInteger(unverified.iat) && (unverified.iat as number) > nowSeconds + MINT_CLOCK_TOLERANCE_SECONDS) throw fail('is dated in the future');
+  const nowSeconds = epochSeconds(rules.now);
+  if (typeof unverified.exp === 'number' && unverified.exp <= nowSeconds - MINT_CLOCK_TOLERANCE_SECONDS) throw refusal(rules, 'has expired');
+  if (Number.isSafeInteger(unverified.iat) && (unverified.iat as number) > nowSeconds + MINT_CLOCK_TOLERANCE_SECONDS) throw refusal(rules, 'is dated in the future');
+  return { token: token as string, unverified };
+}
+
+/**
+ * After precheckMintJws: the signature checked with the pinned key only, iss/aud/exp by jose, and
+ * sane iat/exp.
+ */
+export async function verifyPrecheckedMintJws(prechecked: PrecheckedMintJws, opts: VerifyMintJwsOptions): Promise<Record<string, unknown>> {
+  const fail = (why: string) => refusal(opts, why);
   const peer = typeof opts.peer === 'function' ? opts.peer() : opts.peer;
   const key = await pinnedKey(peer.key, opts.reason);
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(token as string, key, {
+    ({ payload } = await jwtVerify(prechecked.token, key, {
       algorithms: ['EdDSA'],
       typ: opts.typ,
       issuer: peer.issuer,
@@ -160,4 +181,9 @@ export async function verifyMintJws(token: unknown, opts: VerifyMintJwsOptions):
   if (issuedAt > epochSeconds(opts.now) + MINT_CLOCK_TOLERANCE_SECONDS) throw fail('is dated in the future');
   if (typeof payload.aud !== 'string') throw fail('must have a single audience');
   return payload as Record<string, unknown>;
+}
+
+/** Both steps: precheckMintJws, then verifyPrecheckedMintJws. */
+export async function verifyMintJws(token: unknown, opts: VerifyMintJwsOptions): Promise<Record<string, unknown>> {
+  return verifyPrecheckedMintJws(precheckMintJws(token, opts), opts);
 }

@@ -2,7 +2,7 @@ import { base64url, CompactEncrypt, decodeProtectedHeader, exportJWK, generateKe
 import { beforeAll, describe, expect, it } from 'vitest';
 import { signRaw } from '../dpop/dpop-test-kit';
 import {
-  MINT_REQUEST_TYP, MINT_RESPONSE_TYP, MintProtocolError, signMintRequest, verifyMintRequest, type MintRequestClaims,
+  MINT_REQUEST_TYP, MINT_RESPONSE_TYP, MintProtocolError, precheckMintRequest, signMintRequest, verifyMintRequest, type MintRequestClaims,
 } from './mint-protocol';
 
 const NOW = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -173,5 +173,25 @@ describe('signMintRequest / verifyMintRequest', () => {
       .encrypt(new Uint8Array(32));
     expect(await refusal(jwe)).toMatch(/encrypted/);
     expect(await refusal(await forge({ ...claims, padding: 'x'.repeat(8192) }))).toMatch(/too large/);
+  });
+
+  it('P4 cheap checks first: a wrong typ or alg, a stale or future token is refused before the relay key is even looked up', async () => {
+    const claims = await validClaims();
+    let lookups = 0;
+    const lazy = { environmentId: ENV_ID, now: NOW, relay: () => (lookups++, { relayPublicKey: relay.publicJwk, relayIssuer: RELAY }) };
+    const cases: Array<[string, RegExp]> = [
+      [await forge(claims, { typ: 'JWT' }), /must have typ/],
+      [await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: MINT_REQUEST_TYP }).sign(new Uint8Array(32)), /EdDSA/],
+      [await forge({ ...claims, iat: NOW_S - 3600, exp: NOW_S - 3480 }), /has expired/],
+      [await forge({ ...claims, iat: NOW_S + 3600, exp: NOW_S + 3720 }), /dated in the future/],
+    ];
+    for (const [token, why] of cases) {
+      expect(() => precheckMintRequest(token, { environmentId: ENV_ID, now: NOW })).toThrow(why);
+      expect(await refusal(token, lazy as never)).toMatch(why);
+    }
+    expect(lookups).toBe(0);
+    // A well-formed request is looked up once and verified.
+    expect((await verifyMintRequest(await forge(claims), lazy)).jti).toBe(claims.jti);
+    expect(lookups).toBe(1);
   });
 });

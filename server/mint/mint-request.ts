@@ -8,8 +8,11 @@ import {
   MintProtocolError,
   randomToken,
   signMintJws,
-  verifyMintJws,
+  precheckMintJws,
+  verifyPrecheckedMintJws,
+  type MintJwsRules,
   type MintPublicKey,
+  type PrecheckedMintJws,
   type MintSigningKey,
 } from './mint-jws';
 
@@ -104,17 +107,26 @@ export type VerifyMintRequestOptions = {
   now: number;
 } & (RelayPeer | { /** Looked up only for a request that passed the structural checks. */ relay: () => RelayPeer });
 
-/** The environment's check of a relay mint request; rejects only with MintProtocolError('invalid_request'). */
-export async function verifyMintRequest(token: string, opts: VerifyMintRequestOptions): Promise<MintRequestClaims> {
+const requestRules = (environmentId: string, now: number): MintJwsRules => ({
+  typ: MINT_REQUEST_TYP,
+  audience: envAudience(environmentId),
+  now,
+  reason: 'invalid_request',
+  what: 'mint request',
+});
+
+/** The checks of a mint request that need no key, synchronously; throws MintProtocolError('invalid_request'). */
+export function precheckMintRequest(token: unknown, opts: { environmentId: string; now: number }): PrecheckedMintJws {
+  return precheckMintJws(token, requestRules(opts.environmentId, opts.now));
+}
+
+/** The rest of verifyMintRequest, for a token precheckMintRequest passed. */
+export async function verifyPrecheckedMintRequest(prechecked: PrecheckedMintJws, opts: VerifyMintRequestOptions): Promise<MintRequestClaims> {
   const fail = (why: string) => new MintProtocolError('invalid_request', `mint request ${why}`);
   const peerOf = (relay: RelayPeer) => ({ key: relay.relayPublicKey, issuer: relay.relayIssuer });
-  const payload = await verifyMintJws(token, {
+  const payload = await verifyPrecheckedMintJws(prechecked, {
+    ...requestRules(opts.environmentId, opts.now),
     peer: 'relay' in opts ? () => peerOf(opts.relay()) : peerOf(opts),
-    typ: MINT_REQUEST_TYP,
-    audience: envAudience(opts.environmentId),
-    now: opts.now,
-    reason: 'invalid_request',
-    what: 'mint request',
   });
   const parsed = MintRequestClaims.safeParse(payload);
   if (!parsed.success) {
@@ -126,4 +138,9 @@ export async function verifyMintRequest(token: string, opts: VerifyMintRequestOp
   if (claims.environmentId !== opts.environmentId) throw fail('names another environment');
   if (claims.cnf.jkt !== claims.clientProofKeyThumbprint) throw fail('binds a different key than it names');
   return claims;
+}
+
+/** The environment's check of a relay mint request; rejects only with MintProtocolError('invalid_request'). */
+export async function verifyMintRequest(token: string, opts: VerifyMintRequestOptions): Promise<MintRequestClaims> {
+  return verifyPrecheckedMintRequest(precheckMintRequest(token, opts), opts);
 }

@@ -6,7 +6,7 @@ import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { securityLogOf } from '../../common/security-log';
 import { createTokenBucket } from '../../common/token-bucket';
-import { MintProtocolError, mintResponseBody, signMintResponse, verifyMintRequest, type MintDecision, type MintRequestClaims, type MintResponseBody, type MintSigningKey } from '../../mint/mint-protocol';
+import { MintProtocolError, mintResponseBody, precheckMintRequest, signMintResponse, verifyPrecheckedMintRequest, type MintDecision, type PrecheckedMintJws, type MintRequestClaims, type MintResponseBody, type MintSigningKey } from '../../mint/mint-protocol';
 import { createCommitGroup } from '../db/commit-group';
 import type { EnvSql } from '../db/database';
 import { prepared } from '../db/prepared';
@@ -75,12 +75,22 @@ export function createMintService(opts: MintServiceOptions) {
   // Only registrations of new pending clients take from it: approved and known clients never do.
   const newClients = createTokenBucket(opts.newClientRateLimit ?? { perSecond: 20, burst: PENDING_CAP });
 
-  async function verify(token: unknown): Promise<MintRequestClaims> {
+  const refused = (error: MintProtocolError) => new DomainError('unauthorized', 'invalid_request', `Mint request refused: ${error.message}`);
+
+  /** The checks that need no key or database, synchronously: a malformed request is refused at once (bench P4). */
+  function precheck(token: unknown): PrecheckedMintJws {
+    try {
+      return precheckMintRequest(token, { environmentId, now: deps.clock.now() });
+    } catch (error) {
+      throw error instanceof MintProtocolError ? refused(error) : error;
+    }
+  }
+
+  async function verify(prechecked: PrecheckedMintJws): Promise<MintRequestClaims> {
     let link: RelayLink | null = null;
     let claims: MintRequestClaims;
     try {
-      claims = await verifyMintRequest(token as string, {
-        // Read only for a request that passed the structural checks (bench P4).
+      claims = await verifyPrecheckedMintRequest(prechecked, {
         relay: () => {
           link = requireRelayLink(deps);
           return { relayPublicKey: link.relayPublicKey as JWK, relayIssuer: link.relayIssuer };
@@ -89,8 +99,7 @@ export function createMintService(opts: MintServiceOptions) {
         now: deps.clock.now(),
       });
     } catch (error) {
-      if (error instanceof MintProtocolError) throw new DomainError('unauthorized', 'invalid_request', `Mint request refused: ${error.message}`);
-      throw error;
+      throw error instanceof MintProtocolError ? refused(error) : error;
     }
     const linked = link as RelayLink | null; // set by the lookup, which ran since verification passed
     if (!linked || claims.sub !== linked.accountId) throw new DomainError('forbidden', 'forbidden', 'The mint request is for an account this environment is not linked to.');
@@ -157,7 +166,7 @@ export function createMintService(opts: MintServiceOptions) {
 
   /** `callerGone` may be a getter: most answers never wait, so they never need the signal. */
   async function mint(token: unknown, callerGone: AbortSignal | (() => AbortSignal)): Promise<MintResponseBody> {
-    const claims = await verify(token);
+    const claims = await verify(precheck(token));
     const group = isNewClient(claims) ? newClientGroup : knownClientGroup;
     const { decision, outcome } = await group.run((tx) => firstDecision(tx, claims));
     // Read again when an event goes out, so it carries the `last_seen_at` an authorized mint just set.
