@@ -36,6 +36,18 @@ export function findActiveClient(db: EnvSql, thumbprint: string): ConnectClientR
   return query.get({ thumbprint });
 }
 
+/** Whether an active (not revoked) row exists for this key: one indexed lookup, no row to build. */
+export function hasActiveClient(db: EnvSql, thumbprint: string): boolean {
+  const query = prepared(db, 'hasActiveClient', (d) =>
+    d
+      .select({ one: sql<number>`1` })
+      .from(connectClients)
+      .where(and(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')), isNull(connectClients.revokedAt)))
+      .prepare(),
+  );
+  return query.get({ thumbprint }) !== undefined;
+}
+
 /** The client's row whatever its state (revoked rows included). */
 export function findClientRow(db: EnvSql, thumbprint: string): ConnectClientRow | undefined {
   const query = prepared(db, 'findClientRow', (d) => d.select().from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint'))).prepare());

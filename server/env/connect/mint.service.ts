@@ -13,7 +13,7 @@ import { prepared } from '../db/prepared';
 import { connectClients, type ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { requireRelayLink, type RelayLink } from '../link/link.service';
-import { findActiveClient, findClientRow, publishRequestEvents, requestClientInTx, type RequestOutcome, PENDING_CAP } from './clients.service';
+import { findActiveClient, findClientRow, hasActiveClient, publishRequestEvents, requestClientInTx, type RequestOutcome, PENDING_CAP } from './clients.service';
 import { issueCredential } from './credentials.service';
 import { toConnectClient } from './client-view';
 import { consumeMarker, pruneMarkers } from './replay';
@@ -161,7 +161,7 @@ export function createMintService(opts: MintServiceOptions) {
   /** Scheduling only, the transaction decides: is this a key the environment has never seen? */
   function isNewClient(claims: MintRequestClaims): boolean {
     if (readSecurityModeState(deps.db).mode !== 'client-approval') return false; // account, or failing closed in the transaction
-    return !findActiveClient(deps.db, claims.clientProofKeyThumbprint);
+    return !hasActiveClient(deps.db, claims.clientProofKeyThumbprint);
   }
 
   /** `callerGone` may be a getter: most answers never wait, so they never need the signal. */
