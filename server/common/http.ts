@@ -37,41 +37,32 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     throw new BodyTooLargeError(limit, declared);
   }
   if (req.readableEnded) return Buffer.alloc(0);
-  // Events, not `for await`: the async iterator was a visible share of each small request (bench P1).
+  // Events, not `for await`: the async iterator was a visible share of each small request (bench
+  // P1). One listener settles on 'end', 'error' and 'close' alike: fewer closures per request.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    const done = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        done(); // the rest flows on unbuffered, so an answer (413) can still be sent
-        reject(new BodyTooLargeError(limit));
+        settle(new BodyTooLargeError(limit)); // the rest flows on unbuffered, so an answer (413) can still be sent
         return;
       }
       chunks.push(chunk);
     };
-    const onEnd = () => {
-      done();
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (error: Error) => {
-      done();
-      reject(error);
-    };
-    const onClose = () => {
-      done();
-      reject(new DomainError('bad_request', 'invalid_request', 'The request ended before its body did.'));
+    const settle = (error?: unknown) => {
+      req.off('data', onData);
+      req.off('end', settle);
+      req.off('error', settle);
+      req.off('close', settle);
+      if (error instanceof Error) reject(error);
+      else if (req.readableEnded) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      else reject(new DomainError('bad_request', 'invalid_request', 'The request ended before its body did.'));
     };
     req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
+    req.on('end', settle);
+    req.on('error', settle);
+    req.on('close', settle);
   });
 }
 
@@ -125,8 +116,8 @@ export function sendError(res: ServerResponse, error: unknown, headers: Record<s
     // A body too large to discard cheaply ends the connection (a reconnect per refusal was most of
     // the cost of refusing a 40 KB body, bench P4).
     const discard = error instanceof BodyTooLargeError && error.declaredLength !== null && error.declaredLength <= MAX_DISCARDED_BODY_BYTES;
-    const close: Record<string, string> = error instanceof BodyTooLargeError && !discard ? { connection: 'close' } : {};
-    sendJson(res, httpStatusOf[error.kind], { error: errorCodeOf(error), reason: error.reason, message: error.message }, { ...headers, ...close });
+    const close = error instanceof BodyTooLargeError && !discard;
+    sendJson(res, httpStatusOf[error.kind], { error: errorCodeOf(error), reason: error.reason, message: error.message }, close ? { ...headers, connection: 'close' } : headers);
     return;
   }
   console.error('[gatehouse] unexpected error:', error instanceof Error ? error.message : error);

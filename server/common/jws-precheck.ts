@@ -51,7 +51,7 @@ function parseJsonObject(bytes: Uint8Array, what: string): JsonObject {
  * Size cap, exactly three canonical base64url segments, JSON objects without duplicate member
  * names, and no JWE, `zip`, `crit` or `b64`. Throws JwsFormatError; never verifies a signature.
  */
-export function precheckCompactJws(token: unknown, maxLength = MAX_COMPACT_JWS_LENGTH, checkHeader?: (header: JsonObject) => void): PrecheckedJws {
+export function precheckCompactJws<C = undefined>(token: unknown, maxLength = MAX_COMPACT_JWS_LENGTH, checkHeader?: (header: JsonObject, context: C) => void, context?: C): PrecheckedJws {
   if (typeof token !== 'string') throw new JwsFormatError('token must be a string');
   if (token.length > maxLength) throw new JwsFormatError('token is too large');
   if (!TOKEN_ALPHABET.test(token)) throw new JwsFormatError('token has characters outside base64url');
@@ -66,7 +66,7 @@ export function precheckCompactJws(token: unknown, maxLength = MAX_COMPACT_JWS_L
   if (Object.hasOwn(header, 'crit')) throw new JwsFormatError('critical header extensions are not supported');
   if (Object.hasOwn(header, 'b64')) throw new JwsFormatError('unencoded payloads are not supported');
   // The caller's header rules (alg, typ) before the payload is even decoded: cheap refusals first (bench P4).
-  checkHeader?.(header);
+  checkHeader?.(header, context as C);
   const payload = parseJsonObject(decodeSegment(payloadB64, 'payload'), 'payload');
   decodeSegment(signatureB64, 'signature');
   return { header, payload };

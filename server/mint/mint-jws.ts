@@ -139,7 +139,7 @@ export function precheckMintJws(token: unknown, rules: MintJwsRules): Prechecked
   let unverified: Record<string, unknown>;
   try {
     // Header rules run before the payload is decoded: a wrong alg or typ costs one small parse.
-    ({ payload: unverified } = precheckCompactJws(token, MINT_MAX_TOKEN_LENGTH, (header) => checkMintHeader(header, rules)));
+    ({ payload: unverified } = precheckCompactJws(token, MINT_MAX_TOKEN_LENGTH, checkMintHeader, rules));
   } catch (error) {
     if (error instanceof MintProtocolError) throw error;
     throw refusal(rules, `is malformed${error instanceof JwsFormatError ? `: ${error.message}` : ''}`);
