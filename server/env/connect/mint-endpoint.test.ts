@@ -107,6 +107,8 @@ describe('mint endpoint', () => {
     ['a proof of the wrong type', { proof: 42 }, 400],
     ['an array body', '[1,2]', 400],
     ['an oversized body', { proof: 'x'.repeat(40 * 1024) }, 413],
+    ['a proof longer than any mint request may be (12 KB)', { proof: 'x'.repeat(12 * 1024) }, 413],
+    ['a proof just under the token cap that is not a token', { proof: 'x'.repeat(8 * 1024 - 1) }, 401],
     ['a garbage token', { proof: 'a.b.c' }, 401],
   ] as const)('answers %s with a clean %i', async (_name, body, status) => {
     const res = await post(body);
