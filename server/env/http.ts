@@ -175,5 +175,5 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
       sendError(res, error, headers);
     }
   };
-  return Object.assign(handle, { accessEvents });
+  return handle;
 }

@@ -38,10 +38,6 @@ export class AccessEventWriter {
 
   constructor(private readonly deps: EnvDeps) {}
 
-  get size(): number {
-    return this.subscribers.size;
-  }
-
   /**
    * Starts one stream: the missed events of a `lastEventId` of this server's life, else a snapshot,
    * then every event after it. Synchronous from joining the fan-out to writing the snapshot
