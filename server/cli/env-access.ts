@@ -20,15 +20,22 @@ export async function openEnvOffline(dataDir: string): Promise<OfflineEnv> {
   if (!existsSync(envDatabaseFile(dataDir))) {
     throw new CliError(`No environment data in ${dataDir}. Start one with \`npm start\` (or \`gatehouse env start\`), or pass --data-dir.`);
   }
-  const [{ systemClock }, { openEnvDatabase }, { getOrCreateEnvironmentId }, { AccessBus }] = await Promise.all([
+  const [{ systemClock }, { openEnvDatabase }, { syncEnvironmentId }, { AccessBus }, key] = await Promise.all([
     import('../common/clock'),
     import('../env/db/database'),
     import('../env/environment.service'),
     import('../env/events/access-bus'),
+    loadEnvSigningKey(dataDir),
   ]);
   const db = openEnvDatabase(envDatabaseFile(dataDir));
   const deps: EnvDeps = { db, bus: new AccessBus(), clock: systemClock };
-  return { deps, environmentId: getOrCreateEnvironmentId(deps), close: () => db.$client.close() };
+  try {
+    const { environmentId } = await syncEnvironmentId(deps, key.publicJwk);
+    return { deps, environmentId, close: () => db.$client.close() };
+  } catch (error) {
+    db.$client.close();
+    throw error;
+  }
 }
 
 /** The environment's own signing key (created if missing, as the environment does), for link proofs. */

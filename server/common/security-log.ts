@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { systemClock, type Clock } from './clock';
 
-export type SecurityEventKind = 'dpop_replayed' | 'dpop_invalid' | 'mint_replayed';
+export type SecurityEventKind = 'dpop_replayed' | 'dpop_invalid' | 'mint_replayed' | 'link_changed' | 'link_refused' | 'tunnel_opened' | 'tunnel_refused';
 
 export interface SecurityEvent {
   kind: SecurityEventKind;
@@ -14,6 +14,10 @@ export interface SecurityEvent {
   thumbprint?: string | null | undefined;
   /** The proof's or request's jti: only a hash of it is written. */
   jti?: string | null | undefined;
+  /** The environment a link or tunnel event is about. */
+  environmentId?: string | undefined;
+  /** The account a link event is about. */
+  accountId?: string | undefined;
   /** Why a proof was refused: the verifier's message (fixed text that never echoes the proof). */
   reason?: string | undefined;
 }
@@ -34,6 +38,8 @@ const clean = (text: string, max: number): string => text.replace(/[^\x20-\x7e]/
 
 function format(event: SecurityEvent): string {
   const fields = [`at=${clean(event.where, 80)}`];
+  if (event.environmentId) fields.push(`environment=${clean(event.environmentId, 64)}`);
+  if (event.accountId) fields.push(`account=${clean(event.accountId, 128)}`);
   if (event.thumbprint) fields.push(`thumbprint=${clean(event.thumbprint, 64)}`);
   if (event.jti) fields.push(`jti_sha256=${jtiHash(event.jti)}`);
   if (event.reason) fields.push(`reason="${clean(event.reason, 120).replace(/"/g, "'")}"`);

@@ -39,8 +39,11 @@ export interface VerifiedDpopProof {
 
 export interface VerifyDpopOptions {
   method: string;
-  /** The configured public URL of this endpoint; never derived from Host or X-Forwarded-*. */
-  url: string;
+  /**
+   * The configured public URL of this endpoint, or its few configured URLs (an environment's own
+   * and its routed endpoint at the relay, SPEC §11); never derived from Host or X-Forwarded-*.
+   */
+  url: string | readonly string[];
   accessToken?: string;
   /** Milliseconds since the epoch. */
   now: number;
@@ -136,7 +139,7 @@ interface DpopClaims {
   iat: number;
 }
 
-function checkClaims(payload: Record<string, unknown>, opts: VerifyDpopOptions, expectedHtu: string): DpopClaims {
+function checkClaims(payload: Record<string, unknown>, opts: VerifyDpopOptions, expectedHtus: readonly string[]): DpopClaims {
   const { jti, htm, htu, iat } = payload;
   if (typeof jti !== 'string' || jti.length < DPOP_JTI_MIN_LENGTH || jti.length > DPOP_JTI_MAX_LENGTH) {
     throw new DpopError(`DPoP proof jti must be ${DPOP_JTI_MIN_LENGTH}–${DPOP_JTI_MAX_LENGTH} characters`);
@@ -149,7 +152,8 @@ function checkClaims(payload: Record<string, unknown>, opts: VerifyDpopOptions, 
     throw new DpopError('DPoP proof iat must be a non-negative integer');
   }
   if (htm !== opts.method) throw new DpopError('DPoP proof htm does not match the request method');
-  if (normaliseHtu(htu) !== expectedHtu) throw new DpopError('DPoP proof htu does not match this endpoint');
+  const normalised = normaliseHtu(htu);
+  if (normalised === undefined || !expectedHtus.includes(normalised)) throw new DpopError('DPoP proof htu does not match this endpoint');
   const now = epochSeconds(opts.now);
   if (iat < now - DPOP_MAX_AGE_SECONDS) throw new DpopError('DPoP proof is too old');
   if (iat > now + DPOP_MAX_FUTURE_SECONDS) throw new DpopError('DPoP proof is dated in the future');
@@ -162,8 +166,11 @@ function checkClaims(payload: Record<string, unknown>, opts: VerifyDpopOptions, 
  * its jti (S16). Rejects only with DpopError.
  */
 export async function verifyDpopProof(proof: string, opts: VerifyDpopOptions): Promise<VerifiedDpopProof> {
-  const expectedHtu = normaliseHtu(opts.url);
-  if (expectedHtu === undefined) throw new TypeError('the configured DPoP endpoint URL is not a plain http(s) URL');
+  const expectedHtus = (typeof opts.url === 'string' ? [opts.url] : opts.url).map((url) => {
+    const normalised = normaliseHtu(url);
+    if (normalised === undefined) throw new TypeError('the configured DPoP endpoint URL is not a plain http(s) URL');
+    return normalised;
+  });
   // S2: the size cap comes before any parsing.
   if (typeof proof !== 'string' || proof.length > DPOP_MAX_PROOF_LENGTH) {
     throw new DpopError('DPoP proof is too large');
@@ -178,7 +185,7 @@ export async function verifyDpopProof(proof: string, opts: VerifyDpopOptions): P
     throw new DpopError('DPoP proof is malformed');
   }
   const { alg, jwk } = checkHeader(header);
-  const claims = checkClaims(payload, opts, expectedHtu);
+  const claims = checkClaims(payload, opts, expectedHtus);
 
   if (opts.accessToken !== undefined) {
     const ath = payload.ath;

@@ -8,7 +8,7 @@ import { systemClock, type Clock } from '../common/clock';
 import { ensurePrivateDir } from '../common/files';
 import { openEnvDatabase } from './db/database';
 import type { EnvDeps } from './deps';
-import { getOrCreateEnvironmentId } from './environment.service';
+import { syncEnvironmentId } from './environment.service';
 import { AccessBus } from './events/access-bus';
 import { createEnvRequestHandler } from './http';
 import { authenticateClientRequest } from './connect/client-auth';
@@ -19,6 +19,7 @@ import { createMintService, type MintService } from './connect/mint.service';
 import { createConnectRoutes } from './connect/connect-routes';
 import { linkToRelay, unlinkFromRelay } from './link/link-client';
 import { readRelayLink, type RelayLink } from './link/link.service';
+import { startTunnelAgent, type TunnelAgent, type TunnelAgentOptions } from './tunnel/tunnel-agent';
 
 export interface EnvConfig {
   dataDir: string;
@@ -33,6 +34,11 @@ export interface EnvConfig {
   connectOrigins?: string[];
   /** New pending clients admitted (S44); default 20/s with bursts of 100. */
   newClientRateLimit?: { perSecond: number; burst: number };
+  /**
+   * The tunnel to the linked relay (SPEC §11): on by default; it dials out whenever a link exists.
+   * `false` keeps the environment reachable only at a direct endpoint.
+   */
+  tunnel?: boolean | Pick<TunnelAgentOptions, 'pingIntervalMs' | 'deadAfterMs' | 'backoffBaseMs' | 'backoffMaxMs' | 'log' | 'random'>;
 }
 
 export interface EnvRuntime {
@@ -44,8 +50,13 @@ export interface EnvRuntime {
   server: Server;
   signingKey: SigningKey;
   mint: MintService;
+  /** The tunnel to the relay, or null when it is turned off. */
+  tunnel: TunnelAgent | null;
+  /** Set when this data directory had an id from before self-certifying ids: it must link again. */
+  previousEnvironmentId: string | null;
   loginUrl(): string;
-  link(relayUrl: string, idToken: string): Promise<RelayLink>;
+  /** Links to a relay; with `directEndpoint` the relay may also call this environment directly. */
+  link(relayUrl: string, idToken: string, opts?: { directEndpoint?: string }): Promise<RelayLink>;
   unlink(): Promise<{ linked: false; relayReached: boolean }>;
   /** Lets the web app call this relay origin (CSP connect-src). */
   allowConnectOrigin(origin: string): void;
@@ -60,27 +71,38 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const clock = config.clock ?? systemClock;
   const db = openEnvDatabase(envDatabaseFile(dataDir));
   const deps: EnvDeps = { db, bus: new AccessBus(), clock };
-  const environmentId = getOrCreateEnvironmentId(deps);
-  const adminToken = loadOrCreateAdminToken(adminTokenFile(dataDir));
   const signingKey = await loadOrCreateSigningKey(envKeyFile(dataDir));
+  const { environmentId, previousId } = await syncEnvironmentId(deps, signingKey.publicJwk);
+  const adminToken = loadOrCreateAdminToken(adminTokenFile(dataDir));
   const mint = createMintService({ deps, environmentId, signingKey, ...(config.newClientRateLimit && { newClientRateLimit: config.newClientRateLimit }) });
   const host = config.host ?? '127.0.0.1';
   let publicUrl = config.publicUrl ?? '';
   const connectOrigins = [...(config.connectOrigins ?? [])];
+  const allowConnectOrigin = (origin: string) => void (connectOrigins.includes(origin) || connectOrigins.push(origin));
+  const linked = readRelayLink(deps);
+  if (linked) allowConnectOrigin(new URL(linked.relayUrl).origin);
+  // DPoP htu: this environment's own URL, and its routed endpoint at the relay (SPEC §11).
+  let baseUrlCache: { link: RelayLink | null; publicUrl: string; urls: readonly string[] } | null = null;
+  const baseUrls = (): readonly string[] => {
+    const link = readRelayLink(deps);
+    if (baseUrlCache?.link?.routedEndpoint !== link?.routedEndpoint || baseUrlCache?.publicUrl !== publicUrl) {
+      baseUrlCache = { link, publicUrl, urls: Object.freeze([publicUrl, ...(link?.routedEndpoint ? [link.routedEndpoint] : [])]) };
+    }
+    return baseUrlCache.urls;
+  };
 
-  const server = createServer(
-    createEnvRequestHandler({
+  const handler = createEnvRequestHandler({
       deps,
       environmentId,
       adminToken,
       publicUrl: () => publicUrl,
       webRoot: config.webRoot ?? defaultWebRoot,
       connectOrigins: () => connectOrigins,
-      authenticateClient: (req) => authenticateClientRequest(deps, req, publicUrl),
+      authenticateClient: (req) => authenticateClientRequest(deps, req, baseUrls()),
       relayUrl: () => readRelayLink(deps)?.relayUrl ?? null,
-      routes: createConnectRoutes({ deps, mint, publicUrl: () => publicUrl }),
-    }),
-  );
+      routes: createConnectRoutes({ deps, mint, baseUrls }),
+    });
+  const server = createServer(handler);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(config.port ?? 4100, host, () => resolveListen());
@@ -88,6 +110,8 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const { port } = server.address() as AddressInfo;
   if (!publicUrl) publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   publicUrl = publicUrl.replace(/\/+$/, '');
+  const tunnel =
+    config.tunnel === false ? null : startTunnelAgent({ deps, environmentId, signingKey, handler, ...(typeof config.tunnel === 'object' && config.tunnel) });
 
   return {
     deps,
@@ -100,11 +124,19 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
     server,
     signingKey,
     mint,
-    link: (relayUrl, idToken) => linkToRelay({ deps, environmentId, signingKey, publicUrl }, relayUrl, idToken),
-    unlink: () => unlinkFromRelay({ deps, environmentId, signingKey, publicUrl }),
-    allowConnectOrigin: (origin) => void (connectOrigins.includes(origin) || connectOrigins.push(origin)),
+    tunnel,
+    previousEnvironmentId: previousId,
+    async link(relayUrl, idToken, linkOpts = {}) {
+      const link = await linkToRelay({ deps, environmentId, signingKey, directEndpoint: linkOpts.directEndpoint }, relayUrl, idToken);
+      allowConnectOrigin(new URL(link.relayUrl).origin);
+      tunnel?.poke();
+      return link;
+    },
+    unlink: () => unlinkFromRelay({ deps, environmentId, signingKey }),
+    allowConnectOrigin,
     loginUrl: () => `${publicUrl}/login#code=${createLoginCode(deps).code}`,
     async close() {
+      await tunnel?.stop();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       db.$client.close();

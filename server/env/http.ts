@@ -20,6 +20,7 @@ import { ACCESS_EVENTS_PATH, serveAccessEvents } from './trpc/access-events-rout
 import { envRouter } from './trpc/app-router';
 import type { EnvContext } from './trpc/init';
 import type { ClientIdentity } from './connect/client-auth';
+import { isTunnelRequest } from './tunnel/tunnel-requests';
 import { serveWeb } from './web-static';
 
 export interface EnvHttpOptions {
@@ -70,6 +71,8 @@ function buildSecurityHeaders(connectOrigins: string[]): Record<string, string> 
 }
 
 function ownerOf(req: IncomingMessage, opts: EnvHttpOptions): { owner: OwnerIdentity | null; key: string | null } {
+  // Owner sessions never cross the relay (SPEC §11), whatever a tunnel stream carries.
+  if (isTunnelRequest(req)) return { owner: null, key: null };
   const auth = req.headers.authorization;
   if (auth && /^bearer /i.test(auth)) {
     const owner = checkAdminToken(opts.adminToken, auth.slice(7).trim());

@@ -43,6 +43,8 @@ export const MintRequestClaims = z.strictObject({
     })
     .optional(),
   waitSeconds: z.int().min(0).max(MAX_WAIT_SECONDS).optional(),
+  /** The client's address as the relay saw it (SPEC §11), signed so the environment may rely on it. */
+  source: z.strictObject({ address: z.string().min(1).max(64) }).optional(),
 });
 export type MintRequestClaims = z.infer<typeof MintRequestClaims>;
 
@@ -54,6 +56,7 @@ export interface MintRequestInput {
   deviceId?: string;
   client?: { label?: string; deviceType?: DeviceType; os?: string };
   waitSeconds?: number;
+  source?: { address: string };
   /** Milliseconds since the epoch. */
   now: number;
 }
@@ -85,6 +88,7 @@ export async function signMintRequest(
     ...(input.deviceId !== undefined && { deviceId: input.deviceId }),
     ...(clientInfo && Object.keys(clientInfo).length > 0 && { client: clientInfo }),
     ...(input.waitSeconds !== undefined && { waitSeconds: input.waitSeconds }),
+    ...(input.source !== undefined && { source: input.source }),
   };
   const parsed = MintRequestClaims.safeParse(candidate);
   if (!parsed.success) {

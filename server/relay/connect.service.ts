@@ -1,11 +1,11 @@
 import type { ConnectInput, ConnectResult } from '../../shared/contracts';
 import { DomainError } from '../common/errors';
 import type { RelayAccessClaims } from './access-token';
-import { createConnector } from './connector';
+import { createConnector, type ConnectCall } from './connector';
 import type { RelayDeps } from './deps';
 
 /** SPEC §3 step 3: the client may only connect its own key to an environment linked to its account. */
-export async function connectEnvironment(deps: RelayDeps, account: RelayAccessClaims, input: ConnectInput): Promise<ConnectResult> {
+export async function connectEnvironment(deps: RelayDeps, account: RelayAccessClaims, input: ConnectInput, call: ConnectCall = {}): Promise<ConnectResult> {
   if (input.clientProofKeyThumbprint !== account.cnf.jkt) {
     throw new DomainError('forbidden', 'forbidden', 'clientProofKeyThumbprint must be the thumbprint of the key this token is bound to.');
   }
@@ -13,6 +13,15 @@ export async function connectEnvironment(deps: RelayDeps, account: RelayAccessCl
   if (!link || link.accountId !== account.sub) {
     throw new DomainError('forbidden', 'environment_link_not_found', 'No environment with this id is linked to your account.');
   }
-  const connector = createConnector({ relayIssuer: deps.relayIssuer, signingKey: deps.signingKey.privateKey, clock: deps.clock, securityLog: deps.securityLog, ...(deps.endpointTimeoutMs !== undefined && { timeoutMs: deps.endpointTimeoutMs }) });
-  return connector(link, account.sub, { ...input, clientProofKeyThumbprint: account.cnf.jkt });
+  const connector = createConnector({
+    relayIssuer: deps.relayIssuer,
+    publicUrl: deps.publicUrl(),
+    signingKey: deps.signingKey.privateKey,
+    clock: deps.clock,
+    securityLog: deps.securityLog,
+    tunnels: deps.tunnels,
+    directEndpoints: deps.directEndpoints,
+    ...(deps.endpointTimeoutMs !== undefined && { timeoutMs: deps.endpointTimeoutMs }),
+  });
+  return connector(link, account.sub, { ...input, clientProofKeyThumbprint: account.cnf.jkt }, call);
 }

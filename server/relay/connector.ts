@@ -1,49 +1,50 @@
-// Asks an environment to mint (SPEC §3 steps 4–6) and trusts nothing it answers until every
-// signed field matches the request and the body.
+// Asks an environment to mint (SPEC §3 steps 4–6, §11) through its tunnel, or its direct endpoint
+// when it has no tunnel, and trusts nothing it answers until every signed field matches the
+// request and the body. The caller hears only stable reasons, never an upstream status or body.
 import type { JWK } from 'jose';
 import type { ConnectInput, ConnectResult } from '../../shared/contracts';
 import type { Clock } from '../common/clock';
 import { DomainError } from '../common/errors';
 import { securityLogOf, type SecurityLog } from '../common/security-log';
 import { MintProtocolError, signMintRequest, verifyMintResponse } from '../mint/mint-protocol';
+import { postToDirectEndpoint, type DirectEndpointPolicy } from './direct-endpoint';
+import { exchangeThroughTunnel, routedEndpointOf } from './routing';
 import type { RelayLinkRecord } from './store';
+import { offline, type TunnelHub } from './tunnel-hub';
 
 type SigningKey = Parameters<typeof signMintRequest>[0];
 
 export const ENDPOINT_TIMEOUT_MS = 10_000;
 const MAX_RESPONSE_BYTES = 32 * 1024;
+const MINT_PATH = '/api/connect/mint-credential';
 
 export interface ConnectorOptions {
   relayIssuer: string;
+  publicUrl: string;
   signingKey: SigningKey;
   clock: Clock;
-  fetchImpl?: typeof fetch;
+  tunnels: TunnelHub;
+  directEndpoints: DirectEndpointPolicy;
   timeoutMs?: number;
   securityLog?: SecurityLog | undefined;
 }
 
-async function readLimited(res: Response): Promise<string> {
-  const reader = res.body?.getReader();
-  if (!reader) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_RESPONSE_BYTES) {
-      await reader.cancel();
-      throw new DomainError('bad_gateway', 'endpoint_response_invalid', 'The environment answered with an oversized body.');
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+export interface ConnectCall {
+  /** The client's address as the relay saw it, signed into the request (SPEC §11 `source`). */
+  sourceAddress?: string | undefined;
+  /** Aborts when the client's own request to the relay goes away: the environment frees its wait. */
+  signal?: AbortSignal | undefined;
 }
 
 export function createConnector(opts: ConnectorOptions) {
-  const fetchImpl = opts.fetchImpl ?? fetch;
-
-  return async function connectThroughLink(link: RelayLinkRecord, accountId: string, input: ConnectInput & { clientProofKeyThumbprint: string }): Promise<ConnectResult> {
+  return async function connectThroughLink(
+    link: RelayLinkRecord,
+    accountId: string,
+    input: ConnectInput & { clientProofKeyThumbprint: string },
+    call: ConnectCall = {},
+  ): Promise<ConnectResult> {
+    const viaTunnel = opts.tunnels.has(link.environmentId);
+    if (!viaTunnel && !link.endpoint) throw offline();
     const waitSeconds = input.waitSeconds ?? 0;
     const { token, claims } = await signMintRequest(opts.signingKey, {
       relayIssuer: opts.relayIssuer,
@@ -53,41 +54,40 @@ export function createConnector(opts: ConnectorOptions) {
       ...(input.deviceId !== undefined && { deviceId: input.deviceId }),
       ...(input.client !== undefined && { client: input.client }),
       ...(waitSeconds > 0 && { waitSeconds }),
+      ...(call.sourceAddress && { source: { address: call.sourceAddress.slice(0, 64) } }),
       now: opts.clock.now(),
     });
-    let res: Response;
+    const timeout = AbortSignal.timeout((opts.timeoutMs ?? ENDPOINT_TIMEOUT_MS) + waitSeconds * 1000);
+    const signal = call.signal ? AbortSignal.any([timeout, call.signal]) : timeout;
+    const body = JSON.stringify({ proof: token });
+    let answer: { status: number; body: string };
     try {
-      res = await fetchImpl(`${link.endpoint}/api/connect/mint-credential`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ proof: token }),
-        redirect: 'manual',
-        signal: AbortSignal.timeout((opts.timeoutMs ?? ENDPOINT_TIMEOUT_MS) + waitSeconds * 1000),
-      });
+      answer = viaTunnel
+        ? await exchangeThroughTunnel(opts.tunnels, link.environmentId, { path: MINT_PATH, body, signal, maxBytes: MAX_RESPONSE_BYTES })
+        : await postToDirectEndpoint(link.endpoint!, MINT_PATH, body, { policy: opts.directEndpoints, signal, maxBytes: MAX_RESPONSE_BYTES });
     } catch (error) {
-      if ((error as Error).name === 'TimeoutError') throw new DomainError('gateway_timeout', 'endpoint_timed_out', 'The environment did not answer in time.');
+      if (timeout.aborted) throw new DomainError('gateway_timeout', 'endpoint_timed_out', 'The environment did not answer in time.');
+      if (call.signal?.aborted) throw new DomainError('bad_request', 'invalid_request', 'The request was cancelled.');
+      if (error instanceof DomainError) throw error;
       throw new DomainError('bad_gateway', 'endpoint_request_failed', 'The environment could not be reached.');
     }
-    if (res.status < 200 || res.status > 299) {
-      await res.body?.cancel();
+    if (answer.status < 200 || answer.status > 299) {
       // The environment's new-client rate limit (S44) reaches the client as such, so it backs off instead of failing.
-      if (res.status === 429) throw new DomainError('too_many_requests', 'rate_limited', 'The environment is getting too many new connection requests right now; try again in a few seconds.');
-      if (res.status === 409) {
+      if (answer.status === 429) throw new DomainError('too_many_requests', 'rate_limited', 'The environment is getting too many new connection requests right now; try again in a few seconds.');
+      if (answer.status === 409) {
         securityLogOf(opts).record({ kind: 'mint_replayed', where: 'relay environments.connect (environment answered 409)', thumbprint: input.clientProofKeyThumbprint, jti: claims.jti });
       }
-      throw new DomainError('bad_gateway', 'endpoint_request_failed', `The environment refused the request (HTTP ${res.status}).`);
+      throw new DomainError('bad_gateway', 'endpoint_request_failed', 'The environment refused the request.');
     }
-    let body: unknown;
+    let parsed: unknown;
     try {
-      body = JSON.parse(await readLimited(res));
-    } catch (error) {
-      if (error instanceof DomainError) throw error;
-      if ((error as Error).name === 'TimeoutError') throw new DomainError('gateway_timeout', 'endpoint_timed_out', 'The environment did not answer in time.');
+      parsed = JSON.parse(answer.body);
+    } catch {
       throw new DomainError('bad_gateway', 'endpoint_response_invalid', 'The environment answered with a body that is not JSON.');
     }
     let verified;
     try {
-      verified = await verifyMintResponse(body, {
+      verified = await verifyMintResponse(parsed, {
         envPublicKey: link.environmentPublicKey as JWK,
         environmentId: link.environmentId,
         relayIssuer: opts.relayIssuer,
@@ -98,13 +98,14 @@ export function createConnector(opts: ConnectorOptions) {
       if (error instanceof MintProtocolError) throw new DomainError('bad_gateway', 'endpoint_response_invalid', 'The environment’s answer failed verification.');
       throw error;
     }
+    const endpoint = viaTunnel ? routedEndpointOf(opts.publicUrl, link.environmentId) : link.endpoint!;
     if (verified.status === 'authorized') {
-      return { status: 'authorized', environmentId: link.environmentId, endpoint: link.endpoint, credential: verified.credential, expiresAt: verified.expiresAt };
+      return { status: 'authorized', environmentId: link.environmentId, endpoint, credential: verified.credential, expiresAt: verified.expiresAt };
     }
     return {
       status: 'pending_approval',
       environmentId: link.environmentId,
-      endpoint: link.endpoint,
+      endpoint,
       clientProofKeyThumbprint: input.clientProofKeyThumbprint,
       approvalStatus: verified.approvalStatus,
       requestedAt: verified.requestedAt,

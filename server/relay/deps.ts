@@ -3,7 +3,9 @@ import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../common/clock';
 import type { SecurityLog } from '../common/security-log';
 import type { AccountTokenVerifier } from '../identity/account-token';
+import type { DirectEndpointPolicy } from './direct-endpoint';
 import type { RelayStore } from './store';
+import type { TunnelHub } from './tunnel-hub';
 
 export interface RelaySigningKey {
   privateKey: CryptoKey | KeyObject;
@@ -21,6 +23,14 @@ export interface RelayDeps {
   accountTokens: AccountTokenVerifier;
   /** How long the relay waits for an environment beyond `waitSeconds` (default 10 s). */
   endpointTimeoutMs?: number;
+  /** The environments' tunnels this instance holds (SPEC §11). */
+  tunnels: TunnelHub;
+  /** Which direct endpoints the relay may call (S52). */
+  directEndpoints: DirectEndpointPolicy;
+  /** The browser origin of an environment's pages at this relay, when it serves pages. */
+  deviceOriginOf?: (environmentId: string) => string | null;
+  /** Told when an environment is unlinked, so its tunnel ends. */
+  onUnlinked?: (environmentId: string) => void;
   /** Replays and refused proofs (S46); the process-wide console log when absent. */
   securityLog?: SecurityLog;
 }

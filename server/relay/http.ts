@@ -1,4 +1,5 @@
-// The relay's HTTP surface: token exchange, links, tRPC `environments.connect`, the dev issuer.
+// The relay's HTTP surface: token exchange, links, tRPC `environments.connect`, the dev issuer, and
+// client traffic routed to environments through their tunnels (SPEC §11).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { serveTrpc } from '../common/trpc';
 import { z } from 'zod';
@@ -9,6 +10,7 @@ import type { RelayDeps } from './deps';
 import { createLink, removeLink } from './links.service';
 import { authenticateRelayClient } from './relay-auth';
 import { exchangeToken } from './token.service';
+import { environmentOfHost, forwardThroughTunnel, isDevicePagePath, isRoutedApi, matchRoutedPath } from './routing';
 import { relayRouter } from './trpc/relay-router';
 
 export interface RelayHttpOptions {
@@ -16,19 +18,31 @@ export interface RelayHttpOptions {
   devIssuer: DevIssuer | null;
   /** Web origins (the /device page) allowed to call the relay from a browser. */
   allowedOrigins: () => string[];
+  /** `{label}.{suffix}` hosts are environments' page origins (SPEC §11); null serves no pages. */
+  environmentHostSuffix: () => string | null;
 }
 
 const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
 const LinkBody = z.object({ proof: z.string().min(1).max(16 * 1024) });
 
-function corsHeaders(req: IncomingMessage, allowed: string[]): Record<string, string> {
+/** An environment's page origin at this relay may call the relay's client API (DPoP, no cookies). */
+function isEnvironmentPageOrigin(origin: string, suffix: string | null): boolean {
+  try {
+    return environmentOfHost(new URL(origin).host, suffix) !== null;
+  } catch {
+    return false;
+  }
+}
+
+function corsHeaders(req: IncomingMessage, allowed: string[], suffix: string | null): Record<string, string> {
   const origin = req.headers.origin;
-  if (!origin || !allowed.includes(origin)) return {};
+  if (!origin || (!allowed.includes(origin) && !isEnvironmentPageOrigin(origin, suffix))) return {};
   return {
     'access-control-allow-origin': origin,
     vary: 'origin',
     'access-control-allow-methods': 'GET, POST, OPTIONS',
-    'access-control-allow-headers': 'authorization, dpop, content-type, trpc-accept, x-trpc-source',
+    'access-control-allow-headers': 'authorization, dpop, content-type, trpc-accept, x-trpc-source, last-event-id',
+    'access-control-expose-headers': 'www-authenticate, retry-after',
     'access-control-max-age': '600',
   };
 }
@@ -42,16 +56,41 @@ function bearerOf(req: IncomingMessage): string {
 export function createRelayRequestHandler(opts: RelayHttpOptions) {
   const { deps } = opts;
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const cors = corsHeaders(req, opts.allowedOrigins());
+    const suffix = opts.environmentHostSuffix();
+    const cors = corsHeaders(req, opts.allowedOrigins(), suffix);
     let pathname: string;
+    let query: string;
     try {
-      pathname = new URL(req.url ?? '/', 'http://relay.invalid').pathname;
+      const url = new URL(req.url ?? '/', 'http://relay.invalid');
+      pathname = url.pathname;
+      query = url.search;
       // tRPC decodes the procedure path itself and answers a bad escape (`/trpc/%E0%A4%A`) with a 500.
       decodeURIComponent(pathname);
     } catch {
       return sendError(res, new DomainError('bad_request', 'invalid_request', 'Malformed request URL.'), cors);
     }
     try {
+      const pageOf = environmentOfHost(req.headers.host, suffix);
+      if (pageOf) {
+        // An environment's own origin: its device page only, never an owner page or a relay route.
+        if (pathname === '/' && req.method === 'GET') {
+          res.writeHead(302, { location: '/device', 'cache-control': 'no-store' });
+          return void res.end();
+        }
+        if (!isDevicePagePath(req.method ?? 'GET', pathname)) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'Only the device page is served on an environment’s origin at the relay.' });
+        return forwardThroughTunnel({ hub: deps.tunnels, environmentId: pageOf, path: pathname, query, req, res });
+      }
+      const routed = matchRoutedPath(pathname);
+      if (routed) {
+        if (req.method === 'OPTIONS') {
+          res.writeHead(Object.keys(cors).length ? 204 : 403, cors);
+          return void res.end();
+        }
+        if (!isRoutedApi(req.method ?? 'GET', routed.path, req.headers)) {
+          return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'The relay forwards only the client API (POST /oauth/token, DPoP /trpc/*, GET /healthz) to an environment.' }, cors);
+        }
+        return forwardThroughTunnel({ hub: deps.tunnels, environmentId: routed.environmentId, path: routed.path, query, req, res, extraResponseHeaders: cors });
+      }
       if (pathname.startsWith('/dev-issuer/') || pathname === '/dev-issuer') {
         if (!opts.devIssuer) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'The dev issuer is not enabled on this relay.' });
         return await opts.devIssuer.handle(req, res, pathname.slice('/dev-issuer'.length) || '/');
@@ -62,7 +101,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
       }
       if (pathname.startsWith('/trpc/')) {
         for (const [k, v] of Object.entries({ ...cors, ...noStore })) res.setHeader(k, v);
-        await serveTrpc({ router: relayRouter, req, res, pathname, maxBodySize: 16 * 1024, label: 'relay', createContext: () => ({ deps, authenticate: () => authenticateRelayClient(deps, req) }) });
+        await serveTrpc({ router: relayRouter, req, res, pathname, maxBodySize: 16 * 1024, label: 'relay', createContext: () => ({ deps, authenticate: () => authenticateRelayClient(deps, req), clientAddress: req.socket.remoteAddress ?? '' }) });
         return;
       }
       if (pathname === '/oauth/token' && req.method === 'POST') {

@@ -13,6 +13,9 @@ import { createRelayRequestHandler } from './http';
 import { openPgRelayStore } from './pg-store';
 import { openSqliteRelayStore } from './sqlite-store';
 import type { RelayStore } from './store';
+import { createTunnelHub, type TunnelHubOptions } from './tunnel-hub';
+import { hostLabelOf } from '../common/environment-id';
+import { TUNNEL_PATH } from '../tunnel/tunnel-protocol';
 
 export const DEV_AUDIENCE = 'gatehouse';
 
@@ -38,6 +41,18 @@ export interface RelayConfig {
   databaseUrl?: string;
   /** Connections this instance may hold to `databaseUrl` (default 10). */
   databasePoolMax?: number;
+  /**
+   * Environments' page origins are `{label}.{suffix}` (SPEC §11), e.g. `relay.example.com` with a
+   * wildcard certificate. `'localhost'` means `{label}.localhost:{port}` (the embedded default).
+   * Absent: the relay serves no pages.
+   */
+  environmentHostSuffix?: string;
+  /** Direct endpoints on private, loopback or link-local addresses may be called (S52). */
+  allowPrivateEndpoints?: boolean;
+  /** Origins allowed as direct endpoints even when private. */
+  allowedPrivateEndpointOrigins?: string[];
+  /** Tunnel liveness and drain timing (tests shorten them). */
+  tunnel?: TunnelHubOptions;
 }
 
 export interface RelayRuntime {
@@ -45,7 +60,11 @@ export interface RelayRuntime {
   publicUrl: string;
   server: Server;
   devIssuer: DevIssuer | null;
+  /** The browser origin of an environment's device page at this relay, or null when it serves none. */
+  deviceOriginOf(environmentId: string): string | null;
   allowOrigin(origin: string): void;
+  /** Stops taking tunnels and lets environments move (GOAWAY), then closes. */
+  drain(ms?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,6 +83,8 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   const allowedOrigins = [...(config.allowedOrigins ?? [])];
   let publicUrl = config.publicUrl?.replace(/\/+$/, '') ?? '';
   let devIssuer: DevIssuer | null = null;
+  let hostSuffix: string | null = null;
+  const deviceOriginOf = (environmentId: string) => (hostSuffix ? `${new URL(publicUrl).protocol}//${hostLabelOf(environmentId)}.${hostSuffix}` : null);
   const deps = {
     store,
     clock,
@@ -71,10 +92,21 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     publicUrl: () => publicUrl,
     signingKey: { privateKey: key.privateKey, publicKey: await importJWK({ ...key.publicJwk, alg: 'EdDSA' }, 'EdDSA'), publicJwk: key.publicJwk, kid: key.kid },
     accountTokens: { verify: () => Promise.reject(new Error('relay is starting')) },
+    directEndpoints: { allowPrivate: config.allowPrivateEndpoints ?? false, allowedOrigins: config.allowedPrivateEndpointOrigins ?? [] },
+    deviceOriginOf,
+    tunnels: undefined as never, // made just below: the hub reads these deps when tunnels arrive
     ...(config.endpointTimeoutMs !== undefined && { endpointTimeoutMs: config.endpointTimeoutMs }),
   } as RelayDeps;
+  const tunnels = createTunnelHub(deps, config.tunnel);
+  deps.tunnels = tunnels;
+  deps.onUnlinked = (environmentId) => tunnels.disconnect(environmentId);
+  const handlerOpts = { deps, allowedOrigins: () => allowedOrigins, environmentHostSuffix: () => hostSuffix };
 
-  const server = createServer(createRelayRequestHandler({ deps, devIssuer: null, allowedOrigins: () => allowedOrigins }));
+  const server = createServer(createRelayRequestHandler({ ...handlerOpts, devIssuer: null }));
+  server.on('upgrade', (req, socket, head) => {
+    if (new URL(req.url ?? '/', 'http://relay.invalid').pathname === TUNNEL_PATH && deps.relayIssuer) return tunnels.handleUpgrade(req, socket, head);
+    socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  });
   try {
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);
@@ -84,8 +116,10 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     if (ownStore) await store.close(); // a database pool left open would keep the process alive
     throw error;
   }
-  if (!publicUrl) publicUrl = `http://${host}:${(server.address() as AddressInfo).port}`;
+  const port = (server.address() as AddressInfo).port;
+  if (!publicUrl) publicUrl = `http://${host}:${port}`;
   deps.relayIssuer = publicUrl;
+  if (config.environmentHostSuffix) hostSuffix = config.environmentHostSuffix === 'localhost' ? `localhost:${port}` : config.environmentHostSuffix.replace(/^\.+/, '');
 
   if (config.devIssuer) {
     devIssuer = await createDevIssuer({
@@ -105,7 +139,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   }
   deps.accountTokens = createOidcAccountTokenVerifier({ issuer: issuer.issuer, audience: issuer.audience, clock });
   server.removeAllListeners('request');
-  server.on('request', createRelayRequestHandler({ deps, devIssuer, allowedOrigins: () => allowedOrigins }));
+  server.on('request', createRelayRequestHandler({ ...handlerOpts, devIssuer }));
 
   const pruner = setInterval(() => void store.pruneMarkers(clock.now()).catch(() => undefined), 60_000);
   pruner.unref();
@@ -117,12 +151,15 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     },
     server,
     devIssuer,
+    deviceOriginOf,
     allowOrigin(origin) {
       if (!allowedOrigins.includes(origin)) allowedOrigins.push(origin);
       devIssuer?.allowOrigin(origin);
     },
+    drain: (ms) => tunnels.drain(ms),
     async close() {
       clearInterval(pruner);
+      tunnels.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await store.close();

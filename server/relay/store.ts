@@ -6,7 +6,8 @@ export interface RelayLinkRecord {
   environmentId: string;
   accountId: string;
   environmentPublicKey: JWK;
-  endpoint: string;
+  /** A direct endpoint (SPEC §11), or null: reached only through its tunnel. */
+  endpoint: string | null;
   createdAt: number;
   updatedAt: number;
 }

@@ -39,3 +39,11 @@ export async function startStack(opts: { env?: Partial<EnvConfig>; relay?: Parti
     },
   };
 }
+
+/** Resolves once the relay holds the environment's tunnel (the environment dials out on its own). */
+export function waitForTunnel(stack: Pick<Stack, 'relay' | 'env'>): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => (stack.relay.deps.tunnels.has(stack.env.environmentId) && stack.env.tunnel?.status().state === 'connected' ? resolve() : setTimeout(check, 5));
+    check();
+  });
+}

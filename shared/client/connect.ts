@@ -9,6 +9,17 @@ import { dpopFetch } from './dpop-fetch';
 import { ConnectFailedError, ConnectionBlockedError, PENDING_DETAIL, REJECTED_DETAIL } from './errors';
 
 export const DEFAULT_WAIT_SECONDS = 25;
+/** Retries of a waiting client when the relay or environment is away: full jitter, 1 s doubling to 30 s. */
+export const RETRY_BASE_MS = 1_000;
+export const RETRY_MAX_MS = 30_000;
+/** Failures a waiting client outlives: the relay or environment restarting, a full wait queue. */
+const RETRYABLE = new Set(['environment_offline', 'rate_limited', 'network', 'relay_error', 'endpoint_request_failed', 'endpoint_timed_out', 'unavailable']);
+
+export interface RetryInfo {
+  reason: string;
+  message: string;
+  retryInMs: number;
+}
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 export interface PendingInfo {
@@ -31,8 +42,28 @@ export interface ConnectOptions {
   wait?: boolean;
   waitSeconds?: number;
   onPending?: (info: PendingInfo) => void;
+  /** Told before each retry while the relay or environment is away (only when waiting). */
+  onRetry?: (info: RetryInfo) => void;
   signal?: AbortSignal;
   fetch?: typeof fetch;
+  /** Random in [0, 1) for the retry jitter; tests pin it. */
+  random?: () => number;
+}
+
+/** Sleeps `ms`, or rejects at once when the signal aborts. */
+function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason ?? new Error('aborted'));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason ?? new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 export interface EnvSession {
@@ -115,13 +146,16 @@ export async function connectToEnvironment(opts: ConnectOptions): Promise<EnvSes
     links: [httpLink({ url: `${opts.relayUrl}/trpc`, fetch: dpopFetch(opts.signer, () => relayToken.token, fetchImpl) })],
   });
   const wait = opts.wait ?? true;
+  const random = opts.random ?? Math.random;
   // The first ask answers at once, so the client can show its code before the long waits begin.
   let holdOpen = false;
+  let failures = 0;
   for (;;) {
     if (opts.signal?.aborted) throw opts.signal.reason ?? new Error('aborted');
-    if (relayToken.expiresAt - Date.now() < 60_000) relayToken = await getRelayAccessToken(opts);
     let raw: unknown;
+    const askedAt = Date.now();
     try {
+      if (relayToken.expiresAt - Date.now() < 60_000) relayToken = await getRelayAccessToken(opts);
       raw = await relay.mutation(
         'environments.connect',
         {
@@ -135,8 +169,21 @@ export async function connectToEnvironment(opts: ConnectOptions): Promise<EnvSes
       );
     } catch (error) {
       if (opts.signal?.aborted) throw opts.signal.reason ?? error;
-      mapRelayError(error);
+      let failure: unknown = error;
+      try {
+        mapRelayError(error);
+      } catch (mapped) {
+        failure = mapped;
+      }
+      // While waiting, a relay or environment that is away is waited for, with backoff and jitter.
+      if (!wait || !(failure instanceof ConnectFailedError) || !RETRYABLE.has(failure.reason)) throw failure;
+      const retryInMs = Math.floor(random() * Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** failures));
+      failures += 1;
+      opts.onRetry?.({ reason: failure.reason, message: failure.message, retryInMs });
+      await pause(retryInMs, opts.signal);
+      continue;
     }
+    failures = 0;
     const answer = ConnectResult.parse(raw);
     if (answer.status === 'authorized') {
       const session = await redeemCredential({ endpoint: answer.endpoint, credential: answer.credential, signer: opts.signer, fetch: fetchImpl, ...(opts.signal && { signal: opts.signal }) });
@@ -155,6 +202,12 @@ export async function connectToEnvironment(opts: ConnectOptions): Promise<EnvSes
     }
     if (!wait) {
       throw new ConnectionBlockedError({ reason: 'permission', approvalStatus: 'pending', detail: PENDING_DETAIL, retryAfterSeconds: answer.retryAfterSeconds });
+    }
+    // A held wait that came back early (the environment could not hold it) is not a reason to ask
+    // again at once: honour retryAfterSeconds, with jitter so many clients do not ask in step.
+    const heldFor = Date.now() - askedAt;
+    if (holdOpen && heldFor < (opts.waitSeconds ?? DEFAULT_WAIT_SECONDS) * 1000 - 1000) {
+      await pause(answer.retryAfterSeconds * 1000 * (0.5 + random() / 2), opts.signal);
     }
     holdOpen = true;
   }

@@ -4,7 +4,7 @@ import { DomainError } from '../../common/errors';
 import { deleteRelayLink, readRelayLink, type RelayLink } from '../../env/link/link.service';
 import { readSecurityModeState } from '../../env/connect/security-mode.service';
 import type { EnvDeps } from '../../env/deps';
-import { CliError, expectedEnvUrl, findRunningEnv, loadEnvSigningKey, openEnvOffline } from '../env-access';
+import { CliError, findRunningEnv, loadEnvSigningKey, openEnvOffline } from '../env-access';
 import { UsageError } from '../options';
 import type { Output } from '../output';
 import { devIdToken } from './dev-id-token';
@@ -38,24 +38,24 @@ function linkError(error: unknown, deps: EnvDeps, opts: { relay: string; account
   return error;
 }
 
-export async function runLink(out: Output, opts: { dataDir: string; relay: string; account?: string; idToken?: string }): Promise<number> {
+export async function runLink(out: Output, opts: { dataDir: string; relay: string; account?: string; idToken?: string; directEndpoint?: string }): Promise<number> {
   if (!opts.account === !opts.idToken) throw new UsageError('Pass exactly one of --account NAME (dev issuer) or --id-token JWT.');
   const env = await openEnvOffline(opts.dataDir);
   try {
     const idToken = opts.idToken ?? (await devIdToken(opts.relay, opts.account!, true));
-    const running = await findRunningEnv(opts.dataDir);
-    const publicUrl = running?.url ?? expectedEnvUrl();
     const signingKey = await loadEnvSigningKey(opts.dataDir);
     const { linkToRelay } = await import('../../env/link/link-client'); // jose and the proofs: link and unlink only
     let link: RelayLink;
     try {
-      link = await linkToRelay({ ...env, signingKey, publicUrl }, opts.relay, idToken);
+      link = await linkToRelay({ ...env, signingKey, directEndpoint: opts.directEndpoint }, opts.relay, idToken);
     } catch (error) {
       throw linkError(error, env.deps, opts);
     }
-    out.data({ environmentId: env.environmentId, accountId: link.accountId, relayUrl: link.relayUrl });
-    out.line(`Linked environment ${env.environmentId} to ${link.relayUrl} for account "${link.accountId}" (endpoint ${publicUrl}).`);
-    if (!running) out.note(`The environment is not running, so the relay was told it will answer at ${publicUrl}. If it runs elsewhere, link again while it runs.`);
+    out.data({ environmentId: env.environmentId, accountId: link.accountId, relayUrl: link.relayUrl, routedEndpoint: link.routedEndpoint });
+    out.line(`Linked environment ${env.environmentId} to ${link.relayUrl} for account "${link.accountId}".`);
+    out.line(`Clients reach it through the relay at ${link.routedEndpoint}${opts.directEndpoint ? ` (or directly at ${opts.directEndpoint})` : ''}.`);
+    const running = await findRunningEnv(opts.dataDir);
+    if (!running) out.note('The environment is not running: its tunnel opens when you start it (gatehouse env start).');
     return 0;
   } finally {
     env.close();
@@ -81,8 +81,8 @@ export async function runUnlink(out: Output, opts: { dataDir: string }): Promise
       out.line('Not linked to a relay; nothing to unlink.');
       return 0;
     }
-    const [running, { unlinkFromRelay }] = await Promise.all([findRunningEnv(opts.dataDir), import('../../env/link/link-client')]);
-    const result = await unlinkFromRelay({ ...env, signingKey: await loadEnvSigningKey(opts.dataDir), publicUrl: running?.url ?? expectedEnvUrl() });
+    const { unlinkFromRelay } = await import('../../env/link/link-client');
+    const result = await unlinkFromRelay({ ...env, signingKey: await loadEnvSigningKey(opts.dataDir) });
     out.line(result.relayReached ? 'Unlinked. Clients and the security mode are kept.' : 'Unlinked here; the relay could not be reached, so it may still list the link until you link again.');
     return 0;
   } finally {

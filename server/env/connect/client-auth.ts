@@ -21,11 +21,14 @@ export interface ClientIdentity {
 
 const unauthorized = (message: string) => new DomainError('unauthorized', 'invalid_token', message);
 
+/** The URLs a client may have called for `path`: under the environment's own URL or its routed endpoint. */
+export const endpointUrls = (baseUrls: readonly string[], path: string): string[] => baseUrls.map((base) => `${base.replace(/\/+$/, '')}${path}`);
+
 /**
  * Authenticates a client request: `Authorization: DPoP <token>` plus a fresh proof for this exact
  * method and URL, bound to the token (`ath`) and to the session's key, used once.
  */
-export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMessage, publicUrl: string): Promise<ClientIdentity> {
+export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMessage, baseUrls: readonly string[]): Promise<ClientIdentity> {
   const auth = req.headers.authorization ?? '';
   const match = /^DPoP ([A-Za-z0-9_-]{20,128})$/.exec(auth);
   if (!match) {
@@ -38,7 +41,7 @@ export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMess
   try {
     proof = await verifyDpopProof(readDpopHeader(req.rawHeaders), {
       method: req.method ?? 'GET',
-      url: new URL(path, publicUrl).href,
+      url: endpointUrls(baseUrls, path),
       accessToken: token,
       now,
     });

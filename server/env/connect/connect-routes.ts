@@ -6,6 +6,7 @@ import { MINT_MAX_TOKEN_LENGTH } from '../../mint/mint-protocol';
 import { readObjectBody, sendError, sendJson } from '../../common/http';
 import type { EnvDeps } from '../deps';
 import type { MintService } from './mint.service';
+import { endpointUrls } from './client-auth';
 import { redeemCredential } from './redeem.service';
 
 // A body that cannot hold a mint request (MINT_MAX_TOKEN_LENGTH) is refused from its Content-Length,
@@ -29,7 +30,7 @@ function callerGone(res: ServerResponse): AbortSignal {
   return abort.signal;
 }
 
-export function createConnectRoutes(opts: { deps: EnvDeps; mint: MintService; publicUrl: () => string }) {
+export function createConnectRoutes(opts: { deps: EnvDeps; mint: MintService; baseUrls: () => readonly string[] }) {
   return {
     '/api/connect/mint-credential': async (req: IncomingMessage, res: ServerResponse) => {
       if (req.method !== 'POST') return methodNotAllowed(res);
@@ -47,7 +48,7 @@ export function createConnectRoutes(opts: { deps: EnvDeps; mint: MintService; pu
       if (req.method !== 'POST') return methodNotAllowed(res);
       try {
         const form = await readObjectBody(req, 16 * 1024);
-        const grant = await redeemCredential(opts.deps, req, form, `${opts.publicUrl()}/oauth/token`);
+        const grant = await redeemCredential(opts.deps, req, form, endpointUrls(opts.baseUrls(), '/oauth/token'));
         sendJson(res, 200, grant, noStore);
       } catch (error) {
         const dpop = error instanceof DomainError && error.reason === 'invalid_dpop_proof';

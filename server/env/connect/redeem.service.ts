@@ -30,7 +30,7 @@ export interface SessionGrant {
   scope: string;
 }
 
-export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form: Record<string, unknown>, tokenUrl: string): Promise<SessionGrant> {
+export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form: Record<string, unknown>, tokenUrl: string | readonly string[]): Promise<SessionGrant> {
   const parsed = RedeemForm.safeParse(form);
   if (!parsed.success) {
     if (form.grant_type !== TOKEN_EXCHANGE_GRANT) throw new DomainError('bad_request', 'invalid_request', `grant_type must be ${TOKEN_EXCHANGE_GRANT}.`);

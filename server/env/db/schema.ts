@@ -139,6 +139,10 @@ export const relayLink = sqliteTable(
     relayPublicKey: text('relay_public_key').notNull(),
     accountId: text('account_id').notNull(),
     linkedAt: text('linked_at').notNull(),
+    /** Where clients reach this environment through the relay's tunnel (SPEC §11). */
+    routedEndpoint: text('routed_endpoint'),
+    /** This environment's device page origin at the relay, when the relay serves pages. */
+    deviceOrigin: text('device_origin'),
   },
   (t) => [check('relay_link_single_row', sql`${t.id} = 1`)],
 );

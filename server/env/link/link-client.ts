@@ -8,7 +8,14 @@ import type { EnvDeps } from '../deps';
 import { deleteRelayLink, readRelayLink, saveRelayLink, type RelayLink } from './link.service';
 
 const RelayInfo = z.object({ issuer: z.string().min(1), publicKey: z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string() }).passthrough() });
-const LinkAnswer = z.object({ environmentId: z.string(), accountId: z.string(), relayIssuer: z.string(), relayPublicKey: z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string() }).passthrough() });
+const LinkAnswer = z.object({
+  environmentId: z.string(),
+  accountId: z.string(),
+  relayIssuer: z.string(),
+  relayPublicKey: z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string() }).passthrough(),
+  routedEndpoint: z.url({ protocol: /^https?$/ }).max(2048),
+  deviceOrigin: z.url({ protocol: /^https?$/ }).max(2048).nullable().optional(),
+});
 
 async function relayJson(url: string, init: RequestInit, what: string): Promise<unknown> {
   let res: Response;
@@ -29,7 +36,8 @@ export interface LinkContext {
   deps: EnvDeps;
   environmentId: string;
   signingKey: SigningKey;
-  publicUrl: string;
+  /** A direct endpoint to give the relay (SPEC §11); absent: reached through the tunnel only. */
+  directEndpoint?: string | undefined;
 }
 
 export async function linkToRelay(ctx: LinkContext, relayUrl: string, idToken: string): Promise<RelayLink> {
@@ -38,17 +46,25 @@ export async function linkToRelay(ctx: LinkContext, relayUrl: string, idToken: s
   const proof = await signLinkProof(ctx.signingKey.privateKey, {
     environmentId: ctx.environmentId,
     environmentPublicKey: ctx.signingKey.publicJwk,
-    endpoint: ctx.publicUrl,
+    endpoint: ctx.directEndpoint,
     relayIssuer: info.issuer,
     now: ctx.deps.clock.now(),
   });
   const answer = LinkAnswer.parse(
     await relayJson(`${base}/v1/links`, { method: 'POST', headers: { authorization: `Bearer ${idToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ proof }) }, 'the link'),
   );
-  if (answer.environmentId !== ctx.environmentId || answer.relayIssuer !== info.issuer || answer.relayPublicKey.x !== info.publicKey.x) {
+  const routedOk = new URL(answer.routedEndpoint).origin === new URL(base).origin || new URL(answer.routedEndpoint).origin === new URL(info.issuer).origin;
+  if (answer.environmentId !== ctx.environmentId || answer.relayIssuer !== info.issuer || answer.relayPublicKey.x !== info.publicKey.x || !routedOk || !answer.routedEndpoint.endsWith(`/e/${ctx.environmentId}`)) {
     throw new DomainError('bad_gateway', 'endpoint_response_invalid', 'The relay’s link answer does not match what it announced; nothing was stored.');
   }
-  return saveRelayLink(ctx.deps, { relayUrl: base, relayIssuer: answer.relayIssuer, relayPublicKey: answer.relayPublicKey as JWK, accountId: answer.accountId });
+  return saveRelayLink(ctx.deps, {
+    relayUrl: base,
+    relayIssuer: answer.relayIssuer,
+    relayPublicKey: answer.relayPublicKey as JWK,
+    accountId: answer.accountId,
+    routedEndpoint: answer.routedEndpoint.replace(/\/+$/, ''),
+    deviceOrigin: answer.deviceOrigin ?? null,
+  });
 }
 
 /** Removes the link at the relay (best effort) and here; clients and the mode are kept. */

@@ -14,6 +14,10 @@ export interface RelayLink {
   relayPublicKey: JWK;
   accountId: string;
   linkedAt: string;
+  /** Where clients reach this environment through the relay (null for links made before tunnels). */
+  routedEndpoint: string | null;
+  /** This environment's device page origin at the relay, when it serves pages. */
+  deviceOrigin: string | null;
 }
 
 const StoredKey = z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string() }).passthrough();
@@ -36,7 +40,15 @@ export function readRelayLink(deps: Pick<EnvDeps, 'db'>): RelayLink | null {
     }
     lastParsedKey = { stored: row.relayPublicKey, key };
   }
-  return { relayUrl: row.relayUrl, relayIssuer: row.relayIssuer, relayPublicKey: key, accountId: row.accountId, linkedAt: row.linkedAt };
+  return {
+    relayUrl: row.relayUrl,
+    relayIssuer: row.relayIssuer,
+    relayPublicKey: key,
+    accountId: row.accountId,
+    linkedAt: row.linkedAt,
+    routedEndpoint: row.routedEndpoint,
+    deviceOrigin: row.deviceOrigin,
+  };
 }
 
 export function requireRelayLink(deps: Pick<EnvDeps, 'db'>): RelayLink {
@@ -49,7 +61,15 @@ export function requireRelayLink(deps: Pick<EnvDeps, 'db'>): RelayLink {
 
 export function saveRelayLink(deps: Pick<EnvDeps, 'db' | 'clock'>, link: Omit<RelayLink, 'linkedAt'>): RelayLink {
   const linkedAt = isoTime(deps.clock.now());
-  const values = { relayUrl: link.relayUrl, relayIssuer: link.relayIssuer, relayPublicKey: JSON.stringify(link.relayPublicKey), accountId: link.accountId, linkedAt };
+  const values = {
+    relayUrl: link.relayUrl,
+    relayIssuer: link.relayIssuer,
+    relayPublicKey: JSON.stringify(link.relayPublicKey),
+    accountId: link.accountId,
+    linkedAt,
+    routedEndpoint: link.routedEndpoint,
+    deviceOrigin: link.deviceOrigin,
+  };
   deps.db.insert(relayLink).values({ id: 1, ...values }).onConflictDoUpdate({ target: relayLink.id, set: values }).run();
   return { ...link, linkedAt };
 }

@@ -8,7 +8,8 @@ export const relayLinks = pgTable('relay_links', {
   environmentId: text('environment_id').primaryKey(),
   accountId: text('account_id').notNull(),
   environmentPublicKey: jsonb('environment_public_key').$type<JWK>().notNull(),
-  endpoint: text('endpoint').notNull(),
+  // A direct endpoint, or null for an environment reached only through its tunnel (SPEC §11).
+  endpoint: text('endpoint'),
   createdAt: bigint('created_at', { mode: 'number' }).notNull(),
   updatedAt: bigint('updated_at', { mode: 'number' }).notNull(),
 });

@@ -5,7 +5,8 @@ export const relayLinks = sqliteTable('relay_links', {
   environmentId: text('environment_id').primaryKey(),
   accountId: text('account_id').notNull(),
   environmentPublicKey: text('environment_public_key').notNull(),
-  endpoint: text('endpoint').notNull(),
+  // A direct endpoint, or null for an environment reached only through its tunnel (SPEC §11).
+  endpoint: text('endpoint'),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 });

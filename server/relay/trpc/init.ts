@@ -6,6 +6,8 @@ import type { RelayDeps } from '../deps';
 export interface RelayContext {
   deps: RelayDeps;
   authenticate: () => Promise<RelayAccessClaims>;
+  /** The caller's address as this relay saw it (its TCP peer). */
+  clientAddress: string;
 }
 
 const t = initTRPC.context<RelayContext>().create({ isDev: false, errorFormatter: formatTrpcError as never });

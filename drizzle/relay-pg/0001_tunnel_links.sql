@@ -1,0 +1,1 @@
+ALTER TABLE "relay_links" ALTER COLUMN "endpoint" DROP NOT NULL;
