@@ -33,7 +33,7 @@ describe('account mode', () => {
     await stack.owner.connect.securityMode.set.mutate({ mode: 'account' });
     const signer = await stack.newSigner();
     const session = await stack.connect(signer);
-    expect(session.endpoint).toBe(stack.env.publicUrl);
+    expect(session.endpoint).toBe(`${stack.relay.publicUrl}/e/${stack.env.environmentId}`); // through the tunnel
     const whoami = await fetchWhoAmI(session, signer);
     expect(whoami).toMatchObject({ environmentId: stack.env.environmentId, clientProofKeyThumbprint: signer.thumbprint, scopes: ['environment:use'] });
     expect(await stack.owner.connect.clients.list.query()).toEqual([]); // account mode records no client rows

@@ -153,3 +153,32 @@ export const ConnectResult = z.discriminatedUnion('status', [
   }),
 ]);
 export type ConnectResult = z.infer<typeof ConnectResult>;
+
+/** The environment's tunnel to its relay (SPEC §11), as `gatehouse connect status` and the owner see it. */
+export const TunnelStatus = z.discriminatedUnion('state', [
+  z.object({ state: z.literal('unlinked') }),
+  z.object({ state: z.literal('disabled') }),
+  z.object({ state: z.literal('stopped') }),
+  z.object({ state: z.literal('connecting'), relayUrl: z.string(), attempt: z.number().int() }),
+  z.object({ state: z.literal('connected'), relayUrl: z.string(), since: IsoTime, lastPingAnsweredAt: IsoTime }),
+  z.object({ state: z.literal('offline'), relayUrl: z.string(), retryInMs: z.number().int(), retryAt: IsoTime, lastError: z.string() }),
+]);
+export type TunnelStatus = z.infer<typeof TunnelStatus>;
+
+/** One line for people: what the tunnel is doing. */
+export function describeTunnel(status: TunnelStatus): string {
+  switch (status.state) {
+    case 'connected':
+      return `tunnel: connected to ${status.relayUrl} since ${status.since} (last PING answered ${status.lastPingAnsweredAt})`;
+    case 'offline':
+      return `tunnel: offline, retrying in ${status.retryInMs < 1000 ? `${status.retryInMs} ms` : `${Math.round(status.retryInMs / 1000)} s`} (last error: ${status.lastError})`;
+    case 'connecting':
+      return `tunnel: connecting to ${status.relayUrl}`;
+    case 'unlinked':
+      return 'tunnel: not linked to a relay';
+    case 'disabled':
+      return 'tunnel: off (reached only at its direct endpoint)';
+    case 'stopped':
+      return 'tunnel: stopped';
+  }
+}

@@ -56,10 +56,26 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
   common(env.command('start'))
     .description('run only the environment')
     .option('--port <n>', 'port (default $GATEHOUSE_ENV_PORT or 4100)')
-    .option('--public-url <url>', 'the URL clients and the relay use (DPoP htu, link endpoint)')
-    .action((o: Common & { port?: string; publicUrl?: string }) => {
-      const opts = { dataDir: dataDirOf(o.dataDir), port: portOf(o.port, 'GATEHOUSE_ENV_PORT', 4100), ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }) };
-      run(import('./commands/serve').then(({ runEnvStart }) => runEnvStart(opts)));
+    .option('--public-url <url>', 'the URL the owner opens (cookies, CSRF origin); the environment needs no public address')
+    .option('--relay <url>', 'the relay to tunnel to (links first when not linked there yet: with --account or --id-token)')
+    .option('--account <name>', 'dev issuer account name, to link at start')
+    .option('--id-token <jwt>', 'an OpenID Connect ID token of the owner’s account, to link at start')
+    .action((o: Common & { port?: string; publicUrl?: string; relay?: string; account?: string; idToken?: string }) => {
+      run(
+        (async () => {
+          if (o.account && o.idToken) throw new UsageError('Pass at most one of --account NAME or --id-token JWT.');
+          if ((o.account || o.idToken) && !o.relay) throw new UsageError('--account and --id-token link to a relay: pass --relay URL too.');
+          const { runEnvStart } = await import('./commands/serve');
+          return runEnvStart({
+            dataDir: dataDirOf(o.dataDir),
+            port: portOf(o.port, 'GATEHOUSE_ENV_PORT', 4100),
+            ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }),
+            ...(o.relay && { relay: urlOf(o.relay, '--relay')! }),
+            ...(o.account && { account: o.account }),
+            ...(o.idToken && { idToken: o.idToken }),
+          });
+        })(),
+      );
     });
 
   const relay = program.command('relay').description('the relay server');
@@ -71,18 +87,26 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--account-issuer <url>', 'OpenID provider for account tokens (default: the dev issuer)')
     .option('--account-audience <aud>', 'audience of account ID tokens')
     .option('--allow-origin <origin...>', 'web origins allowed to call the relay from a browser')
-    .option('--no-dev-issuer', 'do not mount the dev account issuer')
-    .action((o: Common & { port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer: boolean }) => {
+    .option('--dev-issuer', 'mount the dev account issuer (any username, no password: development only, loopback callers only)')
+    .option('--environment-host-suffix <suffix>', 'serve device pages on {label}.<suffix> (a wildcard DNS name and certificate), e.g. relay.example.com')
+    .option('--allow-private-endpoints', 'let environments name direct endpoints on private, loopback or link-local addresses')
+    .action((o: Common & { port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean }) => {
       run(
         (async () => {
           const [{ isPostgresUrl }, { relayDataDir, runRelayStart }] = await Promise.all([import('../relay/pg-store'), import('./commands/serve')]);
           const databaseUrl = o.databaseUrl ?? (process.env.GATEHOUSE_RELAY_DATABASE_URL || undefined);
           if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) throw new UsageError('--database-url must be a PostgreSQL URL (postgres://user:password@host:5432/database).');
           if (!!o.accountIssuer !== !!o.accountAudience) throw new UsageError('--account-issuer and --account-audience go together.');
+          if (!o.accountIssuer && !o.devIssuer) throw new UsageError('Name the account issuer: --account-issuer URL --account-audience AUD (or --dev-issuer for development).');
+          if (o.environmentHostSuffix !== undefined && !/^(?:[a-z0-9-]+\.)*[a-z0-9-]+(?::\d{1,5})?$/i.test(o.environmentHostSuffix)) {
+            throw new UsageError('--environment-host-suffix is a host name (optionally with :port), e.g. relay.example.com.');
+          }
           return runRelayStart({
             dataDir: relayDataDir(dataDirOf(o.dataDir)),
             port: portOf(o.port, 'GATEHOUSE_RELAY_PORT', 4200),
-            devIssuer: o.devIssuer,
+            devIssuer: !!o.devIssuer,
+            allowPrivateEndpoints: !!o.allowPrivateEndpoints,
+            ...(o.environmentHostSuffix && { environmentHostSuffix: o.environmentHostSuffix }),
             allowedOrigins: o.allowOrigin ?? [],
             ...(databaseUrl && { databaseUrl }),
             ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }),
@@ -98,8 +122,15 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .requiredOption('--relay <url>', 'relay URL')
     .option('--account <name>', 'dev issuer account name')
     .option('--id-token <jwt>', 'an OpenID Connect ID token of the owner’s account')
-    .action((o: Common & { relay: string; account?: string; idToken?: string }) => {
-      const opts = { dataDir: dataDirOf(o.dataDir), relay: urlOf(o.relay, '--relay')!, ...(o.account && { account: o.account }), ...(o.idToken && { idToken: o.idToken }) };
+    .option('--direct-endpoint <url>', 'also let the relay call this environment directly at this URL (it has a public address); default: tunnel only')
+    .action((o: Common & { relay: string; account?: string; idToken?: string; directEndpoint?: string }) => {
+      const opts = {
+        dataDir: dataDirOf(o.dataDir),
+        relay: urlOf(o.relay, '--relay')!,
+        ...(o.account && { account: o.account }),
+        ...(o.idToken && { idToken: o.idToken }),
+        ...(o.directEndpoint && { directEndpoint: o.directEndpoint }),
+      };
       run(import('./commands/connect-link').then(({ runLink }) => runLink(createOutput(!!o.json), opts)));
     });
   common(connect.command('unlink'))

@@ -1,3 +1,4 @@
+import type { TunnelStatus } from '../../shared/contracts';
 import type { Clock } from '../common/clock';
 import type { SecurityLog } from '../common/security-log';
 import type { EnvDb } from './db/database';
@@ -8,6 +9,8 @@ export interface EnvDeps {
   db: EnvDb;
   bus: AccessBus;
   clock: Clock;
+  /** What the environment's tunnel is doing (SPEC §11); absent where no tunnel runs. */
+  tunnelStatus?: () => TunnelStatus;
   /** Replays and refused proofs (S46); the process-wide console log when absent. */
   securityLog?: SecurityLog;
 }

@@ -114,6 +114,10 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
       if (!isAllowedHost(req.headers.host)) {
         return fail(res, 403, 'forbidden', 'forbidden', 'The dev account issuer only answers on its own host name.', cors);
       }
+      // A same-host reverse proxy makes every caller look like loopback (S62): proxied requests are refused.
+      if (Object.keys(req.headers).some((name) => name === 'forwarded' || name === 'via' || name.startsWith('x-forwarded-'))) {
+        return fail(res, 403, 'forbidden', 'forbidden', 'The dev account issuer does not answer proxied requests.', cors);
+      }
       const path = subPath.split('?')[0] || '/';
       const method = req.method ?? 'GET';
       if (path === '/.well-known/openid-configuration' || path === '/jwks') {

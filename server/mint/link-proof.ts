@@ -32,7 +32,8 @@ export class LinkProofError extends Error {
 
 /** The normalised direct endpoint, or null when it is not an http(s) origin with an optional path. */
 export function parseDirectEndpoint(raw: string): string | null {
-  if (/[\s#?\\]/.test(raw)) return null;
+  // URL parsing would quietly resolve dot segments and drop an empty query or fragment: refuse them as written.
+  if (/[\s#?\\]/.test(raw) || /\/\.{1,2}(\/|$)/.test(raw)) return null;
   let url: URL;
   try {
     url = new URL(raw);

@@ -13,7 +13,7 @@ let proxy: Awaited<ReturnType<typeof startMitmProxy>>;
 
 beforeAll(async () => {
   proxy = await startMitmProxy();
-  stack = await startStack({ env: { publicUrl: proxy.url }, relay: { endpointTimeoutMs: 1500 } });
+  stack = await startStack({ direct: true, env: { publicUrl: proxy.url }, relay: { endpointTimeoutMs: 1500 } });
   proxy.setTarget(`http://127.0.0.1:${(stack.env.server.address() as AddressInfo).port}`);
 });
 afterAll(async () => {

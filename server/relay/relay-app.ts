@@ -7,7 +7,7 @@ import { systemClock, type Clock } from '../common/clock';
 import { ensurePrivateDir } from '../common/files';
 import { loadOrCreateSigningKey } from '../common/keys';
 import { createOidcAccountTokenVerifier } from '../identity/account-token';
-import { createDevIssuer, type DevIssuer } from '../identity/dev-issuer';
+import { createDevIssuer, isLoopbackAddress, type DevIssuer } from '../identity/dev-issuer';
 import type { RelayDeps } from './deps';
 import { createRelayRequestHandler } from './http';
 import { openPgRelayStore } from './pg-store';
@@ -122,6 +122,10 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   if (config.environmentHostSuffix) hostSuffix = config.environmentHostSuffix === 'localhost' ? `localhost:${port}` : config.environmentHostSuffix.replace(/^\.+/, '');
 
   if (config.devIssuer) {
+    const host = new URL(publicUrl).hostname.replace(/^\[|\]$/g, '');
+    if (host !== 'localhost' && !isLoopbackAddress(host)) {
+      console.warn(`[gatehouse relay] WARNING: the dev account issuer is on while the public URL ${publicUrl} is not loopback. It signs in anyone by name: use it for development only.`);
+    }
     devIssuer = await createDevIssuer({
       issuerUrl: `${publicUrl}/dev-issuer`,
       audience: DEV_AUDIENCE,

@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { exportJWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDpopProof } from '../../shared/dpop';
+import { environmentIdOfKey } from '../common/environment-id';
 import { signLinkProof, signUnlinkProof } from '../mint/link-proof';
 import { startStack, type Stack } from '../testing/stack';
 
@@ -19,36 +20,102 @@ async function link(idToken: string, proof: string) {
 
 async function newEnvKey() {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  return { privateKey, publicJwk: await exportJWK(publicKey) };
+  const publicJwk = await exportJWK(publicKey);
+  return { privateKey, publicJwk, environmentId: await environmentIdOfKey(publicJwk) };
 }
+type EnvKey = Awaited<ReturnType<typeof newEnvKey>>;
 
-const linkProof = async (key: Awaited<ReturnType<typeof newEnvKey>>, environmentId: string, over: { publicJwk?: object; relayIssuer?: string } = {}) =>
-  signLinkProof(key.privateKey, { environmentId, environmentPublicKey: (over.publicJwk ?? key.publicJwk) as never, endpoint: 'http://127.0.0.1:9/', relayIssuer: over.relayIssuer ?? stack.relay.publicUrl, now: Date.now() });
+const linkProof = async (key: EnvKey, over: { environmentId?: string; publicJwk?: object; relayIssuer?: string; endpoint?: string } = {}) =>
+  signLinkProof(key.privateKey, {
+    environmentId: over.environmentId ?? key.environmentId,
+    environmentPublicKey: (over.publicJwk ?? key.publicJwk) as never,
+    ...('endpoint' in over ? { endpoint: over.endpoint } : {}),
+    relayIssuer: over.relayIssuer ?? stack.relay.publicUrl,
+    now: Date.now(),
+  });
 
-describe('links', () => {
-  it('links an environment for the ID token’s account and answers with the relay key', async () => {
+const unlinkProof = (key: EnvKey, environmentId = key.environmentId) => signUnlinkProof(key.privateKey, { environmentId, relayIssuer: stack.relay.publicUrl, now: Date.now() });
+const unlink = async (environmentId: string, proof: string) =>
+  fetch(`${stack.relay.publicUrl}/v1/links/${environmentId}`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ proof }) });
+
+describe('links (S51: an id binds exactly one key)', () => {
+  it('links an environment for the ID token’s account and answers with the relay key and the routed endpoint', async () => {
     const key = await newEnvKey();
-    const res = await link(await stack.idToken('alice'), await linkProof(key, 'env_alice1'));
-    expect(res).toMatchObject({ status: 200, body: { environmentId: 'env_alice1', accountId: 'alice', relayIssuer: stack.relay.publicUrl, relayPublicKey: { kty: 'OKP', crv: 'Ed25519' } } });
+    const res = await link(await stack.idToken('alice'), await linkProof(key));
+    expect(res).toMatchObject({
+      status: 200,
+      body: { environmentId: key.environmentId, accountId: 'alice', relayIssuer: stack.relay.publicUrl, relayPublicKey: { kty: 'OKP', crv: 'Ed25519' }, routedEndpoint: `${stack.relay.publicUrl}/e/${key.environmentId}`, endpoint: null },
+    });
   });
 
   it('refuses a link of the same environment to another account with 409, and keeps the first link', async () => {
     const key = await newEnvKey();
-    expect((await link(await stack.idToken('bob'), await linkProof(key, 'env_bob1'))).status).toBe(200);
-    expect(await link(await stack.idToken('mallory'), await linkProof(key, 'env_bob1'))).toMatchObject({ status: 409, body: { reason: 'environment_link_conflict' } });
-    expect((await stack.relay.deps.store.getLink('env_bob1'))?.accountId).toBe('bob');
+    expect((await link(await stack.idToken('bob'), await linkProof(key))).status).toBe(200);
+    expect(await link(await stack.idToken('mallory'), await linkProof(key))).toMatchObject({ status: 409, body: { reason: 'environment_link_conflict' } });
+    expect((await stack.relay.deps.store.getLink(key.environmentId))?.accountId).toBe('bob');
+  });
+
+  it('refuses an id that is not derived from the key: no re-link of an existing id with another key, no squatting', async () => {
+    const owner = await newEnvKey();
+    expect((await link(await stack.idToken('erin'), await linkProof(owner))).status).toBe(200);
+    const attacker = await newEnvKey();
+    // The owner's own account token and the owner's id, but the attacker's key and endpoint.
+    const hijack = await link(await stack.idToken('erin'), await linkProof(attacker, { environmentId: owner.environmentId, endpoint: 'http://203.0.113.7' }));
+    expect(hijack).toMatchObject({ status: 400, body: { reason: 'environment_id_mismatch' } });
+    expect((await stack.relay.deps.store.getLink(owner.environmentId))?.environmentPublicKey).toMatchObject({ x: owner.publicJwk.x });
+    // An id nobody linked yet cannot be claimed by another key either.
+    const unclaimed = await newEnvKey();
+    expect(await link(await stack.idToken('mallory'), await linkProof(attacker, { environmentId: unclaimed.environmentId }))).toMatchObject({ status: 400, body: { reason: 'environment_id_mismatch' } });
+    expect(await stack.relay.deps.store.getLink(unclaimed.environmentId)).toBeNull();
+    // Nor an id in the old random format.
+    expect((await link(await stack.idToken('mallory'), await linkProof(attacker, { environmentId: 'env_alice1' }))).status).toBe(400);
+  });
+
+  it('after an unlink only the key holder can link the id again (squat after unlink)', async () => {
+    const key = await newEnvKey();
+    expect((await link(await stack.idToken('frank'), await linkProof(key))).status).toBe(200);
+    expect((await unlink(key.environmentId, await unlinkProof(key))).status).toBe(200);
+    const squatter = await newEnvKey();
+    expect((await link(await stack.idToken('mallory'), await linkProof(squatter, { environmentId: key.environmentId, publicJwk: key.publicJwk }))).status).toBe(400);
+    expect((await link(await stack.idToken('mallory'), await linkProof(squatter, { environmentId: key.environmentId }))).status).toBe(400);
+    expect(await stack.relay.deps.store.getLink(key.environmentId)).toBeNull();
+  });
+
+  it('link and unlink proofs are single-use', async () => {
+    const key = await newEnvKey();
+    const proof = await linkProof(key);
+    expect((await link(await stack.idToken('gina'), proof)).status).toBe(200);
+    expect(await link(await stack.idToken('gina'), proof)).toMatchObject({ status: 400, body: { reason: 'invalid_request' } });
+    const proofOut = await unlinkProof(key);
+    expect((await unlink(key.environmentId, proofOut)).status).toBe(200);
+    // Linked again, the replayed unlink proof cannot take it down.
+    expect((await link(await stack.idToken('gina'), await linkProof(key))).status).toBe(200);
+    expect((await unlink(key.environmentId, proofOut)).status).toBe(401);
+    expect(await stack.relay.deps.store.getLink(key.environmentId)).not.toBeNull();
   });
 
   it.each([
-    ['signed by a key other than the one it carries', async () => linkProof(await newEnvKey(), 'env_x', { publicJwk: (await newEnvKey()).publicJwk })],
-    ['for another relay', async () => linkProof(await newEnvKey(), 'env_y', { relayIssuer: 'http://127.0.0.1:1' })],
+    ['signed by a key other than the one it carries', async () => linkProof(await newEnvKey(), { publicJwk: (await newEnvKey()).publicJwk })],
+    ['for another relay', async () => linkProof(await newEnvKey(), { relayIssuer: 'http://127.0.0.1:1' })],
     ['that is not a JWT', async () => 'not.a.jwt'],
   ])('refuses a link proof %s with 400', async (_name, make) => {
     expect((await link(await stack.idToken('carol'), await make())).status).toBe(400);
   });
 
+  it.each([
+    ['a fragment that picks the path', 'http://10.0.0.5:8080/#'],
+    ['a query that picks the path', 'http://10.0.0.5:8080/admin?'],
+    ['userinfo', 'http://user:pass@example.com'],
+    ['a scheme other than http(s)', 'file:///etc/passwd'],
+    ['dot segments', 'http://example.com/a/../b'],
+    ['whitespace', 'http://example.com/a b'],
+  ])('S52: refuses a direct endpoint with %s at link time', async (_name, endpoint) => {
+    const res = await link(await stack.idToken('carol'), await linkProof(await newEnvKey(), { endpoint }));
+    expect(res).toMatchObject({ status: 400, body: { reason: 'invalid_request' } });
+  });
+
   it('refuses a link without a valid account ID token', async () => {
-    const proof = await linkProof(await newEnvKey(), 'env_z');
+    const proof = await linkProof(await newEnvKey());
     expect((await link('garbage', proof)).status).toBe(401);
     const res = await fetch(`${stack.relay.publicUrl}/v1/links`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ proof }) });
     expect(res.status).toBe(401);
@@ -56,13 +123,12 @@ describe('links', () => {
 
   it('unlinks only with a proof from the linked environment’s own key', async () => {
     const key = await newEnvKey();
-    expect((await link(await stack.idToken('dave'), await linkProof(key, 'env_dave1'))).status).toBe(200);
-    const unlink = async (k: Awaited<ReturnType<typeof newEnvKey>>) =>
-      fetch(`${stack.relay.publicUrl}/v1/links/env_dave1`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ proof: await signUnlinkProof(k.privateKey, { environmentId: 'env_dave1', relayIssuer: stack.relay.publicUrl, now: Date.now() }) }) });
-    expect((await unlink(await newEnvKey())).status).toBe(401);
-    expect(await stack.relay.deps.store.getLink('env_dave1')).not.toBeNull();
-    expect((await unlink(key)).status).toBe(200);
-    expect(await stack.relay.deps.store.getLink('env_dave1')).toBeNull();
+    expect((await link(await stack.idToken('dave'), await linkProof(key))).status).toBe(200);
+    const other = await newEnvKey();
+    expect((await unlink(key.environmentId, await unlinkProof(other, key.environmentId))).status).toBe(401);
+    expect(await stack.relay.deps.store.getLink(key.environmentId)).not.toBeNull();
+    expect((await unlink(key.environmentId, await unlinkProof(key))).status).toBe(200);
+    expect(await stack.relay.deps.store.getLink(key.environmentId)).toBeNull();
   });
 });
 

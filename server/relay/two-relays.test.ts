@@ -31,7 +31,8 @@ beforeAll(async () => {
   database = await createTestDatabase('two_relays');
   lb = await startLoadBalancer();
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-two-relays-'));
-  const common = { port: 0, devIssuer: true, publicUrl: lb.url, databaseUrl: database.url };
+  // Tunnels across instances are the relay-at-scale work; here the environment has a direct endpoint.
+  const common = { port: 0, devIssuer: true, publicUrl: lb.url, databaseUrl: database.url, allowPrivateEndpoints: true };
   relayA = await startRelay({ ...common, dataDir: join(dir, 'relay-a') });
   // Instances behind one URL share its signing key (and, in dev, the dev issuer's key).
   mkdirSync(join(dir, 'relay-b'), { recursive: true, mode: 0o700 });
@@ -40,10 +41,10 @@ beforeAll(async () => {
   lb.setBackend('a', (relayA.server.address() as AddressInfo).port);
   lb.setBackend('b', (relayB.server.address() as AddressInfo).port);
 
-  env = await startEnvironment({ dataDir: join(dir, 'env'), port: 0, connectOrigins: [lb.url] });
+  env = await startEnvironment({ dataDir: join(dir, 'env'), port: 0, connectOrigins: [lb.url], tunnel: false });
   owner = createOwnerClient(env.publicUrl, env.adminToken, 'api');
   lb.route('a'); // the link is made through relay A only
-  await env.link(lb.url, await idToken());
+  await env.link(lb.url, await idToken(), { directEndpoint: env.publicUrl });
   lb.route('round-robin');
 });
 

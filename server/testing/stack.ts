@@ -18,12 +18,17 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(opts: { env?: Partial<EnvConfig>; relay?: Partial<RelayConfig>; endpoint?: (env: EnvRuntime) => string } = {}): Promise<Stack> {
+/**
+ * `direct`: the environment has no tunnel and the relay calls it at its own URL (a direct endpoint
+ * on loopback, so the relay allows private endpoints). Otherwise it is reached through its tunnel.
+ */
+export async function startStack(opts: { env?: Partial<EnvConfig>; relay?: Partial<RelayConfig>; direct?: boolean } = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-stack-'));
-  const relay = await startRelay({ dataDir: join(dir, 'relay'), port: 0, devIssuer: true, ...opts.relay });
-  const env = await startEnvironment({ dataDir: join(dir, 'env'), port: 0, connectOrigins: [relay.publicUrl], ...opts.env });
+  const relay = await startRelay({ dataDir: join(dir, 'relay'), port: 0, devIssuer: true, ...(opts.direct && { allowPrivateEndpoints: true }), ...opts.relay });
+  const env = await startEnvironment({ dataDir: join(dir, 'env'), port: 0, connectOrigins: [relay.publicUrl], ...(opts.direct && { tunnel: false }), ...opts.env });
   const idToken = (account = 'owner') => relay.devIssuer!.issueIdToken(account);
-  await env.link(relay.publicUrl, await idToken());
+  await env.link(relay.publicUrl, await idToken(), opts.direct ? { directEndpoint: env.publicUrl } : {});
+  if (!opts.direct) await waitForTunnel({ relay, env });
   return {
     relay,
     env,

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { setSecurityMode } from '../../env/connect/security-mode.service';
 import { startEnvironment, type EnvRuntime } from '../../env/env-app';
 import { readRelayLink } from '../../env/link/link.service';
@@ -16,7 +16,9 @@ let dir: string;
 let env: EnvRuntime;
 let relay: RelayRuntime;
 const cli = (...args: string[]) => runCli([...args, '--data-dir', dir]);
-const linkLine = (relayUrl: string, account: string) => `Linked environment ${env.environmentId} to ${relayUrl} for account "${account}" (endpoint ${env.publicUrl}).\n`;
+const routed = (relayUrl: string) => `${relayUrl}/e/${env.environmentId}`;
+const linkLine = (relayUrl: string, account: string) =>
+  `Linked environment ${env.environmentId} to ${relayUrl} for account "${account}".\nClients reach it through the relay at ${routed(relayUrl)}.\n`;
 const relayLinkOf = (r: RelayRuntime) => r.deps.store.getLink(env.environmentId);
 
 /** The CLI sees no running environment while `use` runs (its runtime file is gone), then sees it again. */
@@ -56,10 +58,15 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
       stdout:
         `Environment   ${env.environmentId} (running at ${env.publicUrl})\n` +
         'Relay         not linked — link with: gatehouse connect link --relay URL --account NAME\n' +
+        'tunnel: not linked to a relay\n' +
         'Client approval: account-wide\n',
       stderr: '',
     });
-    expect(json).toEqual({ code: 0, stderr: '', stdout: `${JSON.stringify({ linked: false, accountId: null, relayUrl: null, environmentId: env.environmentId, connectSecurityMode: 'account' })}\n` });
+    expect(json).toEqual({
+      code: 0,
+      stderr: '',
+      stdout: `${JSON.stringify({ linked: false, accountId: null, relayUrl: null, routedEndpoint: null, environmentId: env.environmentId, connectSecurityMode: 'account', tunnel: { state: 'unlinked' } })}\n`,
+    });
 
     // An unreadable mode does not hide the rest: the line says how to reset it, the JSON says null.
     corruptSecurityMode(env.deps, 'open-to-all');
@@ -76,12 +83,14 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
   it('links for a dev account, shows it in status, and refuses another account until unlinked', async () => {
     expect(await cli('connect', 'link', '--relay', relay.publicUrl, '--account', 'alice', '--json')).toEqual({
       code: 0,
-      stdout: `${JSON.stringify({ environmentId: env.environmentId, accountId: 'alice', relayUrl: relay.publicUrl })}\n`,
+      stdout: `${JSON.stringify({ environmentId: env.environmentId, accountId: 'alice', relayUrl: relay.publicUrl, routedEndpoint: routed(relay.publicUrl) })}\n`,
       stderr: '',
     });
-    // Both sides hold the link; the relay got the running environment's URL as the endpoint.
-    expect(readRelayLink(env.deps)).toMatchObject({ relayUrl: relay.publicUrl, accountId: 'alice' });
-    expect(await relayLinkOf(relay)).toMatchObject({ accountId: 'alice', endpoint: env.publicUrl });
+    // Both sides hold the link; the relay holds no direct endpoint: clients come through the tunnel.
+    expect(readRelayLink(env.deps)).toMatchObject({ relayUrl: relay.publicUrl, accountId: 'alice', routedEndpoint: routed(relay.publicUrl) });
+    expect(await relayLinkOf(relay)).toMatchObject({ accountId: 'alice', endpoint: null });
+    // The running environment notices the new link and opens its tunnel by itself.
+    await vi.waitFor(() => expect(relay.deps.tunnels.has(env.environmentId)).toBe(true), { timeout: 10_000 });
     // Linking again for the same account is fine (a trailing slash on the URL is dropped).
     expect(await cli('connect', 'link', '--relay', `${relay.publicUrl}/`, '--account', 'alice')).toEqual({ code: 0, stdout: linkLine(relay.publicUrl, 'alice'), stderr: '' });
 
@@ -89,10 +98,23 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
     const [human, json] = await Promise.all([cli('connect', 'status'), cli('connect', 'status', '--json')]);
     expect(human).toEqual({
       code: 0,
-      stdout: `Environment   ${env.environmentId} (running at ${env.publicUrl})\nRelay         ${relay.publicUrl}, account "alice"\nClient approval: required\n`,
+      stdout: expect.stringMatching(
+        new RegExp(
+          `^Environment   ${env.environmentId} \\(running at ${env.publicUrl}\\)\nRelay         ${relay.publicUrl}, account "alice"\nEndpoint      ${routed(relay.publicUrl)} \\(through the relay\\)\n` +
+            `tunnel: connected to ${relay.publicUrl} since \\S+ \\(last PING answered \\S+\\)\nClient approval: required\n$`,
+        ),
+      ),
       stderr: '',
     });
-    expect(JSON.parse(json.stdout)).toEqual({ linked: true, accountId: 'alice', relayUrl: relay.publicUrl, environmentId: env.environmentId, connectSecurityMode: 'client-approval' });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      linked: true,
+      accountId: 'alice',
+      relayUrl: relay.publicUrl,
+      routedEndpoint: routed(relay.publicUrl),
+      environmentId: env.environmentId,
+      connectSecurityMode: 'client-approval',
+      tunnel: { state: 'connected', relayUrl: relay.publicUrl },
+    });
 
     const conflict = await cli('connect', 'link', '--relay', relay.publicUrl, '--account', 'bob', '--json');
     expect(conflict).toEqual({
@@ -222,13 +244,18 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
       expect(status).toMatchObject({ code: 0, stderr: '' });
       expect(status.stdout).toMatch(new RegExp(`^Environment   ${env.environmentId} \\(not running\\)\n`));
 
-      const linked = await runCli(['connect', 'link', '--relay', relay.publicUrl, '--account', 'alice', '--data-dir', dir], { GATEHOUSE_ENV_PORT: '4321' });
-      expect(linked).toEqual({
-        code: 0,
-        stdout: `Linked environment ${env.environmentId} to ${relay.publicUrl} for account "alice" (endpoint http://127.0.0.1:4321).\n`,
-        stderr: 'The environment is not running, so the relay was told it will answer at http://127.0.0.1:4321. If it runs elsewhere, link again while it runs.\n',
-      });
-      expect(await relayLinkOf(relay)).toMatchObject({ endpoint: 'http://127.0.0.1:4321' });
+      const linked = await cli('connect', 'link', '--relay', relay.publicUrl, '--account', 'alice');
+      expect(linked).toEqual({ code: 0, stdout: linkLine(relay.publicUrl, 'alice'), stderr: 'The environment is not running: its tunnel opens when you start it (gatehouse env start).\n' });
+      expect(await relayLinkOf(relay)).toMatchObject({ endpoint: null });
+      // A direct endpoint as well, for an environment with its own public address.
+      const direct = await cli('connect', 'link', '--relay', relay.publicUrl, '--account', 'alice', '--direct-endpoint', 'https://laptop.example.net/gh');
+      expect(direct).toMatchObject({ code: 0 });
+      expect(direct.stdout).toContain(`(or directly at https://laptop.example.net/gh)`);
+      expect(await relayLinkOf(relay)).toMatchObject({ endpoint: 'https://laptop.example.net/gh' });
+      // One that could pick a path on the relay's network is refused by the relay, with its reason.
+      const sneaky = await cli('connect', 'link', '--relay', relay.publicUrl, '--account', 'alice', '--direct-endpoint', 'http://10.0.0.1/#');
+      expect(sneaky.code).toBe(1);
+      expect(sneaky.stderr).toContain('without userinfo, query or fragment');
       expect((await cli('connect', 'unlink')).code).toBe(0);
     });
   });

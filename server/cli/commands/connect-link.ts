@@ -1,5 +1,6 @@
 // `gatehouse connect link | unlink | status`.
 import { ZodError } from 'zod';
+import { describeTunnel, type TunnelStatus } from '../../../shared/contracts';
 import { DomainError } from '../../common/errors';
 import { deleteRelayLink, readRelayLink, type RelayLink } from '../../env/link/link.service';
 import { readSecurityModeState } from '../../env/connect/security-mode.service';
@@ -96,9 +97,25 @@ export async function runStatus(out: Output, opts: { dataDir: string }): Promise
     const link = readRelayLink(env.deps);
     const mode = readSecurityModeState(env.deps.db);
     const running = await findRunningEnv(opts.dataDir);
-    out.data({ linked: !!link, accountId: link?.accountId ?? null, relayUrl: link?.relayUrl ?? null, environmentId: env.environmentId, connectSecurityMode: mode.mode });
+    // The tunnel's state lives in the running process: ask it (it reflects the last PING answered).
+    let tunnel: TunnelStatus = { state: link ? 'stopped' : 'unlinked' };
+    if (running) {
+      const { createOwnerClient } = await import('../env-client');
+      tunnel = await createOwnerClient(running.url, running.adminToken, 'cli').connect.tunnel.status.query();
+    }
+    out.data({
+      linked: !!link,
+      accountId: link?.accountId ?? null,
+      relayUrl: link?.relayUrl ?? null,
+      routedEndpoint: link?.routedEndpoint ?? null,
+      environmentId: env.environmentId,
+      connectSecurityMode: mode.mode,
+      tunnel,
+    });
     out.line(`Environment   ${env.environmentId}${running ? ` (running at ${running.url})` : ' (not running)'}`);
     out.line(link ? `Relay         ${link.relayUrl}, account "${link.accountId}"` : 'Relay         not linked — link with: gatehouse connect link --relay URL --account NAME');
+    if (link?.routedEndpoint) out.line(`Endpoint      ${link.routedEndpoint} (through the relay)`);
+    out.line(running ? describeTunnel(tunnel) : 'tunnel: the environment is not running');
     out.line(mode.mode === null ? `Client approval: unknown — ${mode.error}` : mode.mode === 'client-approval' ? 'Client approval: required' : 'Client approval: account-wide');
     return 0;
   } finally {

@@ -1,7 +1,9 @@
 // Long-running commands: `gatehouse start`, `gatehouse env start`, `gatehouse relay start`.
 import { join } from 'node:path';
 import { startEnvironment, type EnvRuntime } from '../../env/env-app';
-import { readRelayLink } from '../../env/link/link.service';
+import { readRelayLink, type RelayLink } from '../../env/link/link.service';
+import { CliError } from '../options';
+import { devIdToken } from './dev-id-token';
 import { describeDatabaseUrl } from '../../relay/pg-store';
 import { startRelay, type RelayRuntime } from '../../relay/relay-app';
 import { clearRuntimeInfo, writeRuntimeInfo } from '../runtime-file';
@@ -20,6 +22,15 @@ function untilSignal(): Promise<string> {
 function announceEnv(env: EnvRuntime) {
   console.log(`Environment   ${env.publicUrl}   (id ${env.environmentId})`);
   console.log(`Data          ${env.dataDir}`);
+  if (env.previousEnvironmentId) {
+    console.log(`Note          the environment id is now derived from its key (was ${env.previousEnvironmentId}); the old relay link was dropped: link again.`);
+  }
+}
+
+/** Where devices reach the environment through the relay. */
+function announceRouted(link: RelayLink) {
+  if (link.routedEndpoint) console.log(`Endpoint      ${link.routedEndpoint}   (through the relay's tunnel)`);
+  if (link.deviceOrigin) console.log(`Device page   ${link.deviceOrigin}/device   (through the relay)`);
 }
 
 function announceLogin(env: EnvRuntime) {
@@ -30,7 +41,7 @@ function announceLogin(env: EnvRuntime) {
 }
 
 export async function runStart(opts: { dataDir: string; envPort: number; relayPort: number }): Promise<number> {
-  const relay: RelayRuntime = await startRelay({ dataDir: relayDataDir(opts.dataDir), port: opts.relayPort, devIssuer: true });
+  const relay: RelayRuntime = await startRelay({ dataDir: relayDataDir(opts.dataDir), port: opts.relayPort, devIssuer: true, environmentHostSuffix: 'localhost' });
   let env: EnvRuntime;
   try {
     env = await startEnvironment({ dataDir: opts.dataDir, port: opts.envPort, connectOrigins: [relay.publicUrl] });
@@ -40,7 +51,10 @@ export async function runStart(opts: { dataDir: string; envPort: number; relayPo
   }
   relay.allowOrigin(env.publicUrl);
   const idToken = await relay.devIssuer!.issueIdToken('owner');
+  // The embedded default goes through the tunnel, as an environment behind NAT does.
   const link = await env.link(relay.publicUrl, idToken);
+  const deviceOrigin = relay.deviceOriginOf(env.environmentId);
+  if (deviceOrigin) relay.allowOrigin(deviceOrigin);
   writeRuntimeInfo(opts.dataDir, { pid: process.pid, url: env.publicUrl, environmentId: env.environmentId, relayUrl: relay.publicUrl });
 
   console.log('Gatehouse is running (embedded default: relay + environment + dev account issuer).');
@@ -48,8 +62,8 @@ export async function runStart(opts: { dataDir: string; envPort: number; relayPo
   announceEnv(env);
   console.log(`Relay         ${relay.publicUrl}   (dev issuer at ${relay.publicUrl}/dev-issuer)`);
   console.log(`Linked        account "${link.accountId}"`);
-  console.log(`Settings      ${env.publicUrl}/settings/connections`);
-  console.log(`Device page   ${env.publicUrl}/device`);
+  announceRouted(link);
+  console.log(`Settings      ${env.publicUrl}/settings/connections   (owner only: never through the relay)`);
   announceLogin(env);
   console.log('');
   console.log('Connect a client from another terminal:');
@@ -65,14 +79,30 @@ export async function runStart(opts: { dataDir: string; envPort: number; relayPo
   return 0;
 }
 
-export async function runEnvStart(opts: { dataDir: string; port: number; publicUrl?: string }): Promise<number> {
+export async function runEnvStart(opts: { dataDir: string; port: number; publicUrl?: string; relay?: string; account?: string; idToken?: string }): Promise<number> {
   const env = await startEnvironment({ dataDir: opts.dataDir, port: opts.port, ...(opts.publicUrl && { publicUrl: opts.publicUrl }) });
-  const link = readRelayLink(env.deps);
-  if (link) env.allowConnectOrigin(new URL(link.relayUrl).origin);
+  let link = readRelayLink(env.deps);
+  try {
+    if (opts.relay && link?.relayUrl !== opts.relay.replace(/\/+$/, '')) {
+      if (!opts.account && !opts.idToken) {
+        throw new CliError(
+          link
+            ? `This environment is linked to ${link.relayUrl}, not ${opts.relay}. Link it there first (add --account NAME or --id-token JWT), or start without --relay.`
+            : `This environment is not linked to ${opts.relay} yet. Add --account NAME (dev issuer) or --id-token JWT to link it now.`,
+        );
+      }
+      link = await env.link(opts.relay, opts.idToken ?? (await devIdToken(opts.relay, opts.account!, true)));
+    }
+  } catch (error) {
+    await env.close();
+    throw error;
+  }
   writeRuntimeInfo(opts.dataDir, { pid: process.pid, url: env.publicUrl, environmentId: env.environmentId, relayUrl: link?.relayUrl ?? null });
   console.log('Gatehouse environment is running.');
   announceEnv(env);
-  console.log(link ? `Linked        relay ${link.relayUrl}, account "${link.accountId}"` : 'Linked        no — run: gatehouse connect link --relay URL --account NAME');
+  console.log(link ? `Linked        relay ${link.relayUrl}, account "${link.accountId}"` : 'Linked        no — run: gatehouse env start --relay URL --account NAME (or gatehouse connect link)');
+  if (link) announceRouted(link);
+  console.log(`Listening     ${env.publicUrl} for its owner (settings page, CLI); devices come through the relay`);
   announceLogin(env);
   await untilSignal();
   clearRuntimeInfo(opts.dataDir);
@@ -80,12 +110,24 @@ export async function runEnvStart(opts: { dataDir: string; port: number; publicU
   return 0;
 }
 
-export async function runRelayStart(opts: { dataDir: string; port: number; publicUrl?: string; databaseUrl?: string; devIssuer: boolean; accountIssuer?: { issuer: string; audience: string }; allowedOrigins: string[] }): Promise<number> {
+export async function runRelayStart(opts: {
+  dataDir: string;
+  port: number;
+  publicUrl?: string;
+  databaseUrl?: string;
+  devIssuer: boolean;
+  accountIssuer?: { issuer: string; audience: string };
+  allowedOrigins: string[];
+  environmentHostSuffix?: string;
+  allowPrivateEndpoints?: boolean;
+}): Promise<number> {
   const relay = await startRelay({
     dataDir: opts.dataDir,
     port: opts.port,
     devIssuer: opts.devIssuer,
     allowedOrigins: opts.allowedOrigins,
+    ...(opts.environmentHostSuffix && { environmentHostSuffix: opts.environmentHostSuffix }),
+    ...(opts.allowPrivateEndpoints && { allowPrivateEndpoints: true }),
     ...(opts.databaseUrl && { databaseUrl: opts.databaseUrl }),
     ...(opts.publicUrl && { publicUrl: opts.publicUrl }),
     ...(opts.accountIssuer && { accountIssuer: opts.accountIssuer }),
@@ -95,7 +137,13 @@ export async function runRelayStart(opts: { dataDir: string; port: number; publi
   console.log(`Data          ${opts.dataDir}`);
   console.log(`Store         ${opts.databaseUrl ? `PostgreSQL ${describeDatabaseUrl(opts.databaseUrl)} (shared by every relay instance on it)` : 'SQLite (embedded, this instance only)'}`);
   if (relay.devIssuer) console.log(`Dev issuer    ${relay.devIssuer.issuer} (loopback callers only)`);
-  await untilSignal();
+  console.log(`Tunnels       ${relay.publicUrl.replace(/^http/, 'ws')}/v1/tunnel; devices reach environments at ${relay.publicUrl}/e/<environment id>`);
+  if (opts.environmentHostSuffix) console.log(`Device pages  on <label>.${opts.environmentHostSuffix}`);
+  const signal = await untilSignal();
+  if (signal === 'SIGTERM') {
+    console.log('Draining: environments are asked to move (GOAWAY); open streams may finish.');
+    await relay.drain(10_000);
+  }
   await relay.close();
   return 0;
 }

@@ -1,4 +1,4 @@
-import { AuditListInput, SecurityMode, ThumbprintInput } from '../../../shared/contracts';
+import { AuditListInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
 import { z } from 'zod';
 import { listAudit } from '../audit/audit.service';
 import { approveClient, listClients, rejectClient, revokeClient } from '../connect/clients.service';
@@ -23,6 +23,9 @@ export const connectRouter = router({
     revoke: ownerWriteProcedure
       .input(ThumbprintInput)
       .mutation(({ ctx, input }) => revokeClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
+  }),
+  tunnel: router({
+    status: ownerReadProcedure.output(TunnelStatus).query(({ ctx }) => ctx.deps.tunnelStatus?.() ?? { state: 'disabled' }),
   }),
   audit: router({
     list: ownerReadProcedure.input(AuditListInput).query(({ ctx, input }) => listAudit(ctx.deps, input ?? {})),

@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import { WebSocket, createWebSocketStream } from 'ws';
 import { signTunnelProof } from '../../mint/link-proof';
+import { describeTunnel, type TunnelStatus } from '../../../shared/contracts';
 import type { SigningKey } from '../../common/keys';
 import {
   keepAlive,
@@ -23,12 +24,7 @@ export const BACKOFF_MAX_MS = 30_000;
 const UNLINKED_RECHECK_MS = 2_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-export type TunnelStatus =
-  | { state: 'unlinked' }
-  | { state: 'connecting'; relayUrl: string; attempt: number }
-  | { state: 'connected'; relayUrl: string; since: string; lastPingAnsweredAt: string }
-  | { state: 'offline'; relayUrl: string; retryInMs: number; retryAt: string; lastError: string }
-  | { state: 'stopped' };
+export type { TunnelStatus };
 
 export interface TunnelAgentOptions extends LivenessOptions {
   deps: EnvDeps;
@@ -90,7 +86,7 @@ export function startTunnelAgent(opts: TunnelAgentOptions) {
     const delay = backoffDelay(attempt, base, max, random);
     attempt += 1;
     setStatus({ state: 'offline', relayUrl, retryInMs: delay, retryAt: new Date(Date.now() + delay).toISOString(), lastError });
-    log(`tunnel: offline, retrying in ${delay < 1000 ? `${delay} ms` : `${Math.round(delay / 1000)} s`} (last error: ${lastError})`);
+    log(describeTunnel(status));
     schedule(delay);
   }
 
