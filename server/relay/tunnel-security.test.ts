@@ -32,6 +32,21 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Bytes an honest producer (it waits for 'drain') managed to write to a reader that never reads. */
+let produced = 0;
+function produce(res: ServerResponse) {
+  res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  const chunk = Buffer.alloc(64 * 1024, 1);
+  const pump = () => {
+    while (produced < 512 * 1024 * 1024 && !res.destroyed) {
+      produced += chunk.byteLength;
+      if (!res.write(chunk)) return void res.once('drain', pump);
+    }
+  };
+  res.once('close', () => undefined);
+  pump();
+}
+
 interface FakeEnv {
   environmentId: string;
   key: SigningKey;
@@ -47,6 +62,7 @@ async function fakeEnvironment(name: string, linkIt = true): Promise<FakeEnv> {
   if (linkIt) await linkToRelay({ deps, environmentId, signingKey: key }, relay.publicUrl, await relay.devIssuer!.issueIdToken('owner'));
   const seen: FakeEnv['seen'] = [];
   const handler = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.url === '/trpc/big') return produce(res);
     seen.push({ url: req.url ?? '', headers: { ...req.headers }, tunnel: isTunnelRequest(req), address: clientAddressOf(req) });
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ ok: true, environmentId }));
@@ -175,6 +191,30 @@ describe('S53 what crosses the tunnel', () => {
     ];
     for (const res of await Promise.all(refused)) expect(res.status).toBe(404);
     expect(env.seen).toHaveLength(1);
+  });
+
+  it('backpressure: a client that stops reading holds the environment back, nothing buffers without bound', async () => {
+    produced = 0;
+    const { request } = await import('node:http');
+    const url = new URL(`${relay.publicUrl}/e/${env.environmentId}/trpc/big`);
+    const req = request(url, { headers: { authorization: 'DPoP stalled' } });
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve) => req.on('response', resolve).end());
+    expect(res.statusCode).toBe(200);
+    res.pause(); // never read
+    // Wait until the producer is stuck: its count stops moving for a while.
+    let last = -1;
+    await vi.waitFor(
+      () => {
+        const now = produced;
+        const stuck = now === last && now > 0;
+        last = now;
+        expect(stuck).toBe(true);
+      },
+      { timeout: 20_000, interval: 300 },
+    );
+    // Windows and socket buffers only: a few MB, not the 512 MB it would write to an unbounded buffer.
+    expect(produced).toBeLessThan(32 * 1024 * 1024);
+    req.destroy();
   });
 
   it('an oversized body is refused at the relay without reaching the environment', async () => {
