@@ -2,7 +2,7 @@
 // relay alone. Real relay, real environment, real WebSocket + HTTP/2 over 127.0.0.1.
 import { createTRPCClient, httpSubscriptionLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fetchWhoAmI, type EnvSession } from '../shared/client/connect';
 import { dpopFetch } from '../shared/client/dpop-fetch';
 import { ConnectFailedError, ConnectionBlockedError } from '../shared/client/errors';
@@ -121,6 +121,20 @@ describe('what the relay forwards', () => {
     expect(direct.status).toBe(200);
     const viaRelay = await fetch(`${routed()}/trpc/connect.clients.list`, { headers: { cookie, authorization: 'DPoP xxxxxxxxxxxxxxxxxxxxxxxx' } });
     expect(viaRelay.status).toBe(401);
+  });
+});
+
+describe('a client that goes away (S54)', () => {
+  it('aborting a held connect at the relay cancels the tunnel stream and frees the environment’s wait at once', async () => {
+    await stack.owner.connect.securityMode.set.mutate({ mode: 'client-approval' });
+    const signer = await stack.newSigner();
+    await stack.connect(signer, { wait: false }).catch(() => undefined); // now pending
+    const abort = new AbortController();
+    const held = stack.connect(signer, { waitSeconds: 25, signal: abort.signal }).catch((e) => e);
+    await vi.waitFor(() => expect(stack.env.mint.waiting()).toBe(1), { timeout: 10_000 });
+    abort.abort();
+    await held;
+    await vi.waitFor(() => expect(stack.env.mint.waiting()).toBe(0), { timeout: 2_000, interval: 10 });
   });
 });
 

@@ -47,6 +47,16 @@ function corsHeaders(req: IncomingMessage, allowed: string[], suffix: string | n
   };
 }
 
+/**
+ * Aborts when the caller goes away before its answer is written. tRPC's own signal listens for
+ * 'aborted', which Node does not emit once the request body has been read.
+ */
+function callerGone(res: ServerResponse): AbortSignal {
+  const abort = new AbortController();
+  res.once('close', () => res.writableFinished || abort.abort());
+  return abort.signal;
+}
+
 function bearerOf(req: IncomingMessage): string {
   const match = /^Bearer ([A-Za-z0-9_.-]{1,16384})$/.exec(req.headers.authorization ?? '');
   if (!match) throw new DomainError('unauthorized', 'invalid_token', 'Send the owner’s account ID token as Authorization: Bearer.');
@@ -101,7 +111,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
       }
       if (pathname.startsWith('/trpc/')) {
         for (const [k, v] of Object.entries({ ...cors, ...noStore })) res.setHeader(k, v);
-        await serveTrpc({ router: relayRouter, req, res, pathname, maxBodySize: 16 * 1024, label: 'relay', createContext: () => ({ deps, authenticate: () => authenticateRelayClient(deps, req), clientAddress: req.socket.remoteAddress ?? '' }) });
+        await serveTrpc({ router: relayRouter, req, res, pathname, maxBodySize: 16 * 1024, label: 'relay', createContext: () => ({ deps, authenticate: () => authenticateRelayClient(deps, req), clientAddress: req.socket.remoteAddress ?? '', callerGone: callerGone(res) }) });
         return;
       }
       if (pathname === '/oauth/token' && req.method === 'POST') {

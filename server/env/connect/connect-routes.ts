@@ -24,10 +24,16 @@ const methodNotAllowed = (res: ServerResponse) =>
  */
 function callerGone(res: ServerResponse): AbortSignal {
   const abort = new AbortController();
-  // 'close' also follows every finished answer; only an unfinished one means the caller left.
+  // 'close' also follows every finished answer; only an unfinished one means the caller left. On a
+  // tunnel stream (HTTP/2) a reset by the relay counts too: there writableFinished says little.
   if (res.destroyed) abort.abort();
-  else res.once('close', () => res.writableFinished || abort.abort());
+  else res.once('close', () => (res.writableFinished && !resetByPeer(res)) || abort.abort());
   return abort.signal;
+}
+
+function resetByPeer(res: ServerResponse): boolean {
+  const rstCode = (res as unknown as { stream?: { rstCode?: number } }).stream?.rstCode;
+  return rstCode !== undefined && rstCode !== 0;
 }
 
 export function createConnectRoutes(opts: { deps: EnvDeps; mint: MintService; baseUrls: () => readonly string[] }) {

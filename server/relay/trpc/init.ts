@@ -8,6 +8,8 @@ export interface RelayContext {
   authenticate: () => Promise<RelayAccessClaims>;
   /** The caller's address as this relay saw it (its TCP peer). */
   clientAddress: string;
+  /** Aborts when the caller goes away before its answer. */
+  callerGone: AbortSignal;
 }
 
 const t = initTRPC.context<RelayContext>().create({ isDev: false, errorFormatter: formatTrpcError as never });

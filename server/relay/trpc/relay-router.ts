@@ -7,7 +7,7 @@ export const relayRouter = router({
     connect: accountProcedure
       .input(ConnectInput)
       .output(ConnectResult)
-      .mutation(({ ctx, input, signal }) => connectEnvironment(ctx.deps, ctx.account, input, { sourceAddress: ctx.clientAddress, signal })),
+      .mutation(({ ctx, input }) => connectEnvironment(ctx.deps, ctx.account, input, { sourceAddress: ctx.clientAddress, signal: ctx.callerGone })),
   }),
 });
 
