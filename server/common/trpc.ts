@@ -90,6 +90,8 @@ export function serveTrpc<TRouter extends AnyRouter>(opts: {
     path: opts.pathname.slice('/trpc/'.length),
     maxBodySize: opts.maxBodySize,
     createContext: opts.createContext as never,
+    // A refusal for load says when to come back (RFC 6585 §4, S54).
+    responseMeta: ({ errors }) => (errors.some((e) => e.code === 'TOO_MANY_REQUESTS') ? { headers: { 'retry-after': '2' } } : {}),
     onError: ({ error }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause instanceof DomainError)) {
         console.error(`[gatehouse ${opts.label}] tRPC internal error:`, error.cause?.message ?? error.message);

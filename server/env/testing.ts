@@ -47,10 +47,10 @@ export async function createRelayTestKey(): Promise<RelayTestKey> {
 }
 
 /** An in-memory environment linked to a test relay for `accountId`, with its mint service. */
-export function createLinkedMintEnv(relayKey: RelayTestKey, opts: { relayIssuer: string; environmentId: string; accountId: string }) {
+export function createLinkedMintEnv(relayKey: RelayTestKey, opts: { relayIssuer: string; environmentId: string; accountId: string; maxWaiters?: number }) {
   const { deps, clock } = createTestDeps();
   saveRelayLink(deps, { relayUrl: opts.relayIssuer, relayIssuer: opts.relayIssuer, relayPublicKey: relayKey.publicJwk, accountId: opts.accountId, routedEndpoint: null, deviceOrigin: null });
-  const mint = createMintService({ deps, environmentId: opts.environmentId, signingKey: relayKey.privateKey });
+  const mint = createMintService({ deps, environmentId: opts.environmentId, signingKey: relayKey.privateKey, ...(opts.maxWaiters !== undefined && { maxWaiters: opts.maxWaiters }) });
   /** A mint request from the test relay, signed now on the test clock. */
   const sign = async (thumbprint: string, over: Partial<Parameters<typeof signMintRequest>[1]> = {}) =>
     (await signMintRequest(relayKey.privateKey, { relayIssuer: opts.relayIssuer, environmentId: opts.environmentId, accountId: opts.accountId, clientProofKeyThumbprint: thumbprint, now: clock.now(), ...over })).token;

@@ -23,5 +23,12 @@ export async function connectEnvironment(deps: RelayDeps, account: RelayAccessCl
     directEndpoints: deps.directEndpoints,
     ...(deps.endpointTimeoutMs !== undefined && { timeoutMs: deps.endpointTimeoutMs }),
   });
-  return connector(link, account.sub, { ...input, clientProofKeyThumbprint: account.cnf.jkt }, call);
+  if (!input.waitSeconds) return connector(link, account.sub, { ...input, clientProofKeyThumbprint: account.cnf.jkt }, call);
+  const release = deps.waitSlots.acquire({ account: account.sub, thumbprint: account.cnf.jkt, address: call.sourceAddress ?? '' });
+  if (!release) throw new DomainError('too_many_requests', 'rate_limited', 'Too many requests are waiting for approval from this account, device or address; try again in a few seconds.');
+  try {
+    return await connector(link, account.sub, { ...input, clientProofKeyThumbprint: account.cnf.jkt }, call);
+  } finally {
+    release();
+  }
 }

@@ -6,6 +6,7 @@ import type { AccountTokenVerifier } from '../identity/account-token';
 import type { DirectEndpointPolicy } from './direct-endpoint';
 import type { RelayStore } from './store';
 import type { TunnelHub } from './tunnel-hub';
+import type { WaitSlots } from './wait-slots';
 
 export interface RelaySigningKey {
   privateKey: CryptoKey | KeyObject;
@@ -25,6 +26,8 @@ export interface RelayDeps {
   endpointTimeoutMs?: number;
   /** The environments' tunnels this instance holds (SPEC §11). */
   tunnels: TunnelHub;
+  /** Held waits per account, key and address (S54). */
+  waitSlots: WaitSlots;
   /** Which direct endpoints the relay may call (S52). */
   directEndpoints: DirectEndpointPolicy;
   /** The browser origin of an environment's pages at this relay, when it serves pages. */

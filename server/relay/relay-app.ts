@@ -14,6 +14,7 @@ import { openPgRelayStore } from './pg-store';
 import { openSqliteRelayStore } from './sqlite-store';
 import type { RelayStore } from './store';
 import { createTunnelHub, type TunnelHubOptions } from './tunnel-hub';
+import { createWaitSlots, type WaitLimits } from './wait-slots';
 import { hostLabelOf } from '../common/environment-id';
 import { TUNNEL_PATH } from '../tunnel/tunnel-protocol';
 
@@ -51,6 +52,8 @@ export interface RelayConfig {
   allowPrivateEndpoints?: boolean;
   /** Origins allowed as direct endpoints even when private. */
   allowedPrivateEndpointOrigins?: string[];
+  /** Held waits allowed per account, key and address (S54). */
+  waitLimits?: WaitLimits;
   /** Tunnel liveness and drain timing (tests shorten them). */
   tunnel?: TunnelHubOptions;
 }
@@ -94,6 +97,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     accountTokens: { verify: () => Promise.reject(new Error('relay is starting')) },
     directEndpoints: { allowPrivate: config.allowPrivateEndpoints ?? false, allowedOrigins: config.allowedPrivateEndpointOrigins ?? [] },
     deviceOriginOf,
+    waitSlots: createWaitSlots(config.waitLimits),
     tunnels: undefined as never, // made just below: the hub reads these deps when tunnels arrive
     ...(config.endpointTimeoutMs !== undefined && { endpointTimeoutMs: config.endpointTimeoutMs }),
   } as RelayDeps;

@@ -67,6 +67,8 @@ export function createMintService(opts: MintServiceOptions) {
   const maxWaiters = opts.maxWaiters ?? PENDING_CAP;
   let waiting = 0;
   let mints = 0;
+  // One held wait per key (S54): a newer wait for the same key releases the older one.
+  const waitOf = new Map<string, AbortController>();
   // Decisions commit together (one fsync per group). Keys never seen before in client-approval mode
   // have their own, smaller groups: a flood of new keys then waits in that queue, a few per turn,
   // instead of in front of an approved client or the owner's page (bench P8).
@@ -172,11 +174,18 @@ export function createMintService(opts: MintServiceOptions) {
     // Read again when an event goes out, so it carries the `last_seen_at` an authorized mint just set.
     if (outcome) publishRequestEvents(deps, outcome, () => findActiveClient(deps.db, claims.clientProofKeyThumbprint) ?? outcome.row);
     const waitMs = (claims.waitSeconds ?? 0) * 1000;
-    if (decision.status === 'authorized' || decision.approvalStatus === 'rejected' || waitMs === 0 || waiting >= maxWaiters) {
+    if (decision.status === 'authorized' || decision.approvalStatus === 'rejected' || waitMs === 0) {
       return respond(claims, decision);
     }
+    const thumbprint = claims.clientProofKeyThumbprint;
+    const previous = waitOf.get(thumbprint);
+    previous?.abort();
+    // A full queue is said as such (429 and Retry-After), never as an instant pending that invites a loop.
+    if (waiting >= maxWaiters) throw new DomainError('too_many_requests', 'rate_limited', 'The environment is holding as many waiting devices as it can; try again in a few seconds.');
     waiting++;
-    const signal = typeof callerGone === 'function' ? callerGone() : callerGone;
+    const own = new AbortController();
+    waitOf.set(thumbprint, own);
+    const signal = AbortSignal.any([typeof callerGone === 'function' ? callerGone() : callerGone, own.signal]);
     try {
       const deadline = deps.clock.now() + waitMs;
       let current: Decision = decision;
@@ -189,6 +198,7 @@ export function createMintService(opts: MintServiceOptions) {
       return respond(claims, current);
     } finally {
       waiting--;
+      if (waitOf.get(thumbprint) === own) waitOf.delete(thumbprint);
     }
   }
 
