@@ -1,7 +1,7 @@
 // `gatehouse client connect`: this machine as a client device (SPEC §8).
 import { hostname, platform } from 'node:os';
 import { join } from 'node:path';
-import { connectToEnvironment, createEnvClient, type PendingInfo } from '../../../shared/client/connect';
+import { connectToEnvironment, createEnvClient, type PendingInfo, type RetryInfo } from '../../../shared/client/connect';
 import { ConnectionBlockedError } from '../../../shared/client/errors';
 import { verificationCode } from '../../../shared/verification-code';
 import type { EnvRouter } from '../../env/trpc/app-router';
@@ -20,6 +20,15 @@ export interface ClientConnectOptions {
   keyFile?: string;
   label?: string;
   wait: boolean;
+}
+
+/** What a waiting client says while the relay or environment is away, and what it does next. */
+export function retryLine(r: RetryInfo): string {
+  const when = r.retryInMs < 1000 ? 'in a moment' : `in ${Math.round(r.retryInMs / 1000)} s`;
+  if (r.reason === 'environment_offline') return `The environment is offline (not connected to the relay); retrying ${when}…`;
+  if (r.reason === 'rate_limited') return `The relay or environment is busy; retrying ${when}…`;
+  if (r.reason === 'relay_error' || r.reason === 'network') return `The relay is not answering; retrying ${when}…`;
+  return `The environment could not be reached (${r.reason}); retrying ${when}…`;
 }
 
 export async function runClientConnect(out: Output, opts: ClientConnectOptions): Promise<number> {
@@ -47,6 +56,7 @@ export async function runClientConnect(out: Output, opts: ClientConnectOptions):
       client: { label: opts.label ?? hostname(), deviceType: 'desktop', os: osName() },
       wait: opts.wait,
       onPending,
+      onRetry: (r) => out.note(retryLine(r)),
       signal: abort.signal,
     });
     const whoami = await createEnvClient<EnvRouter>(session, signer).client.whoami.query();
