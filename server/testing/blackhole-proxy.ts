@@ -4,7 +4,8 @@
 import { createServer, connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 
-export async function startBlackholeProxy(targetPort: number) {
+/** `host`: where the proxy listens (default loopback; a test network's address for namespace tests). */
+export async function startBlackholeProxy(targetPort: number, host = '127.0.0.1') {
   const open = new Set<{ client: Socket; upstream: Socket; holed: boolean }>();
   const server = createServer((client) => {
     const upstream = connect(targetPort, '127.0.0.1');
@@ -23,9 +24,9 @@ export async function startBlackholeProxy(targetPort: number) {
     client.on('error', closed(client)).on('close', closed(client));
     upstream.on('error', closed(upstream)).on('close', closed(upstream));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => server.listen(0, host, () => r()));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `http://${host}:${(server.address() as AddressInfo).port}`,
     /** Carried connections that still move bytes. */
     liveConnections: () => [...open].filter((p) => !p.holed && !p.client.destroyed).length,
     /** Every carried connection stops moving bytes; nothing is closed. */
