@@ -148,6 +148,7 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
       if (pathname === ACCESS_EVENTS_PATH && serveAccessEvents(req, res, createContext(req, opts), accessEvents, headers)) return;
       if (pathname.startsWith('/trpc/')) {
         for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+        res.setHeader('cache-control', 'no-store'); // owner data and client answers: never kept by a browser or proxy (S63)
         await serveTrpc({ router: envRouter, req, res, pathname, maxBodySize: MAX_TRPC_BODY, label: 'env', createContext: () => createContext(req, opts) });
         return;
       }
