@@ -1,6 +1,7 @@
 // Composes one environment: database, keys, event bus, HTTP server. `gatehouse env start` and
 // `gatehouse start` both run this.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createBoundedServer } from '../common/server-limits';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { adminTokenFile, envDatabaseFile, envKeyFile } from './data-files';
@@ -68,7 +69,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   let publicUrl = config.publicUrl ?? '';
   const connectOrigins = [...(config.connectOrigins ?? [])];
 
-  const server = createServer(
+  const server = createBoundedServer(
     createEnvRequestHandler({
       deps,
       environmentId,

@@ -1,6 +1,7 @@
 // Composes one relay: store, key, account-token verifier, optional dev issuer, HTTP server.
 import { importJWK } from 'jose';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createBoundedServer } from '../common/server-limits';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { systemClock, type Clock } from '../common/clock';
@@ -74,7 +75,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     ...(config.endpointTimeoutMs !== undefined && { endpointTimeoutMs: config.endpointTimeoutMs }),
   } as RelayDeps;
 
-  const server = createServer(createRelayRequestHandler({ deps, devIssuer: null, allowedOrigins: () => allowedOrigins }));
+  const server = createBoundedServer(createRelayRequestHandler({ deps, devIssuer: null, allowedOrigins: () => allowedOrigins }));
   try {
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);
