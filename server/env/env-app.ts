@@ -20,6 +20,7 @@ import { createMintService, type MintService } from './connect/mint.service';
 import { createConnectRoutes } from './connect/connect-routes';
 import { linkToRelay, unlinkFromRelay } from './link/link-client';
 import { readRelayLink, type RelayLink } from './link/link.service';
+import { startMarkerPruner } from './connect/replay';
 
 export interface EnvConfig {
   dataDir: string;
@@ -88,6 +89,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   });
   const { port } = server.address() as AddressInfo;
   if (!publicUrl) publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const stopPruning = startMarkerPruner(deps);
   publicUrl = publicUrl.replace(/\/+$/, '');
 
   return {
@@ -106,6 +108,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
     allowConnectOrigin: (origin) => void (connectOrigins.includes(origin) || connectOrigins.push(origin)),
     loginUrl: () => `${publicUrl}/login#code=${createLoginCode(deps).code}`,
     async close() {
+      stopPruning();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       db.$client.close();
