@@ -1,8 +1,8 @@
 // `client.session` streams are capped per client session, as owner streams are (S45): one session
 // asked for 40 and got 40. Over real SSE with real DPoP sessions.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDpopProof, type DpopSigner } from '../../../shared/dpop';
-import { postMint, redeem, signedMintRequest } from '../../testing/http-probe';
+import type { DpopSigner } from '../../../shared/dpop';
+import { clientSessionToken, openSessionStream, type OpenSessionStream } from '../../testing/http-probe';
 import { startStack, type Stack } from '../../testing/stack';
 import { MAX_SESSION_STREAMS_PER_CLIENT_SESSION } from '../events/subscription-slots';
 
@@ -12,40 +12,14 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 
-interface OpenStream {
-  first: string;
-  close(): Promise<void>;
-}
+type OpenStream = OpenSessionStream;
 
 async function clientSession(): Promise<{ signer: DpopSigner; token: string }> {
   const signer = await stack.newSigner();
-  const minted = await postMint(stack, await signedMintRequest(stack, signer.thumbprint));
-  const token = String((await redeem(stack, signer, String(minted.body?.credential))).body?.access_token);
-  return { signer, token };
+  return { signer, token: await clientSessionToken(stack, signer) };
 }
 
-/** Opens client.session with a fresh proof and reads until its first data or error event. */
-async function openSession({ signer, token }: { signer: DpopSigner; token: string }): Promise<OpenStream> {
-  const path = `${stack.env.publicUrl}/trpc/client.session`;
-  const dpop = await createDpopProof(signer, { htm: 'GET', htu: path, accessToken: token });
-  const abort = new AbortController();
-  const res = await fetch(`${path}?input=${encodeURIComponent('{}')}`, { headers: { accept: 'text/event-stream', authorization: `DPoP ${token}`, DPoP: dpop }, signal: abort.signal });
-  const reader = res.body!.getReader();
-  let first = '';
-  const deadline = Date.now() + 5000;
-  while (!/"status":"active"|event: serialized-error/.test(first) && Date.now() < deadline) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    first += new TextDecoder().decode(value);
-  }
-  return {
-    first: `${res.status}\n${first}`,
-    async close() {
-      abort.abort();
-      await reader.cancel().catch(() => undefined);
-    },
-  };
-}
+const openSession = ({ signer, token }: { signer: DpopSigner; token: string }) => openSessionStream(stack, signer, token);
 
 const accepted = (s: OpenStream) => /"status":"active"/.test(s.first);
 
