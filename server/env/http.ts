@@ -9,6 +9,7 @@ import type { EnvDeps } from './deps';
 import { loginPageHtml, loginScript } from './owner/login-page';
 import {
   checkAdminToken,
+  endOwnerSession,
   OWNER_COOKIE,
   OWNER_SESSION_TTL_MS,
   redeemLoginCode,
@@ -121,6 +122,21 @@ async function handleLogin(req: IncomingMessage, res: ServerResponse, opts: EnvH
   });
 }
 
+/**
+ * Signs this browser out (S63): same-origin only, the session ends server-side (its row and its open
+ * event streams) and the cookie is cleared. Answers alike whether or not a session was live.
+ */
+async function handleLogout(req: IncomingMessage, res: ServerResponse, opts: EnvHttpOptions, headers: Record<string, string>) {
+  if (isCrossSite(req, opts.publicUrl()) || !req.headers.origin) throw new DomainError('forbidden', 'forbidden', 'Sign out from the environment’s own pages.');
+  const token = parseCookies(req.headers.cookie).get(OWNER_COOKIE);
+  if (token) endOwnerSession(opts.deps, token);
+  const secure = opts.publicUrl().startsWith('https:') ? '; Secure' : '';
+  sendJson(res, 200, { ok: true, redirect: '/settings/connections' }, {
+    ...headers,
+    'set-cookie': `${OWNER_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0${secure}`,
+  });
+}
+
 export function createEnvRequestHandler(opts: EnvHttpOptions) {
   const accessEvents = new AccessEventWriter(opts.deps);
   const routes = opts.routes ?? {};
@@ -170,6 +186,7 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
         return void res.end(loginScript);
       }
       if (pathname === '/login' && req.method === 'POST') return await handleLogin(req, res, opts, headers);
+      if (pathname === '/logout' && req.method === 'POST') return await handleLogout(req, res, opts, headers);
       if (serveWeb(opts.webRoot, req, res, pathname, headers)) return;
       sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: `Nothing at ${req.method} ${pathname.slice(0, 200)}.` }, headers);
     } catch (error) {
