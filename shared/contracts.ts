@@ -22,19 +22,38 @@ export const LABEL_MAX = 80;
 export const OS_MAX = 64;
 export const DEVICE_ID_MAX = 128;
 
-const trimmedText = (max: number) =>
+/**
+ * Unicode control (Cc: C0, DEL, C1) and format (Cf: bidi overrides and isolates, zero-width, BOM)
+ * characters, line and paragraph separators, and lone surrogates: none of them is visible, and
+ * with them one device can pose as another (`Owner \u202Eenohp-s’nalA\u202C laptop`, S56).
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const HAS_INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u;
+
+/**
+ * The one normal form of client-supplied text that every surface shows (web, CLI, `--json`):
+ * invisible characters stripped, trimmed, capped at `max` UTF-16 units without splitting a pair.
+ */
+export function normalizeClientText(text: string, max: number): string {
+  const visible = HAS_INVISIBLE.test(text) ? text.replace(INVISIBLE, '') : text;
+  const capped = visible.trim().slice(0, max);
+  return (HAS_INVISIBLE.test(capped) ? capped.replace(INVISIBLE, '') : capped).trim();
+}
+
+/** Client-supplied text field: normalized, and absent when nothing visible is left. */
+export const clientText = (max: number) =>
   z
     .string()
     .max(max * 4)
-    .transform((s) => s.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, max))
+    .transform((s) => normalizeClientText(s, max))
     .transform((s) => (s === '' ? undefined : s))
     .optional();
 
-/** Client-supplied, unauthenticated device description: trimmed and length-capped. */
+/** Client-supplied, unauthenticated device description: normalized and length-capped. */
 export const ClientInfo = z.object({
-  label: trimmedText(LABEL_MAX),
+  label: clientText(LABEL_MAX),
   deviceType: DeviceType.optional(),
-  os: trimmedText(OS_MAX),
+  os: clientText(OS_MAX),
 });
 export type ClientInfo = z.input<typeof ClientInfo>;
 
@@ -128,7 +147,7 @@ export type WhoAmI = z.infer<typeof WhoAmI>;
 export const ConnectInput = z.object({
   environmentId: z.string().min(1).max(128),
   clientProofKeyThumbprint: Thumbprint,
-  deviceId: z.string().max(DEVICE_ID_MAX).optional(),
+  deviceId: clientText(DEVICE_ID_MAX),
   client: ClientInfo.optional(),
   waitSeconds: z.number().int().min(0).max(25).optional(),
 });

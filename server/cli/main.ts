@@ -145,6 +145,10 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
   common(owner.command('login-url'))
     .description('print a fresh one-time owner login link')
     .action((o: Common) => run(import('./commands/owner-login-url').then(({ runLoginUrl }) => runLoginUrl(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
+  common(owner.command('logout'))
+    .description('end owner sessions: --all signs out every browser (the admin token stays valid)')
+    .option('--all', 'end every owner session')
+    .action((o: Common & { all?: boolean }) => run(import('./commands/owner-logout').then(({ runOwnerLogout }) => runOwnerLogout(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), all: !!o.all }))));
 
   const client = program.command('client').description('this machine as a client device');
   common(client.command('connect'))

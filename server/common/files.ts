@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { chmodSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, closeSync, fsyncSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** Ensures a private directory (0700) exists. */
@@ -29,4 +29,16 @@ export function readTextIfExists(file: string): string | null {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;
   }
+}
+
+/**
+ * Makes a SQLite file private (0600) before it is opened: created 0600 when absent, and an older
+ * 0644 file and its -wal/-shm tightened. SQLite gives the -wal and -shm it creates the database's
+ * own mode, so they follow (S63). `:memory:` is left alone.
+ */
+export function ensurePrivateDatabaseFile(file: string): string {
+  if (file === ':memory:' || file === '') return file;
+  closeSync(openSync(file, 'a', 0o600));
+  for (const path of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(path)) chmodSync(path, 0o600);
+  return file;
 }

@@ -1,10 +1,13 @@
 // Body limits on a real node:http server: an over-limit body is refused with 413 and a clean error;
-// a small one is discarded so the connection carries on, a large or unsized one ends it.
+// a small one is discarded so the connection carries on, a large or unsized one ends it; callers
+// that hang up are logged, throttled.
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_DISCARDED_BODY_BYTES, readObjectBody, sendError, sendJson } from './http';
+import { startStack } from '../testing/stack';
+import { manualClock } from './clock';
+import { MAX_DISCARDED_BODY_BYTES, readObjectBody, sendError, sendJson, unexpectedErrorLog } from './http';
 
 let server: Server;
 let port: number;
@@ -71,5 +74,44 @@ describe('request bodies over the limit', () => {
     expect(statuses(text)).toEqual([413]);
     expect(text).toMatch(/connection: close/i);
     expect(closed).toBe(true);
+  });
+});
+
+describe('callers that hang up', () => {
+  it('a storm of aborted requests at the env logs one line a minute and a count, not a line each', async () => {
+    const stack = await startStack();
+    const saved = { ...unexpectedErrorLog };
+    const lines: string[] = [];
+    const clock = manualClock();
+    Object.assign(unexpectedErrorLog, { sink: (line: string) => lines.push(line), clock });
+    const { hostname, port: envPort } = new URL(stack.env.publicUrl);
+    const connections = () => new Promise<number>((r, j) => stack.env.server.getConnections((e, n) => (e ? j(e) : r(n))));
+    const hangUp = (n: number) =>
+      Promise.all(
+        Array.from({ length: n }, () => new Promise<void>((resolve) => {
+          const s = connect(Number(envPort), hostname, () => {
+            s.write('POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ngrant');
+            setImmediate(() => s.destroy());
+          });
+          s.on('close', () => resolve());
+          s.on('error', () => undefined);
+        })),
+      );
+    try {
+      await hangUp(50);
+      await expect.poll(connections).toBe(0);
+      await expect.poll(() => lines.length).toBe(1);
+      clock.advance(61_000);
+      await hangUp(1);
+      await expect.poll(() => lines.length).toBe(3);
+      expect(lines[0]).toMatch(/a caller aborted its request/);
+      expect(lines.filter((l) => /unexpected error/.test(l))).toEqual([]);
+      const counted = Number(/(\d+) more caller\(s\) aborted/.exec(lines[1]!)?.[1]);
+      expect(counted).toBeGreaterThanOrEqual(40); // some of the 50 may hang up before their body is read
+      expect(counted).toBeLessThanOrEqual(49);
+    } finally {
+      Object.assign(unexpectedErrorLog, saved);
+      await stack.close();
+    }
   });
 });

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { systemClock, type Clock } from './clock';
 import { DomainError, httpStatusOf } from './errors';
+import { createLineThrottle } from './security-log';
 
 /**
  * An over-limit body that declared a length up to this is read and dropped before the 413, so the
@@ -120,8 +122,28 @@ export function sendError(res: ServerResponse, error: unknown, headers: Record<s
     sendJson(res, httpStatusOf[error.kind], { error: errorCodeOf(error), reason: error.reason, message: error.message }, close ? { ...headers, connection: 'close' } : headers);
     return;
   }
-  console.error('[gatehouse] unexpected error:', error instanceof Error ? error.message : error);
+  logUnexpected(error);
   sendJson(res, 500, { error: 'server_error', reason: 'internal', message: 'Internal server error.' }, headers);
+}
+
+/** A caller that hangs up mid-request (`aborted`, ECONNRESET) is no server fault: said at most once a minute. */
+const isCallerAbort = (error: unknown): boolean =>
+  error instanceof Error && ((error as NodeJS.ErrnoException).code === 'ECONNRESET' || error.message === 'aborted');
+
+/** Where those lines go and the clock their window follows; tests swap both. */
+export const unexpectedErrorLog: { sink: (line: string) => void; clock: Clock } = { sink: (line) => console.error(line), clock: systemClock };
+// A hang-up storm logged one line per request; now one line a minute and a count.
+const abortLines = createLineThrottle({
+  sink: (line) => unexpectedErrorLog.sink(line),
+  clock: { now: () => unexpectedErrorLog.clock.now() },
+  windowMs: 60_000,
+  max: 1,
+  suppressed: (_key, n) => `[gatehouse] ${n} more caller(s) aborted their request in the last minute`,
+});
+
+function logUnexpected(error: unknown): void {
+  if (isCallerAbort(error)) return abortLines('aborted', () => '[gatehouse] a caller aborted its request (further ones are counted, one line a minute)');
+  unexpectedErrorLog.sink(`[gatehouse] unexpected error: ${error instanceof Error ? error.message : String(error)}`);
 }
 
 function errorCodeOf(error: DomainError): string {

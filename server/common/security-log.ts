@@ -47,34 +47,47 @@ function format(event: SecurityEvent): string {
 }
 
 /**
- * At most `maxPerWindow` lines per kind in each window of `windowMs`; the first event of a later
- * window first says how many lines the previous one suppressed.
+ * At most `max` lines per key in each window of `windowMs`; the first line of a key in a later
+ * window is preceded by `suppressed(key, n, windowMs)` when the previous window dropped n of them.
+ * Lines are built only when they go out.
  */
+export function createLineThrottle(opts: {
+  sink: (line: string) => void;
+  clock: Clock;
+  windowMs: number;
+  max: number;
+  suppressed: (key: string, n: number, windowMs: number) => string;
+}): (key: string, line: () => string) => void {
+  const windows = new Map<string, { start: number; lines: number; suppressed: number }>();
+  return (key, line) => {
+    const now = opts.clock.now();
+    let window = windows.get(key);
+    if (!window || now - window.start >= opts.windowMs || now < window.start) {
+      if (window && window.suppressed > 0) opts.sink(opts.suppressed(key, window.suppressed, opts.windowMs));
+      window = { start: now, lines: 0, suppressed: 0 };
+      windows.set(key, window);
+    }
+    if (window.lines >= opts.max) {
+      window.suppressed++;
+      return;
+    }
+    window.lines++;
+    opts.sink(line());
+  };
+}
+
+/** At most `maxPerWindow` lines per kind in each window of `windowMs`, then one "suppressed" line. */
 export function createSecurityLog(
   opts: { sink?: (line: string) => void; clock?: Clock; windowMs?: number; maxPerWindow?: number } = {},
 ): SecurityLog {
-  const sink = opts.sink ?? ((line: string) => console.warn(line));
-  const clock = opts.clock ?? systemClock;
-  const windowMs = opts.windowMs ?? SECURITY_LOG_WINDOW_MS;
-  const max = opts.maxPerWindow ?? SECURITY_LOG_MAX_PER_WINDOW;
-  const windows = new Map<SecurityEventKind, { start: number; lines: number; suppressed: number }>();
-  return {
-    record(event) {
-      const now = clock.now();
-      let window = windows.get(event.kind);
-      if (!window || now - window.start >= windowMs || now < window.start) {
-        if (window && window.suppressed > 0) sink(`${PREFIX} ${event.kind} suppressed ${window.suppressed} more line(s) in ${windowMs / 1000} s`);
-        window = { start: now, lines: 0, suppressed: 0 };
-        windows.set(event.kind, window);
-      }
-      if (window.lines >= max) {
-        window.suppressed++;
-        return;
-      }
-      window.lines++;
-      sink(format(event));
-    },
-  };
+  const throttle = createLineThrottle({
+    sink: opts.sink ?? ((line: string) => console.warn(line)),
+    clock: opts.clock ?? systemClock,
+    windowMs: opts.windowMs ?? SECURITY_LOG_WINDOW_MS,
+    max: opts.maxPerWindow ?? SECURITY_LOG_MAX_PER_WINDOW,
+    suppressed: (kind, n, windowMs) => `${PREFIX} ${kind} suppressed ${n} more line(s) in ${windowMs / 1000} s`,
+  });
+  return { record: (event) => throttle(event.kind, () => format(event)) };
 }
 
 /** The process-wide log (console.warn, wall clock); services take `deps.securityLog` first, so tests pass their own. */

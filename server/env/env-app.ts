@@ -1,6 +1,7 @@
 // Composes one environment: database, keys, event bus, HTTP server. `gatehouse env start` and
 // `gatehouse start` both run this.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createBoundedServer } from '../common/server-limits';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { adminTokenFile, envDatabaseFile, envKeyFile } from './data-files';
@@ -20,6 +21,7 @@ import { createConnectRoutes } from './connect/connect-routes';
 import { linkToRelay, unlinkFromRelay } from './link/link-client';
 import { readRelayLink, type RelayLink } from './link/link.service';
 import { startTunnelAgent, type TunnelAgent, type TunnelAgentOptions } from './tunnel/tunnel-agent';
+import { startMarkerPruner } from './connect/replay';
 
 export interface EnvConfig {
   dataDir: string;
@@ -102,13 +104,14 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
       relayUrl: () => readRelayLink(deps)?.relayUrl ?? null,
       routes: createConnectRoutes({ deps, mint, baseUrls }),
     });
-  const server = createServer(handler);
+  const server = createBoundedServer(handler);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(config.port ?? 4100, host, () => resolveListen());
   });
   const { port } = server.address() as AddressInfo;
   if (!publicUrl) publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const stopPruning = startMarkerPruner(deps);
   publicUrl = publicUrl.replace(/\/+$/, '');
   const tunnel =
     config.tunnel === false ? null : startTunnelAgent({ deps, environmentId, signingKey, handler, ...(typeof config.tunnel === 'object' && config.tunnel) });
@@ -138,6 +141,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
     loginUrl: () => `${publicUrl}/login#code=${createLoginCode(deps).code}`,
     async close() {
       await tunnel?.stop();
+      stopPruning();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       db.$client.close();

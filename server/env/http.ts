@@ -9,6 +9,7 @@ import type { EnvDeps } from './deps';
 import { loginPageHtml, loginScript } from './owner/login-page';
 import {
   checkAdminToken,
+  endOwnerSession,
   OWNER_COOKIE,
   OWNER_SESSION_TTL_MS,
   redeemLoginCode,
@@ -124,6 +125,21 @@ async function handleLogin(req: IncomingMessage, res: ServerResponse, opts: EnvH
   });
 }
 
+/**
+ * Signs this browser out (S63): same-origin only, the session ends server-side (its row and its open
+ * event streams) and the cookie is cleared. Answers alike whether or not a session was live.
+ */
+async function handleLogout(req: IncomingMessage, res: ServerResponse, opts: EnvHttpOptions, headers: Record<string, string>) {
+  if (isCrossSite(req, opts.publicUrl()) || !req.headers.origin) throw new DomainError('forbidden', 'forbidden', 'Sign out from the environment’s own pages.');
+  const token = parseCookies(req.headers.cookie).get(OWNER_COOKIE);
+  if (token) endOwnerSession(opts.deps, token);
+  const secure = opts.publicUrl().startsWith('https:') ? '; Secure' : '';
+  sendJson(res, 200, { ok: true, redirect: '/settings/connections' }, {
+    ...headers,
+    'set-cookie': `${OWNER_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0${secure}`,
+  });
+}
+
 export function createEnvRequestHandler(opts: EnvHttpOptions) {
   const accessEvents = new AccessEventWriter(opts.deps);
   const routes = opts.routes ?? {};
@@ -151,6 +167,7 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
       if (pathname === ACCESS_EVENTS_PATH && serveAccessEvents(req, res, createContext(req, opts), accessEvents, headers)) return;
       if (pathname.startsWith('/trpc/')) {
         for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+        res.setHeader('cache-control', 'no-store'); // owner data and client answers: never kept by a browser or proxy (S63)
         await serveTrpc({ router: envRouter, req, res, pathname, maxBodySize: MAX_TRPC_BODY, label: 'env', createContext: () => createContext(req, opts) });
         return;
       }
@@ -172,6 +189,7 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
         return void res.end(loginScript);
       }
       if (pathname === '/login' && req.method === 'POST') return await handleLogin(req, res, opts, headers);
+      if (pathname === '/logout' && req.method === 'POST') return await handleLogout(req, res, opts, headers);
       if (serveWeb(opts.webRoot, req, res, pathname, headers)) return;
       sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: `Nothing at ${req.method} ${pathname.slice(0, 200)}.` }, headers);
     } catch (error) {

@@ -1,7 +1,7 @@
 // The mint request the relay signs and the environment verifies (SPEC §2 "Mint request").
 import { z } from 'zod';
 import { epochSeconds } from '../common/clock';
-import { ClientInfo, DEVICE_ID_MAX, DeviceType, LABEL_MAX, OS_MAX, Thumbprint } from '../../shared/contracts';
+import { ClientInfo, clientText, DEVICE_ID_MAX, DeviceType, LABEL_MAX, OS_MAX, Thumbprint } from '../../shared/contracts';
 import {
   MINT_REQUEST_LIFETIME_SECONDS,
   MINT_REQUEST_TYP,
@@ -34,12 +34,13 @@ export const MintRequestClaims = z.strictObject({
   clientProofKeyThumbprint: Thumbprint,
   cnf: z.strictObject({ jkt: Thumbprint }),
   scope: z.tuple([z.literal(MINT_SCOPE)]),
-  deviceId: z.string().max(DEVICE_ID_MAX).optional(),
+  // Normalized again here (S56): the env stores what it verified, whatever a relay let through.
+  deviceId: clientText(DEVICE_ID_MAX),
   client: z
     .strictObject({
-      label: z.string().max(LABEL_MAX).optional(),
+      label: clientText(LABEL_MAX),
       deviceType: DeviceType.optional(),
-      os: z.string().max(OS_MAX).optional(),
+      os: clientText(OS_MAX),
     })
     .optional(),
   waitSeconds: z.int().min(0).max(MAX_WAIT_SECONDS).optional(),

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectFailedError } from '../../shared/client/errors';
 import { startStack, type Stack } from '../testing/stack';
-import { isPrivateAddress, postToDirectEndpoint } from './direct-endpoint';
+import { isPrivateAddress, postToDirectEndpoint, type DirectEndpointPolicy } from './direct-endpoint';
 
 let hits: string[] = [];
 let upstream: Server;
@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
 
-const strict = { allowPrivate: false, allowedOrigins: [] };
+const strict: DirectEndpointPolicy = { allowPrivate: false, allowedOrigins: [] };
 const post = (endpoint: string, policy = strict) => postToDirectEndpoint(endpoint, '/api/connect/mint-credential', '{}', { policy, signal: AbortSignal.timeout(5000), maxBytes: 1024 });
 
 describe('S52 addresses', () => {

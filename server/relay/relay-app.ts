@@ -1,6 +1,7 @@
 // Composes one relay: store, key, account-token verifier, optional dev issuer, HTTP server.
 import { importJWK } from 'jose';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { createBoundedServer } from '../common/server-limits';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { systemClock, type Clock } from '../common/clock';
@@ -106,7 +107,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   deps.onUnlinked = (environmentId) => tunnels.disconnect(environmentId);
   const handlerOpts = { deps, allowedOrigins: () => allowedOrigins, environmentHostSuffix: () => hostSuffix };
 
-  const server = createServer(createRelayRequestHandler({ ...handlerOpts, devIssuer: null }));
+  const server = createBoundedServer(createRelayRequestHandler({ ...handlerOpts, devIssuer: null }));
   server.on('upgrade', (req, socket, head) => {
     if (new URL(req.url ?? '/', 'http://relay.invalid').pathname === TUNNEL_PATH && deps.relayIssuer) return tunnels.handleUpgrade(req, socket, head);
     socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');

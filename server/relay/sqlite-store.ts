@@ -6,11 +6,12 @@ import { fileURLToPath } from 'node:url';
 import * as schema from './db/schema';
 import { relayLinks, relayReplayMarkers } from './db/schema';
 import type { RelayLinkRecord, RelayStore } from './store';
+import { ensurePrivateDatabaseFile } from '../common/files';
 
 const migrationsFolder = fileURLToPath(new URL('../../drizzle/relay', import.meta.url));
 
 export function openSqliteRelayStore(file: string): RelayStore {
-  const sqlite = new Database(file);
+  const sqlite = new Database(ensurePrivateDatabaseFile(file));
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');

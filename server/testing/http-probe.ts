@@ -104,3 +104,51 @@ export function expectClean4xx(res: Probe, what: string): void {
   }
   expect(res.text).not.toMatch(/\bat [\w.<>]+ \(|\.ts:\d+|SQLITE|sqlite_|node_modules/);
 }
+
+export interface OpenSessionStream {
+  /** The status line and what arrived until the first data or error event. */
+  first: string;
+  /** Resolves with everything the stream sent after `first` once it contains `text`; rejects if it ends first. */
+  until(text: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** A client session token for a fresh mint (account mode, or an approved client) and its redemption. */
+export async function clientSessionToken(stack: Stack, signer: DpopSigner): Promise<string> {
+  const minted = await postMint(stack, await signedMintRequest(stack, signer.thumbprint));
+  return String((await redeem(stack, signer, String(minted.body?.credential))).body?.access_token);
+}
+
+/** Opens `client.session` over SSE with a fresh proof and reads until its first data or error event. */
+export async function openSessionStream(stack: Stack, signer: DpopSigner, token: string): Promise<OpenSessionStream> {
+  const path = `${stack.env.publicUrl}/trpc/client.session`;
+  const dpop = await createDpopProof(signer, { htm: 'GET', htu: path, accessToken: token });
+  const abort = new AbortController();
+  const res = await fetch(`${path}?input=${encodeURIComponent('{}')}`, { headers: { accept: 'text/event-stream', authorization: `DPoP ${token}`, DPoP: dpop }, signal: abort.signal });
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  const readUntil = async (seen: () => boolean, deadlineMs: number) => {
+    const deadline = Date.now() + deadlineMs;
+    while (!seen() && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  };
+  await readUntil(() => /"status":"active"|event: serialized-error/.test(text), 5000);
+  const first = `${res.status}\n${text}`;
+  text = '';
+  return {
+    first,
+    async until(wanted) {
+      await readUntil(() => text.includes(wanted), 5000);
+      if (!text.includes(wanted)) throw new Error(`the session stream never sent ${wanted}; it sent ${text.slice(0, 300)}`);
+      return text;
+    },
+    async close() {
+      abort.abort();
+      await reader.cancel().catch(() => undefined);
+    },
+  };
+}

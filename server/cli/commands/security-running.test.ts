@@ -53,7 +53,7 @@ describe('connect security with a running environment', { timeout: 90_000 }, () 
     expect(broken.stderr).toBe(
       'gatehouse: The stored Connect security mode "open-to-all" is not a known mode. Reset it with `gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.\n',
     );
-    expect(await cli('connect', 'security', '--mode', 'account', '--json')).toEqual({ code: 0, stdout: '{"mode":"account"}\n', stderr: '' });
+    expect(await cli('connect', 'security', '--mode', 'account', '--json')).toEqual({ code: 0, stdout: '{"mode":"account","endedSessions":0}\n', stderr: '' });
     expect(listAudit(env.deps)[0]).toMatchObject({ actor: 'cli', detail: 'unreadable → account' });
   });
 

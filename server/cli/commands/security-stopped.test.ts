@@ -44,7 +44,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('connect security with no running environment', { timeout: 90_000 }, () => {
   it('reads and sets the mode in the database and says so; an unreadable mode says how to reset it', async () => {
     expect(await cli('connect', 'security')).toEqual({ code: 0, stdout: 'Connect uses account-wide access.\n', stderr: READ_NOTE });
-    expect(await cli('connect', 'security', '--mode', 'client-approval', '--json')).toEqual({ code: 0, stdout: '{"mode":"client-approval"}\n', stderr: WRITE_NOTE });
+    expect(await cli('connect', 'security', '--mode', 'client-approval', '--json')).toEqual({ code: 0, stdout: '{"mode":"client-approval","endedSessions":0}\n', stderr: WRITE_NOTE });
     await withDb(({ deps }) => {
       expect(getSecurityMode(deps.db)).toBe('client-approval');
       expect(listAudit(deps)[0]).toMatchObject({ actor: 'cli', action: 'security_mode_set', detail: 'account → client-approval' });

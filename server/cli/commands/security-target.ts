@@ -18,7 +18,7 @@ export interface SecurityTarget {
   via: 'env' | 'database';
   url: string | null;
   getMode(): Promise<SecurityMode>;
-  setMode(mode: SecurityMode): Promise<{ mode: SecurityMode }>;
+  setMode(mode: SecurityMode): Promise<{ mode: SecurityMode; endedSessions: number }>;
   listClients(): Promise<ConnectClient[]>;
   /** Active clients whose thumbprint starts with `prefix`. */
   findByPrefix(prefix: string): Promise<ConnectClient[]>;

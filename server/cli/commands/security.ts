@@ -13,10 +13,16 @@ export async function runMode(out: Output, opts: { dataDir: string; mode?: Secur
   const target = await openSecurityTarget(opts.dataDir);
   try {
     if (target.via === 'database' && !opts.mode) out.note(DIRECT_READ_NOTE);
-    const mode = opts.mode ? (await target.setMode(opts.mode)).mode : await target.getMode();
-    if (target.via === 'database' && opts.mode) out.note(DIRECT_WRITE_NOTE);
-    out.data({ mode });
-    out.line(modeSentence(mode));
+    if (!opts.mode) {
+      const mode = await target.getMode();
+      out.data({ mode });
+      out.line(modeSentence(mode));
+      return EXIT.ok;
+    }
+    const { mode, endedSessions } = await target.setMode(opts.mode);
+    if (target.via === 'database') out.note(DIRECT_WRITE_NOTE);
+    out.data({ mode, endedSessions });
+    out.line(endedSessions > 0 ? `${modeSentence(mode)} ${endedSessionsSentence(endedSessions)}` : modeSentence(mode));
     return EXIT.ok;
   } finally {
     target.close();

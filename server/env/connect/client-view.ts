@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ConnectClient } from '../../../shared/contracts';
+import { DEVICE_ID_MAX, LABEL_MAX, normalizeClientText, OS_MAX, type ConnectClient } from '../../../shared/contracts';
 import { verificationCodeFromDigest } from '../../../shared/verification-code';
 import type { ConnectClientRow } from '../db/schema';
 
@@ -17,14 +17,17 @@ export function verificationCodeOf(thumbprint: string): string {
   return code;
 }
 
+/** Rows stored before S56 may hold invisible characters: every view shows the normal form. */
+const shown = (text: string | null, max: number): string | null => (text === null ? null : normalizeClientText(text, max) || null);
+
 /** The public view of a client row: `revokedAt` and `version` never leave the server. */
 export function toConnectClient(row: ConnectClientRow): ConnectClient {
   return {
     clientProofKeyThumbprint: row.clientProofKeyThumbprint,
     accountId: row.accountId,
-    deviceId: row.deviceId,
+    deviceId: shown(row.deviceId, DEVICE_ID_MAX),
     status: row.status,
-    client: { label: row.label, deviceType: row.deviceType, os: row.os },
+    client: { label: shown(row.label, LABEL_MAX), deviceType: row.deviceType, os: shown(row.os, OS_MAX) },
     verificationCode: verificationCodeOf(row.clientProofKeyThumbprint),
     firstRequestedAt: row.firstRequestedAt,
     requestedAt: row.requestedAt,

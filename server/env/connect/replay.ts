@@ -2,6 +2,7 @@ import { lt, sql } from 'drizzle-orm';
 import type { EnvSql } from '../db/database';
 import { prepared } from '../db/prepared';
 import { replayMarkers } from '../db/schema';
+import type { EnvDeps } from '../deps';
 
 export type MarkerKind = 'dpop' | 'mint-jti' | 'mint-nonce';
 
@@ -23,4 +24,22 @@ export function pruneMarkers(tx: EnvSql, now: number): number {
 
 export function countMarkers(tx: EnvSql): number {
   return tx.select({ n: sql<number>`count(*)` }).from(replayMarkers).get()?.n ?? 0;
+}
+
+export const MARKER_PRUNE_INTERVAL_MS = 30_000;
+
+/**
+ * Prunes expired markers every `intervalMs`: client traffic (one `dpop` marker per request) would
+ * otherwise grow the table until the next mint pruned it. Returns its stop.
+ */
+export function startMarkerPruner(deps: Pick<EnvDeps, 'db' | 'clock'>, intervalMs = MARKER_PRUNE_INTERVAL_MS): () => void {
+  const timer = setInterval(() => {
+    try {
+      pruneMarkers(deps.db, deps.clock.now());
+    } catch {
+      // a busy or closing database: the next tick tries again
+    }
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

@@ -21,7 +21,7 @@ describe('security mode', () => {
     const { deps } = createTestDeps();
     const events: AccessEvent[] = [];
     deps.bus.subscribe((e) => events.push(e));
-    expect(setSecurityMode(deps, 'client-approval', 'web')).toEqual({ mode: 'client-approval' });
+    expect(setSecurityMode(deps, 'client-approval', 'web')).toEqual({ mode: 'client-approval', endedSessions: 0 });
     expect(getSecurityMode(deps.db)).toBe('client-approval');
     expect(events.map((e) => e.type)).toEqual(['connectSecurityModeUpdated']);
     expect(listAudit(deps)[0]).toMatchObject({ actor: 'web', action: 'security_mode_set', detail: 'account → client-approval' });

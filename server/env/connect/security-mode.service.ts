@@ -1,11 +1,11 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, gt, isNull, notInArray } from 'drizzle-orm';
 import { SecurityMode, type AuditActor } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { recordAudit } from '../audit/audit.service';
 import type { EnvSql } from '../db/database';
 import { prepared } from '../db/prepared';
-import { connectSettings } from '../db/schema';
+import { clientSessions, connectClients, connectCredentials, connectSettings } from '../db/schema';
 import type { EnvDeps } from '../deps';
 
 export const MODE_RESET_HINT =
@@ -37,26 +37,52 @@ export function getSecurityMode(db: Reader): SecurityMode {
   return state.mode;
 }
 
-/** Sets the mode; also the recovery path when the stored value is unreadable. Never approves anyone. */
-export function setSecurityMode(deps: EnvDeps, mode: SecurityMode, actor: AuditActor): { mode: SecurityMode } {
+/**
+ * Sets the mode; also the recovery path when the stored value is unreadable. Never approves anyone.
+ * Requiring approval ends, in the same transaction, every session of a client that is not approved
+ * (account-mode clients, pending and rejected ones) and its unredeemed credentials, so switching
+ * back later revives none of them (S57); their open session streams end once it commits.
+ */
+export function setSecurityMode(deps: EnvDeps, mode: SecurityMode, actor: AuditActor): { mode: SecurityMode; endedSessions: number } {
   const now = deps.clock.now();
-  const changed = deps.db.transaction(
+  const result = deps.db.transaction(
     (tx) => {
       const before = readSecurityModeState(tx);
-      if (before.mode === mode) return false;
+      if (before.mode === mode) return null;
       tx.insert(connectSettings)
         .values({ id: 1, securityMode: mode, updatedAt: isoTime(now) })
         .onConflictDoUpdate({ target: connectSettings.id, set: { securityMode: mode, updatedAt: isoTime(now) } })
         .run();
+      const ended = mode === 'client-approval' ? endUnapprovedAccess(tx, now) : [];
       recordAudit(tx, now, {
         actor,
         action: 'security_mode_set',
-        detail: before.mode ? `${before.mode} → ${mode}` : `unreadable → ${mode}`,
+        detail: `${before.mode ? `${before.mode} → ${mode}` : `unreadable → ${mode}`}${ended.length ? `; ended ${ended.length} session(s) of clients that are not approved` : ''}`,
       });
-      return true;
+      return ended;
     },
     { behavior: 'immediate' },
   );
-  if (changed) deps.bus.publish({ type: 'connectSecurityModeUpdated', payload: { mode } });
-  return { mode };
+  if (result === null) return { mode, endedSessions: 0 };
+  deps.bus.publish({ type: 'connectSecurityModeUpdated', payload: { mode } });
+  for (const thumbprint of new Set(result)) deps.bus.signalClient({ clientProofKeyThumbprint: thumbprint, kind: 'sessions-ended' });
+  return { mode, endedSessions: result.length };
+}
+
+/** Ends the live sessions and unredeemed credentials of every client not approved now; the thumbprint of each ended session. */
+function endUnapprovedAccess(tx: EnvSql, now: number): string[] {
+  const approved = tx
+    .select({ thumbprint: connectClients.clientProofKeyThumbprint })
+    .from(connectClients)
+    .where(and(eq(connectClients.status, 'approved'), isNull(connectClients.revokedAt)));
+  tx.delete(connectCredentials)
+    .where(and(isNull(connectCredentials.redeemedAt), notInArray(connectCredentials.clientProofKeyThumbprint, approved)))
+    .run();
+  return tx
+    .update(clientSessions)
+    .set({ endedAt: now })
+    .where(and(isNull(clientSessions.endedAt), gt(clientSessions.expiresAt, now), notInArray(clientSessions.clientProofKeyThumbprint, approved)))
+    .returning({ thumbprint: clientSessions.clientProofKeyThumbprint })
+    .all()
+    .map((r) => r.thumbprint);
 }

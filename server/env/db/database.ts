@@ -3,6 +3,7 @@ import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3'
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
 import { fileURLToPath } from 'node:url';
+import { ensurePrivateDatabaseFile } from '../../common/files';
 import * as schema from './schema';
 
 export type EnvDb = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
@@ -14,7 +15,7 @@ const migrationsFolder = fileURLToPath(new URL('../../../drizzle/env', import.me
  * WAL for concurrent readers; synchronous=FULL so an acknowledged decision survives a crash.
  */
 export function openEnvDatabase(file: string): EnvDb {
-  const sqlite = new Database(file);
+  const sqlite = new Database(ensurePrivateDatabaseFile(file));
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');

@@ -94,4 +94,14 @@ export class AccessBus {
     this.emitter.on('client', listener);
     return () => this.emitter.off('client', listener);
   }
+
+  /** Owner sessions ended by a sign-out (their session keys), or `'all-cookie-sessions'`: their open streams close. */
+  signalOwnerSessionsEnded(ended: string[] | 'all-cookie-sessions'): void {
+    this.emitter.emit('owner', ended);
+  }
+
+  onOwnerSessionsEnded(listener: (ended: string[] | 'all-cookie-sessions') => void): () => void {
+    this.emitter.on('owner', listener);
+    return () => this.emitter.off('owner', listener);
+  }
 }

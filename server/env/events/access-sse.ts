@@ -16,7 +16,7 @@ export const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream',
-  'cache-control': 'no-cache, no-transform',
+  'cache-control': 'no-store, no-transform',
   'x-accel-buffering': 'no',
   connection: 'keep-alive',
 } as const;
@@ -26,6 +26,8 @@ const CONNECTED_FRAME = 'event: connected\ndata: {}\n\n';
 
 interface Subscriber {
   res: ServerResponse;
+  /** The owner session it belongs to (`admin-token` for the CLI's bearer). */
+  ownerKey: string;
   /** Highest revision written to this stream. */
   delivered: number;
   /** Bytes a reader may leave unread: the lag limit plus the opening snapshot. */
@@ -35,6 +37,7 @@ interface Subscriber {
 export class AccessEventWriter {
   private readonly subscribers = new Set<Subscriber>();
   private unsubscribeBus: (() => void) | null = null;
+  private unsubscribeOwner: (() => void) | null = null;
 
   constructor(private readonly deps: EnvDeps) {}
 
@@ -44,9 +47,9 @@ export class AccessEventWriter {
    * (better-sqlite3 reads are synchronous, the bus publishes synchronously), so no event falls
    * between. `onClose` runs once when the stream ends for any reason.
    */
-  open(res: ServerResponse, lastEventId: string | null | undefined, headers: Record<string, string>, onClose: () => void): void {
+  open(res: ServerResponse, ownerKey: string, lastEventId: string | null | undefined, headers: Record<string, string>, onClose: () => void): void {
     const bus = this.deps.bus;
-    const sub: Subscriber = { res, delivered: 0, maxBuffered: MAX_BUFFERED_BYTES };
+    const sub: Subscriber = { res, ownerKey, delivered: 0, maxBuffered: MAX_BUFFERED_BYTES };
     this.ensureListening();
     this.subscribers.add(sub);
     res.once('close', () => {
@@ -76,11 +79,20 @@ export class AccessEventWriter {
 
   private ensureListening(): void {
     this.unsubscribeBus ??= this.deps.bus.subscribe((event) => this.broadcast(event));
+    this.unsubscribeOwner ??= this.deps.bus.onOwnerSessionsEnded((ended) => this.endStreams(ended));
   }
 
   private stopListening(): void {
     this.unsubscribeBus?.();
-    this.unsubscribeBus = null;
+    this.unsubscribeOwner?.();
+    this.unsubscribeBus = this.unsubscribeOwner = null;
+  }
+
+  /** A signed-out session sees nothing more: its streams end (S63). */
+  private endStreams(ended: string[] | 'all-cookie-sessions'): void {
+    for (const sub of [...this.subscribers]) {
+      if (ended === 'all-cookie-sessions' ? sub.ownerKey !== 'admin-token' : ended.includes(sub.ownerKey)) sub.res.end();
+    }
   }
 
   private broadcast(event: AccessEvent): void {

@@ -28,3 +28,9 @@ export class SubscriptionSlots {
 
 /** The slots of this process (owner keys are session-token hashes, so environments do not collide). */
 export const accessSubscriptionSlots = new SubscriptionSlots();
+
+/** Open `client.session` streams per client session: a client needs one, a few tabs or retries at most. */
+export const MAX_SESSION_STREAMS_PER_CLIENT_SESSION = 4;
+
+/** Keyed by the client session's token hash. */
+export const clientSessionStreamSlots = new SubscriptionSlots(MAX_SESSION_STREAMS_PER_CLIENT_SESSION);

@@ -1,5 +1,5 @@
 // Owner access: one-time login links → session cookie, and the CLI's admin token (SPEC §2, §4).
-import { and, eq, gt, isNull, lt } from 'drizzle-orm';
+import { and, eq, gt, isNull, lt, sql } from 'drizzle-orm';
 import { DomainError } from '../../common/errors';
 import { randomToken, secretsEqual, sha256Hex } from '../../common/secrets';
 import { readTextIfExists, writeSecretFile } from '../../common/files';
@@ -66,8 +66,28 @@ export function resolveOwnerSession(deps: Pick<EnvDeps, 'db' | 'clock'>, token: 
   return row ? { scopes: row.scopes.split(' '), via: 'cookie' } : null;
 }
 
-export function endOwnerSession(deps: Pick<EnvDeps, 'db'>, token: string): void {
-  deps.db.delete(ownerSessions).where(eq(ownerSessions.tokenHash, sha256Hex(token))).run();
+/** The key of an owner session for per-session limits and sign-out: the hash of its token. */
+export const ownerSessionKey = (token: string): string => sha256Hex(token);
+
+/** Signs one session out (S63): its row is deleted and its open event streams close. True if it was live. */
+export function endOwnerSession(deps: Pick<EnvDeps, 'db' | 'bus'>, token: string): boolean {
+  if (token.length < 16 || token.length > 128) return false;
+  const key = ownerSessionKey(token);
+  const ended = deps.db.delete(ownerSessions).where(eq(ownerSessions.tokenHash, key)).run().changes > 0;
+  if (ended) deps.bus.signalOwnerSessionsEnded([key]);
+  return ended;
+}
+
+/** `gatehouse owner logout --all`: every owner session ends (the admin token is not a session); how many were live. */
+export function endAllOwnerSessions(deps: Pick<EnvDeps, 'db' | 'bus' | 'clock'>): { endedSessions: number } {
+  const now = deps.clock.now();
+  const live = deps.db.transaction((tx) => {
+    const n = tx.select({ n: sql<number>`count(*)` }).from(ownerSessions).where(gt(ownerSessions.expiresAt, now)).get()?.n ?? 0;
+    tx.delete(ownerSessions).run();
+    return n;
+  }, { behavior: 'immediate' });
+  deps.bus.signalOwnerSessionsEnded('all-cookie-sessions');
+  return { endedSessions: live };
 }
 
 /** The CLI's bearer token: created once, mode 0600, compared in constant time. */

@@ -37,8 +37,9 @@ export function serveAccessEvents(req: IncomingMessage, res: ServerResponse, ctx
   if (url.searchParams.has('batch') || ownerRefusal(ctx, 'access:read', 'subscription')) return false;
   const input = inputOf(req, url);
   if (!input.ok) return false;
-  const release = accessSubscriptionSlots.acquire(ctx.ownerKey ?? 'owner');
+  const ownerKey = ctx.ownerKey ?? 'owner';
+  const release = accessSubscriptionSlots.acquire(ownerKey);
   if (!release) return false;
-  writer.open(res, input.lastEventId, headers, release);
+  writer.open(res, ownerKey, input.lastEventId, headers, release);
   return true;
 }

@@ -2,6 +2,8 @@ import { and, eq, gt, isNull } from 'drizzle-orm';
 import { clientSessions } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import type { ClientIdentity } from '../connect/client-auth';
+import { TRPCError } from '@trpc/server';
+import { clientSessionStreamSlots, MAX_SESSION_STREAMS_PER_CLIENT_SESSION } from '../events/subscription-slots';
 import { clientProcedure, router } from './init';
 
 function sessionActive(deps: EnvDeps, client: ClientIdentity): boolean {
@@ -41,13 +43,19 @@ export const clientRouter = router({
   })),
   /** A connected client's live session: `active` now, then `ended` the moment it is revoked or rejected. */
   session: clientProcedure.subscription(async function* ({ ctx, signal }) {
-    if (!sessionActive(ctx.deps, ctx.client)) {
-      yield { status: 'ended' as const, reason: 'revoked' as const };
-      return;
+    const release = clientSessionStreamSlots.acquire(ctx.client.sessionTokenHash);
+    if (!release) throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `At most ${MAX_SESSION_STREAMS_PER_CLIENT_SESSION} open session streams per client session.` });
+    try {
+      if (!sessionActive(ctx.deps, ctx.client)) {
+        yield { status: 'ended' as const, reason: 'revoked' as const };
+        return;
+      }
+      yield { status: 'active' as const, expiresAt: ctx.client.expiresAt };
+      const why = await sessionEnded(ctx.deps, ctx.client, signal);
+      if (why === 'ended') yield { status: 'ended' as const, reason: 'revoked' as const };
+      if (why === 'expired') yield { status: 'ended' as const, reason: 'expired' as const };
+    } finally {
+      release();
     }
-    yield { status: 'active' as const, expiresAt: ctx.client.expiresAt };
-    const why = await sessionEnded(ctx.deps, ctx.client, signal);
-    if (why === 'ended') yield { status: 'ended' as const, reason: 'revoked' as const };
-    if (why === 'expired') yield { status: 'ended' as const, reason: 'expired' as const };
   }),
 });

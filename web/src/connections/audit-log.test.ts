@@ -9,6 +9,9 @@ describe('describeAuditEntry', () => {
     expect(describeAuditEntry({ action: 'security_mode_set', detail: 'unreadable → account' }, null)).toBe(
       'Changed the security mode from unreadable to account access',
     );
+    expect(describeAuditEntry({ action: 'security_mode_set', detail: 'account → client-approval; ended 3 session(s) of clients that are not approved' }, null)).toBe(
+      'Changed the security mode from account access to client approval (ended 3 sessions)',
+    );
   });
 
   it('names the client and the sessions a decision ended', () => {

@@ -16,8 +16,10 @@ export function describeAuditEntry(entry: Pick<AuditEntry, 'action' | 'detail'>,
   const endedText = ended ? ` (ended ${ended === '1' ? '1 session' : `${ended} sessions`})` : '';
   switch (entry.action) {
     case 'security_mode_set': {
-      const [from, to] = (entry.detail ?? '').split(' → ');
-      return to ? `Changed the security mode from ${modeName(from ?? '')} to ${modeName(to)}` : 'Changed the security mode';
+      // "account → client-approval", then "; ended N session(s) …" when the switch ended some (S57).
+      const [from, rest] = (entry.detail ?? '').split(' → ');
+      const to = rest?.split(';')[0];
+      return to ? `Changed the security mode from ${modeName(from ?? '')} to ${modeName(to)}${endedText}` : 'Changed the security mode';
     }
     case 'client_requested':
       return `${who} asked to connect`;

@@ -32,7 +32,7 @@ function ClientRow(props: { client: ConnectClient; now: number; running: Running
   const { client, now, running } = props;
   const titleId = useId();
   const when = lastEvent(client);
-  const details = [deviceTypeLabel[client.client.deviceType], client.client.os].filter(Boolean).join(' · ');
+  const details = deviceTypeLabel[client.client.deviceType];
   const asked = client.status === 'pending' && client.requestCount > 1 ? ` · asked ${client.requestCount} times` : '';
   return (
     <li className={`client client-${client.status}`} aria-labelledby={titleId}>
@@ -40,7 +40,7 @@ function ClientRow(props: { client: ConnectClient; now: number; running: Running
       <div className="client-main">
         <div className="client-heading">
           <h3 id={titleId} className="client-title">
-            {clientTitle(client)}
+            <bdi>{clientTitle(client)}</bdi>
           </h3>
           <span className={`status-pill status-pill-${client.status}`}>{statusLabel[client.status]}</span>
         </div>
@@ -53,7 +53,15 @@ function ClientRow(props: { client: ConnectClient; now: number; running: Running
           </div>
           <div>
             <dt>Device</dt>
-            <dd>{details}</dd>
+            <dd>
+              {details}
+              {client.client.os && (
+                <>
+                  {' · '}
+                  <bdi>{client.client.os}</bdi>
+                </>
+              )}
+            </dd>
           </div>
         </dl>
         <p className="client-time">

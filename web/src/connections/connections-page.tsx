@@ -1,4 +1,5 @@
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
+import { useToasts } from '../components/toasts';
 import { AppShell } from '../components/app-shell';
 import { useNow } from '../lib/use-now';
 import type { OwnerClient } from '../trpc';
@@ -17,6 +18,28 @@ function LiveIndicator({ live }: { live: LiveStatus }) {
       <span className="live-dot" aria-hidden="true" />
       {text}
     </span>
+  );
+}
+
+/** Ends this browser's owner session on the server (S63), then shows the signed-out page. */
+function SignOutButton() {
+  const toasts = useToasts();
+  const [busy, setBusy] = useState(false);
+  const signOut = async () => {
+    setBusy(true);
+    try {
+      const res = await fetch('/logout', { method: 'POST', credentials: 'same-origin' });
+      if (!res.ok) throw new Error(((await res.json().catch(() => ({}))) as { message?: string }).message ?? `HTTP ${res.status}`);
+      window.location.reload();
+    } catch (error) {
+      toasts.show('error', `Could not sign out: ${error instanceof Error ? error.message : String(error)}`);
+      setBusy(false);
+    }
+  };
+  return (
+    <button type="button" className="button button-small button-quiet" onClick={() => void signOut()} disabled={busy}>
+      {busy ? 'Signing out…' : 'Sign out'}
+    </button>
   );
 }
 
@@ -50,7 +73,10 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
           <p className="eyebrow">Settings</p>
           <h1>Connections</h1>
         </div>
-        <LiveIndicator live={live} />
+        <div className="page-heading-actions">
+          <LiveIndicator live={live} />
+          {live.kind !== 'signed-out' && <SignOutButton />}
+        </div>
       </div>
       {live.kind === 'signed-out' ? (
         <SignedOut />

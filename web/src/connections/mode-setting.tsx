@@ -32,7 +32,8 @@ export function ModeSetting({ mode, dispatch }: { mode: ModeState; dispatch: (ac
     try {
       const result = await setMode.mutateAsync({ mode: next });
       dispatch({ type: 'modeSet', mode: result.mode });
-      toasts.show('success', result.mode === 'client-approval' ? 'Connect client approval is required.' : 'Connect uses account-wide access.');
+      const ended = result.endedSessions > 0 ? ` Ended ${result.endedSessions} session${result.endedSessions === 1 ? '' : 's'} of devices that are not approved.` : '';
+      toasts.show('success', result.mode === 'client-approval' ? `Connect client approval is required.${ended}` : 'Connect uses account-wide access.');
     } catch (error) {
       const message = `Could not change the security mode: ${describeError(error)}`;
       setFailure(message);

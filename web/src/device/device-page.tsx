@@ -154,7 +154,7 @@ function Identity({ context }: { context: DeviceContext }) {
       <dl className="facts">
         <div>
           <dt>Shown as</dt>
-          <dd>{context.info.label ?? 'This browser'}</dd>
+          <dd>{context.info.label ? <bdi>{context.info.label}</bdi> : 'This browser'}</dd>
         </div>
         <div>
           <dt>Device</dt>

@@ -1,12 +1,14 @@
-// Crash safety: a real `gatehouse env start` child gets a burst of owner decisions over HTTP and is
-// killed with SIGKILL mid-burst. Every decision acknowledged to its caller must be on disk, the
-// database must pass PRAGMA integrity_check, and the environment must start and serve again.
+// Answers follow COMMIT, under process death: a real `gatehouse env start` child gets a burst of
+// owner decisions over HTTP and is killed with SIGKILL mid-burst. Every decision acknowledged to its
+// caller must be in the database, which must pass PRAGMA integrity_check, and the environment must
+// start and serve again. A SIGKILL keeps the page cache, so this would pass with fsync off: it proves
+// that nothing is answered before its COMMIT, not that the COMMIT reached the disk. That (S64) is
+// durability.strace.test.ts, which traces the fsyncs.
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../common/clock';
 import { approveClient, requestClient } from '../connect/clients.service';
@@ -14,9 +16,9 @@ import { setSecurityMode } from '../connect/security-mode.service';
 import { adminTokenFile, envDatabaseFile } from '../env-app';
 import { AccessBus } from '../events/access-bus';
 import { fakeThumbprint } from '../testing';
+import { exited, killAll, startEnvChild } from '../../testing/env-child';
 import { openEnvDatabase } from './database';
 
-const BIN = fileURLToPath(new URL('../../../bin/gatehouse.js', import.meta.url));
 const CLIENTS = 90; // under the pending cap of 100, so seeding evicts nobody
 const KILL_AFTER_ACKS = 30;
 const CONCURRENCY = 6;
@@ -37,32 +39,11 @@ beforeAll(() => {
   db.$client.close();
 });
 afterAll(() => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  killAll(children);
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** Starts `gatehouse env start` on a free port and resolves with its URL once it prints it. */
-function startChild(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, 'env', 'start', '--data-dir', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`env did not start: ${out}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /Environment\s+(http:\/\/\S+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1]! });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`env exited (${code}) before starting: ${out}`)));
-  });
-}
-
-const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+const startChild = () => startEnvChild(dataDir, children);
 
 async function decide(url: string, token: string, decision: Decision, thumbprint: string): Promise<number> {
   const res = await fetch(`${url}/trpc/connect.clients.${decision}`, {
@@ -75,7 +56,7 @@ async function decide(url: string, token: string, decision: Decision, thumbprint
   return res.status;
 }
 
-describe('crash safety', () => {
+describe('answers follow COMMIT (process crash)', () => {
   it('the environment database runs WAL with synchronous=FULL (what openEnvDatabase gives every environment)', () => {
     const db = openEnvDatabase(join(dataDir, 'pragma-check.sqlite'));
     expect(db.$client.pragma('journal_mode', { simple: true })).toBe('wal');
@@ -83,7 +64,7 @@ describe('crash safety', () => {
     db.$client.close();
   });
 
-  it('SIGKILL mid-burst: every acknowledged decision survives, integrity_check is ok, and it serves again', async () => {
+  it('SIGKILL mid-burst: every acknowledged decision was committed before its answer (it is in the database after the crash), integrity_check is ok, and it serves again', async () => {
     const { child, url } = await startChild();
     const token = readFileSync(adminTokenFile(dataDir), 'utf8').trim();
     const acked = new Map<string, Decision>();

@@ -1,0 +1,7 @@
+import { endAllOwnerSessions } from '../owner/owner-auth.service';
+import { ownerWriteProcedure, router } from './init';
+
+export const ownerRouter = router({
+  /** `gatehouse owner logout --all`: ends every owner session and its streams (S63). */
+  logoutAll: ownerWriteProcedure.mutation(({ ctx }) => endAllOwnerSessions(ctx.deps)),
+});
