@@ -20,6 +20,7 @@ import { hostLabelOf } from '../common/environment-id';
 import { TUNNEL_PATH } from '../tunnel/tunnel-protocol';
 
 export const DEV_AUDIENCE = 'gatehouse';
+const LISTEN_BACKLOG = 4096;
 
 export interface RelayConfig {
   /** The relay's own state directory. */
@@ -115,7 +116,8 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   try {
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);
-      server.listen(config.port ?? 4200, host, () => ok());
+      // Bursts of new connections (many devices at once) wait in the kernel's queue instead of being reset.
+      server.listen({ port: config.port ?? 4200, host, backlog: LISTEN_BACKLOG }, () => ok());
     });
   } catch (error) {
     if (ownStore) await store.close(); // a database pool left open would keep the process alive
