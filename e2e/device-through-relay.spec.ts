@@ -7,8 +7,9 @@ import { expect, test, type TunnelledEnvironment } from './fixtures';
 const CODE = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
 
 /** Opens the device page on the environment's origin at the relay; returns the code it shows. */
-async function openDeviceThroughRelay(page: Page, environment: TunnelledEnvironment): Promise<string> {
-  await page.goto(`${environment.deviceOrigin}/device`);
+async function openDeviceThroughRelay(page: Page, environment: TunnelledEnvironment, seen?: { csp?: string }): Promise<string> {
+  const response = await page.goto(`${environment.deviceOrigin}/device`);
+  if (seen) seen.csp = response?.headers()['content-security-policy'];
   await expect(page).toHaveURL(`${environment.deviceOrigin}/device`);
   await expect(page.getByRole('complementary', { name: 'This device' })).toContainText(environment.env.environmentId);
   const code = page.getByLabel(/^Verification code /);
@@ -29,8 +30,11 @@ test('1a · account mode: the device page on the environment’s origin at the r
   const page = await openRelayPage();
   const origins = new Set<string>();
   page.on('request', (request) => void origins.add(new URL(request.url()).origin));
-  await openDeviceThroughRelay(page, environment);
+  const seen: { csp?: string } = {};
+  await openDeviceThroughRelay(page, environment, seen);
   await expect(page.getByRole('heading', { name: 'Not connected' })).toBeVisible();
+  // The environment's own CSP, through the tunnel: it may call the relay it linked to, nothing else.
+  expect(seen.csp).toContain(`connect-src 'self' ${relayWithPages.relay.publicUrl};`);
 
   await page.getByRole('button', { name: 'Connect' }).click();
   const thumbprint = await connectedThumbprint(page);

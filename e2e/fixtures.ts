@@ -149,8 +149,9 @@ async function startRelayWithPages(): Promise<{ relayWithPages: RelayWithPages; 
     relayWithPages: {
       relay,
       async addEnvironment() {
-        // No relay.allowOrigin: the page origin is the relay's own `{label}.localhost`, allowed by suffix.
-        const env = await startEnvironment({ dataDir: join(dataDir, `env-${envs.length}`), port: 0, connectOrigins: [relay.publicUrl] });
+        // Neither relay.allowOrigin nor connectOrigins: the relay allows page origins by its suffix,
+        // and linking adds the relay's origin to the environment's CSP.
+        const env = await startEnvironment({ dataDir: join(dataDir, `env-${envs.length}`), port: 0 });
         envs.push(env);
         await env.link(relay.publicUrl, await relay.devIssuer!.issueIdToken('owner'));
         // The environment dials out by itself once linked.
