@@ -64,6 +64,7 @@ test('1b · client-approval mode: the page shows its code and waits; the owner a
   await environment.api.connect.clients.approve.mutate({ clientProofKeyThumbprint: pending!.clientProofKeyThumbprint });
 
   expect(await connectedThumbprint(page)).toBe(pending!.clientProofKeyThumbprint);
+  await shot(page, 'device-through-relay-approved');
 });
 
 test('2 · two environments at one relay: each origin keeps its own device key', async ({ relayWithPages, openRelayPage }) => {

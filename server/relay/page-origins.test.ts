@@ -1,9 +1,11 @@
 // Environment page origins (`{label}.localhost:{port}`, SPEC §11) may call the relay's client API and
 // its dev issuer from a browser, the way the /device page does; look-alike origins may not.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack } from '../testing/stack';
 import { startRelay, type RelayRuntime } from './relay-app';
 
 const LABEL = 'abcdefghijklmnopqrstuvwxyz';
@@ -64,5 +66,35 @@ describe('environment page origins', () => {
     const origin = `http://${LABEL}.localhost:${new URL(plainRelay.publicUrl).port}`;
     expect((await preflight(plainRelay.publicUrl, '/oauth/token', origin)).headers.get('access-control-allow-origin')).toBeNull();
     expect((await devToken(plainRelay.publicUrl, origin)).status).toBe(403);
+  });
+});
+
+/** GET on the relay with the Host a browser on that page origin sends. */
+function getAtHost(url: string, host: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { host } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('the device page config through the tunnel', () => {
+  it('says no owner pages are served on the page origin, and that they are on the environment’s own', async () => {
+    const stack = await startStack({ relay: { environmentHostSuffix: 'localhost' } });
+    try {
+      const pageHost = new URL(stack.relay.deviceOriginOf(stack.env.environmentId)!).host;
+      const through = await getAtHost(`${stack.relay.publicUrl}/api/connect/config`, pageHost);
+      expect(through.status).toBe(200);
+      expect(JSON.parse(through.body)).toEqual({ environmentId: stack.env.environmentId, relayUrl: stack.relay.publicUrl, ownerPages: false });
+      const direct = (await (await fetch(`${stack.env.publicUrl}/api/connect/config`)).json()) as { ownerPages?: boolean };
+      expect(direct.ownerPages).toBe(true);
+    } finally {
+      await stack.close();
+    }
   });
 });
