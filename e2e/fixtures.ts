@@ -1,6 +1,8 @@
 // Playwright fixtures: each test gets a real relay (with the dev issuer) and a real environment on
 // free ports with a fresh data directory, linked for the dev account "owner", and stopped after.
-import { test as base, devices, expect, type BrowserContextOptions, type Page } from '@playwright/test';
+// `relayWithPages` tests instead get a relay that serves environments' device pages on
+// `{label}.localhost:{port}`, and environments it reaches only through their tunnels.
+import { test as base, devices, expect, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from '@playwright/test';
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,11 +43,29 @@ export interface DevicePage {
   code: string;
 }
 
+/** One environment reached only through its tunnel, its device page on its own origin at the relay. */
+export interface TunnelledEnvironment {
+  env: EnvRuntime;
+  api: OwnerClient;
+  /** `http://{label}.localhost:{relay port}`: where the relay serves this environment's device page. */
+  deviceOrigin: string;
+}
+
+export interface RelayWithPages {
+  /** A relay with the dev issuer that serves environment pages on `{label}.localhost:{port}`. */
+  relay: RelayRuntime;
+  /** Starts one more environment, links it for "owner" and waits until its tunnel is up. */
+  addEnvironment(): Promise<TunnelledEnvironment>;
+}
+
 interface Fixtures {
   gatehouse: Gatehouse;
+  relayWithPages: RelayWithPages;
   consoleAllowlist: RegExp[];
-  /** Opens a page in a fresh browser context (its own cookies and IndexedDB). */
+  /** Opens a page in a fresh browser context (its own cookies and IndexedDB) based at the environment. */
   openPage(options?: BrowserContextOptions): Promise<Page>;
+  /** The same for `relayWithPages` tests: no base URL, and no `gatehouse` stack started. */
+  openRelayPage(options?: BrowserContextOptions): Promise<Page>;
   /** The owner, signed in through a one-time login link, on Settings → Connections. */
   owner: Page;
   /** The /device page in its own context; `phone` emulates a touch phone. */
@@ -121,7 +141,71 @@ async function startGatehouse(): Promise<{ gatehouse: Gatehouse; stop(): Promise
   };
 }
 
+async function startRelayWithPages(): Promise<{ relayWithPages: RelayWithPages; stop(): Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-pages-'));
+  const relay = await startRelay({ dataDir: join(dataDir, 'relay'), port: 0, devIssuer: true, environmentHostSuffix: 'localhost' });
+  const envs: EnvRuntime[] = [];
+  return {
+    relayWithPages: {
+      relay,
+      async addEnvironment() {
+        // Neither relay.allowOrigin nor connectOrigins: the relay allows page origins by its suffix,
+        // and linking adds the relay's origin to the environment's CSP.
+        const env = await startEnvironment({ dataDir: join(dataDir, `env-${envs.length}`), port: 0 });
+        envs.push(env);
+        await env.link(relay.publicUrl, await relay.devIssuer!.issueIdToken('owner'));
+        // The environment dials out by itself once linked.
+        await expect.poll(() => relay.deps.tunnels.has(env.environmentId)).toBe(true);
+        return { env, api: createOwnerClient(env.publicUrl, env.adminToken, 'api'), deviceOrigin: relay.deviceOriginOf(env.environmentId)! };
+      },
+    },
+    async stop() {
+      for (const env of envs) await env.close();
+      await relay.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Pages in fresh contexts whose console must stay clean. The fixture using it closes them in its own
+ * teardown, before the servers it depends on stop (a cut event stream would log an error).
+ */
+function pageOpener(browser: Browser, allowed: RegExp[]) {
+  const contexts: BrowserContext[] = [];
+  const problems: string[] = [];
+  return {
+    async open(options?: BrowserContextOptions): Promise<Page> {
+      const context = await browser.newContext(options);
+      contexts.push(context);
+      const page = await context.newPage();
+      page.on('console', (message) => {
+        if (message.type() !== 'error' && message.type() !== 'warning') return;
+        const text = `${message.type()}: ${message.text()} [${message.location().url}]`;
+        if (!allowed.some((re) => re.test(text))) problems.push(`${page.url()} ${text}`);
+      });
+      page.on('pageerror', (error) => problems.push(`${page.url()} uncaught: ${error.message}`));
+      return page;
+    },
+    async closeAll(): Promise<void> {
+      for (const context of contexts) await context.close();
+      // No console errors or warnings on any page (SPEC: "no console errors or warnings").
+      expect(problems, 'console errors or warnings').toEqual([]);
+    },
+  };
+}
+
 export const test = base.extend<Fixtures>({
+  // eslint-disable-next-line no-empty-pattern
+  relayWithPages: async ({}, use) => {
+    const { relayWithPages, stop } = await startRelayWithPages();
+    try {
+      await use(relayWithPages);
+    } finally {
+      await stop();
+    }
+  },
+
   // eslint-disable-next-line no-empty-pattern
   gatehouse: async ({}, use) => {
     const { gatehouse, stop } = await startGatehouse();
@@ -141,24 +225,17 @@ export const test = base.extend<Fixtures>({
     await use((pattern) => void consoleAllowlist.push(pattern));
   },
 
-  openPage: async ({ browser, gatehouse, consoleAllowlist: allowed }, use) => {
-    const contexts: Array<{ close(): Promise<void> }> = [];
-    const problems: string[] = [];
-    await use(async (options) => {
-      const context = await browser.newContext({ baseURL: gatehouse.env.publicUrl, ...options });
-      contexts.push(context);
-      const page = await context.newPage();
-      page.on('console', (message) => {
-        if (message.type() !== 'error' && message.type() !== 'warning') return;
-        const text = `${message.type()}: ${message.text()} [${message.location().url}]`;
-        if (!allowed.some((re) => re.test(text))) problems.push(`${page.url()} ${text}`);
-      });
-      page.on('pageerror', (error) => problems.push(`${page.url()} uncaught: ${error.message}`));
-      return page;
-    });
-    for (const context of contexts) await context.close();
-    // No console errors or warnings on any page (SPEC: "no console errors or warnings").
-    expect(problems, 'console errors or warnings').toEqual([]);
+  openPage: async ({ browser, gatehouse, consoleAllowlist }, use) => {
+    const pages = pageOpener(browser, consoleAllowlist);
+    await use((options) => pages.open({ baseURL: gatehouse.env.publicUrl, ...options }));
+    await pages.closeAll();
+  },
+
+  // Depends on relayWithPages only so that the relay stops after these pages close.
+  openRelayPage: async ({ browser, relayWithPages: _relay, consoleAllowlist }, use) => {
+    const pages = pageOpener(browser, consoleAllowlist);
+    await use((options) => pages.open(options));
+    await pages.closeAll();
   },
 
   owner: async ({ openPage, gatehouse }, use) => {

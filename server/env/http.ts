@@ -174,8 +174,9 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
       const route = Object.hasOwn(routes, pathname) ? routes[pathname] : undefined;
       if (route) return await route(req, res);
       if (pathname === '/api/connect/config' && req.method === 'GET') {
-        // What the /device page needs to start: public facts only.
-        return sendJson(res, 200, { environmentId: opts.environmentId, relayUrl: opts.relayUrl() }, headers);
+        // What the /device page needs to start: public facts only. Through the relay the page is on the
+        // environment's origin at the relay, where no owner page is served (SPEC §11).
+        return sendJson(res, 200, { environmentId: opts.environmentId, relayUrl: opts.relayUrl(), ownerPages: !isTunnelRequest(req) }, headers);
       }
       if (pathname === '/healthz' && req.method === 'GET') {
         return sendJson(res, 200, { ok: true, environmentId: opts.environmentId }, headers);

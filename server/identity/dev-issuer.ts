@@ -27,6 +27,8 @@ export interface DevIssuerOptions {
   devMode: boolean;
   /** Web origins (e.g. the env's) whose pages may call the issuer; never `*`. */
   allowedOrigins?: string[];
+  /** Origins allowed by rule rather than by list (the relay's per-environment page origins). */
+  allowsOrigin?: (origin: string) => boolean;
 }
 
 export const DEV_ID_TOKEN_TTL_SECONDS = 600;
@@ -59,6 +61,7 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
   if (!audience) throw new TypeError('The dev issuer needs an audience.');
   const clock = opts.clock ?? systemClock;
   const allowedOrigins = new Set((opts.allowedOrigins ?? []).map(parseOrigin));
+  const isAllowedOrigin = (origin: string) => allowedOrigins.has(origin) || opts.allowsOrigin?.(origin) === true;
   const key = await loadOrCreateDevIssuerKey(opts.keyFile);
 
   const discovery = {
@@ -104,7 +107,7 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
   async function handle(req: IncomingMessage, res: ServerResponse, subPath: string): Promise<void> {
     const origin = req.headers.origin;
     const cors: Record<string, string> = { vary: 'origin' };
-    if (origin !== undefined && allowedOrigins.has(origin)) cors['access-control-allow-origin'] = origin;
+    if (origin !== undefined && isAllowedOrigin(origin)) cors['access-control-allow-origin'] = origin;
     try {
       // Disabled looks like absent: nothing here reveals that a dev issuer exists.
       if (!devMode) return fail(res, 404, 'not_found', 'not_found', 'Not found.', cors);
@@ -126,7 +129,7 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
       }
       if (path !== '/token') return fail(res, 404, 'not_found', 'not_found', 'Not found.', cors);
       // Same-origin pages (the relay's own origin) send Origin too; any other origin must be listed.
-      const originAllowed = origin === undefined || allowedOrigins.has(origin) || origin === issuerUrl.origin;
+      const originAllowed = origin === undefined || isAllowedOrigin(origin) || origin === issuerUrl.origin;
       if (method === 'OPTIONS') {
         if (!originAllowed || req.headers['access-control-request-method'] !== 'POST') {
           return fail(res, 403, 'forbidden', 'forbidden', 'This origin may not call the dev account issuer.', cors);

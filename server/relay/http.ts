@@ -26,7 +26,7 @@ const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
 const LinkBody = z.object({ proof: z.string().min(1).max(16 * 1024) });
 
 /** An environment's page origin at this relay may call the relay's client API (DPoP, no cookies). */
-function isEnvironmentPageOrigin(origin: string, suffix: string | null): boolean {
+export function isEnvironmentPageOrigin(origin: string, suffix: string | null): boolean {
   try {
     return environmentOfHost(new URL(origin).host, suffix) !== null;
   } catch {

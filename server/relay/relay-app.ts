@@ -10,7 +10,7 @@ import { loadOrCreateSigningKey } from '../common/keys';
 import { createOidcAccountTokenVerifier } from '../identity/account-token';
 import { createDevIssuer, isLoopbackAddress, type DevIssuer } from '../identity/dev-issuer';
 import type { RelayDeps } from './deps';
-import { createRelayRequestHandler } from './http';
+import { createRelayRequestHandler, isEnvironmentPageOrigin } from './http';
 import { openPgRelayStore } from './pg-store';
 import { openSqliteRelayStore } from './sqlite-store';
 import type { RelayStore } from './store';
@@ -140,6 +140,8 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
       clock,
       devMode: true,
       allowedOrigins,
+      // Device pages on `{label}.{suffix}` sign in here like the relay's client API lets them call it.
+      allowsOrigin: (origin) => isEnvironmentPageOrigin(origin, hostSuffix),
     });
   }
   const issuer = config.accountIssuer ?? (devIssuer ? { issuer: devIssuer.issuer, audience: DEV_AUDIENCE } : null);

@@ -11,24 +11,29 @@ function Logo() {
   );
 }
 
-/** Header, navigation and the page's main landmark. */
-export function AppShell({ page, pendingCount, children }: { page: Page; pendingCount?: number; children: ReactNode }) {
+/**
+ * Header, navigation and the page's main landmark. `ownerPages: false` (the device page on the
+ * environment's origin at the relay, which serves no owner page) leaves the owner's links out.
+ */
+export function AppShell({ page, pendingCount, ownerPages = true, children }: { page: Page; pendingCount?: number; ownerPages?: boolean; children: ReactNode }) {
   return (
     <div className="shell">
       <header className="topbar">
-        <a className="brand" href="/settings/connections">
+        <a className="brand" href={ownerPages ? '/settings/connections' : '/device'}>
           <Logo />
           <span>Gatehouse</span>
         </a>
         <nav aria-label="Main">
-          <a href="/settings/connections" aria-current={page === 'connections' ? 'page' : undefined}>
-            Connections
-            {pendingCount ? (
-              <span className="badge" aria-label={`${pendingCount} pending`}>
-                {pendingCount}
-              </span>
-            ) : null}
-          </a>
+          {ownerPages && (
+            <a href="/settings/connections" aria-current={page === 'connections' ? 'page' : undefined}>
+              Connections
+              {pendingCount ? (
+                <span className="badge" aria-label={`${pendingCount} pending`}>
+                  {pendingCount}
+                </span>
+              ) : null}
+            </a>
+          )}
           <a href="/device" aria-current={page === 'device' ? 'page' : undefined}>
             This device
           </a>

@@ -179,7 +179,7 @@ export function DevicePage() {
   }, [phase.kind]);
 
   return (
-    <AppShell page="device">
+    <AppShell page="device" ownerPages={context?.ownerPages ?? true}>
       <div className="page-heading">
         <div>
           <p className="eyebrow">Connect</p>

@@ -1,5 +1,6 @@
 // This browser's client identity: a non-extractable P-256 key pair kept in IndexedDB (the browser
 // can store and use it, but no script can read the private key out), reused across reloads.
+// IndexedDB belongs to the origin, so each environment's page origin at a relay keeps its own key.
 import { generateDpopKeyPair } from '../../../shared/dpop';
 
 const DB_NAME = 'gatehouse-device';

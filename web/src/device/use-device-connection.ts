@@ -22,6 +22,8 @@ export interface DeviceContext {
   signer: DpopSigner;
   deviceId: string;
   code: string;
+  /** Whether this origin also serves the owner's pages (not on the environment's origin at the relay). */
+  ownerPages: boolean;
   info: ClientInfo & { deviceType: NonNullable<ClientInfo['deviceType']> };
 }
 
@@ -41,7 +43,7 @@ export type DevicePhase =
 async function loadContext(): Promise<DeviceContext> {
   const res = await fetch('/api/connect/config', { headers: { accept: 'application/json' } });
   if (!res.ok) throw new Error(`The environment did not answer (HTTP ${res.status}).`);
-  const config = (await res.json()) as { environmentId?: string; relayUrl?: string | null };
+  const config = (await res.json()) as { environmentId?: string; relayUrl?: string | null; ownerPages?: boolean };
   if (!config.environmentId) throw new Error('The environment did not say who it is.');
   if (!config.relayUrl) throw new Error('This environment is not linked to a relay yet. Link it first: gatehouse connect link --relay URL --account NAME');
   const identity = await deviceIdentity();
@@ -52,6 +54,7 @@ async function loadContext(): Promise<DeviceContext> {
     signer,
     deviceId: identity.deviceId,
     code: await verificationCode(signer.thumbprint),
+    ownerPages: config.ownerPages !== false,
     info: describeBrowser(currentBrowserFacts()),
   };
 }
