@@ -44,3 +44,20 @@ export function refuseOnTunnel(req: Http2ServerRequest, res: Http2ServerResponse
   }
   return false;
 }
+
+// Connection-specific headers mean nothing on an HTTP/2 stream; Node drops them with a warning.
+const CONNECTION_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** Lets the shared request handler (and tRPC's SSE writer) set HTTP/1.1 headers on a tunnel stream quietly. */
+export function dropConnectionHeaders(res: Http2ServerResponse): void {
+  const setHeader = res.setHeader.bind(res);
+  res.setHeader = ((name: string, value: number | string | readonly string[]) => (CONNECTION_HEADERS.has(name.toLowerCase()) ? res : setHeader(name, value))) as typeof res.setHeader;
+  const writeHead = res.writeHead.bind(res) as (status: number, ...rest: unknown[]) => Http2ServerResponse;
+  res.writeHead = ((status: number, ...rest: unknown[]) => {
+    const last = rest.at(-1);
+    if (last && typeof last === 'object' && !Array.isArray(last)) {
+      rest[rest.length - 1] = Object.fromEntries(Object.entries(last as Record<string, unknown>).filter(([name]) => !CONNECTION_HEADERS.has(name.toLowerCase())));
+    }
+    return writeHead(status, ...rest);
+  }) as typeof res.writeHead;
+}
