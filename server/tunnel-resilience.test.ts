@@ -161,17 +161,29 @@ describe('load through one tunnel', () => {
   }, 180_000); // each call commits its DPoP marker (one fsync): on a loaded 2-core machine that takes a while
 
   it('100 SSE streams through one tunnel stay open, and all end when the tunnel is cut', async () => {
-    const signer = await stack.newSigner();
-    const session = await stack.connect(signer);
-    const f = dpopFetch(signer, () => session.accessToken);
-    const streams = await Promise.all(
-      Array.from({ length: 100 }, async () => {
-        const res = await f(`${session.endpoint}/trpc/client.session`, { headers: { accept: 'text/event-stream' } });
-        const reader = res.body!.getReader();
-        let text = '';
-        while (!text.includes('"status":"active"')) text += new TextDecoder().decode((await reader.read()).value);
-        return reader;
+    // 25 devices with 4 session streams each (a client session may hold at most 4).
+    const devices = await Promise.all(
+      Array.from({ length: 25 }, async () => {
+        const signer = await stack.newSigner();
+        const session = await stack.connect(signer);
+        return { session, f: dpopFetch(signer, () => session.accessToken) };
       }),
+    );
+    const streams = await Promise.all(
+      devices.flatMap(({ session, f }) =>
+        Array.from({ length: 4 }, async () => {
+          const res = await f(`${session.endpoint}/trpc/client.session`, { headers: { accept: 'text/event-stream' } });
+          expect(res.status).toBe(200);
+          const reader = res.body!.getReader();
+          let text = '';
+          while (!text.includes('"status":"active"')) {
+            const { done, value } = await reader.read();
+            if (done) throw new Error(`the stream ended before it was active: ${text.slice(0, 200)}`);
+            text += new TextDecoder().decode(value);
+          }
+          return reader;
+        }),
+      ),
     );
     expect(streams).toHaveLength(100);
     stack.relay.deps.tunnels.disconnect(stack.env.environmentId);
