@@ -16,7 +16,7 @@ import { AccessBus } from '../events/access-bus';
 import { fakeThumbprint } from '../testing';
 import { openEnvDatabase } from './database';
 
-const BIN = fileURLToPath(new URL('../../../bin/gatehouse.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../../bin/gatehouse-dev.js', import.meta.url));
 const CLIENTS = 90; // under the pending cap of 100, so seeding evicts nobody
 const KILL_AFTER_ACKS = 30;
 const CONCURRENCY = 6;
