@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => upstream.close(() => r())));
 
-const strict = { allowPrivate: false, allowedOrigins: [] };
+const strict = { allowPrivate: false, allowedOrigins: [] as string[] };
 const post = (endpoint: string, policy = strict) => postToDirectEndpoint(endpoint, '/api/connect/mint-credential', '{}', { policy, signal: AbortSignal.timeout(5000), maxBytes: 1024 });
 
 describe('S52 addresses', () => {
