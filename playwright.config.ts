@@ -1,5 +1,5 @@
 // e2e: Debian's Chromium drives the real relay and environment (started per test by e2e/fixtures.ts)
-// and the built web app in dist/web (`npm run test:e2e` builds it first).
+// and the built web app in dist/web; the CLI steps run the compiled bin (`npm run test:e2e` builds both first).
 import { defineConfig } from '@playwright/test';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,8 +8,8 @@ const chromium = process.env.GATEHOUSE_CHROMIUM ?? '/usr/bin/chromium';
 if (!existsSync(chromium)) {
   throw new Error(`Chromium was not found at ${chromium}. The e2e suite runs Debian's Chromium (no browser downloads): apt-get install -y chromium`);
 }
-if (!existsSync(join(import.meta.dirname, 'dist/web/index.html'))) {
-  throw new Error('The web app is not built: run `npm run build:web` (or `npm run test:e2e`, which builds it first).');
+if (!existsSync(join(import.meta.dirname, 'dist/web/index.html')) || !existsSync(join(import.meta.dirname, 'dist/server/main.js'))) {
+  throw new Error('The web app or the server is not built: run `npm run build` (or `npm run test:e2e`, which builds them first).');
 }
 
 export default defineConfig({

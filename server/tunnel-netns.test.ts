@@ -56,7 +56,7 @@ describe.runIf(available)('an environment behind its own network namespace', () 
     // only way in from the namespace, as a load balancer in front of a relay would be.
     relay = await startRelay({ dataDir: join(dir, 'relay'), port: 0, devIssuer: true });
     front = await startBlackholeProxy((relay.server.address() as AddressInfo).port, hostAddr);
-    const bin = join(import.meta.dirname, '../bin/gatehouse.js');
+    const bin = join(import.meta.dirname, '../bin/gatehouse-dev.js');
     // The dev issuer answers loopback callers only: the environment links with an ID token, as it would with a real provider.
     const idToken = await relay.devIssuer!.issueIdToken('owner');
     child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, 'env', 'start', '--port', '4100', '--data-dir', join(dir, 'env'), '--relay', front.url, '--id-token', idToken], { stdio: 'pipe' });

@@ -120,7 +120,7 @@ describe('an environment process killed', () => {
   });
 
   it('`gatehouse env start --relay` links and tunnels; after kill -9 the relay answers environment_offline at once', async () => {
-    const bin = join(import.meta.dirname, '../bin/gatehouse.js');
+    const bin = join(import.meta.dirname, '../bin/gatehouse-dev.js');
     const child = spawn(process.execPath, [bin, 'env', 'start', '--port', '0', '--data-dir', join(dir, 'env'), '--relay', relay.publicUrl, '--account', 'owner'], { stdio: 'pipe' });
     let out = '';
     child.stdout.on('data', (c) => (out += c));

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
-const bin = join(import.meta.dirname, '../../bin/gatehouse.js');
+const bin = join(import.meta.dirname, '../../bin/gatehouse-dev.js');
 let dir: string;
 let server: ChildProcessWithoutNullStreams;
 let out = '';

@@ -19,6 +19,9 @@ export class SigningKeyFileError extends Error {
   }
 }
 
+// The DER header of a PKCS#8 Ed25519 private key (RFC 8410); the 32-byte seed follows it.
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
 const errorCode = (error: unknown): string | undefined =>
   typeof error === 'object' && error !== null && 'code' in error
     ? String((error as { code: unknown }).code)
@@ -34,9 +37,11 @@ async function fromPrivateJwk(file: string, jwk: unknown): Promise<SigningKey> {
   }
   let x: string;
   try {
-    // Derive the public half from `d` so a file whose x and d disagree cannot sign under the wrong kid.
-    const stored = { kty: 'OKP', crv: 'Ed25519', d: candidate.d, x: candidate.x };
-    const derived = createPublicKey(createPrivateKey({ key: stored, format: 'jwk' }));
+    // Derive the public half from `d` alone so a file whose x and d disagree cannot sign under the wrong
+    // kid (and is named as such: Node 24 refuses such a JWK outright, Node 20 ignores its x).
+    const seed = Buffer.from(candidate.d, 'base64url');
+    if (seed.length !== 32 || seed.toString('base64url') !== candidate.d) throw new Error('not a 32-byte seed');
+    const derived = createPublicKey(createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' }));
     x = String(derived.export({ format: 'jwk' }).x);
   } catch {
     throw new SigningKeyFileError(file, 'holds an unusable Ed25519 key');

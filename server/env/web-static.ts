@@ -1,9 +1,9 @@
 import { createReadStream, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../common/package-path';
 
-export const defaultWebRoot = fileURLToPath(new URL('../../dist/web', import.meta.url));
+export const defaultWebRoot = packagePath('dist', 'web');
 
 const types: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -5,14 +5,14 @@
 import { eq, lt } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DomainError } from '../common/errors';
+import { packagePath } from '../common/package-path';
 import * as schema from './db/pg-schema';
 import { relayLinks, relayReplayMarkers } from './db/pg-schema';
 import type { RelayLinkRecord, RelayStore } from './store';
 
-const migrationsFolder = fileURLToPath(new URL('../../drizzle/relay-pg', import.meta.url));
+const migrationsFolder = packagePath('drizzle', 'relay-pg');
 
 export interface PgRelayStoreOptions {
   /** Connections per relay instance (default 10). Budget instances × max under the server's max_connections. */

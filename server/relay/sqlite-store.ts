@@ -2,13 +2,13 @@ import Database from 'better-sqlite3';
 import { and, eq, lt } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../common/package-path';
 import * as schema from './db/schema';
 import { relayLinks, relayReplayMarkers } from './db/schema';
 import type { RelayLinkRecord, RelayStore } from './store';
 import { ensurePrivateDatabaseFile } from '../common/files';
 
-const migrationsFolder = fileURLToPath(new URL('../../drizzle/relay', import.meta.url));
+const migrationsFolder = packagePath('drizzle', 'relay');
 
 export function openSqliteRelayStore(file: string): RelayStore {
   const sqlite = new Database(ensurePrivateDatabaseFile(file));

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../../bin/gatehouse.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/gatehouse-dev.js', import.meta.url));
 
 /**
  * Starts `gatehouse env start` on a free port (under `wrap`, e.g. `['strace', …, '--']`, when given)

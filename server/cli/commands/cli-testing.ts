@@ -6,7 +6,7 @@ import { createClientSession } from '../../env/connect/client-sessions.service';
 import type { EnvDeps } from '../../env/deps';
 
 const repoRoot = join(import.meta.dirname, '../../..');
-const bin = join(repoRoot, 'bin/gatehouse.js');
+const bin = join(repoRoot, 'bin/gatehouse-dev.js');
 
 export interface CliResult {
   code: number | null;

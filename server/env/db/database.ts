@@ -2,13 +2,13 @@ import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import type { BaseSQLiteDatabase } from 'drizzle-orm/sqlite-core';
-import { fileURLToPath } from 'node:url';
 import { ensurePrivateDatabaseFile } from '../../common/files';
+import { packagePath } from '../../common/package-path';
 import * as schema from './schema';
 
 export type EnvDb = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
-const migrationsFolder = fileURLToPath(new URL('../../../drizzle/env', import.meta.url));
+const migrationsFolder = packagePath('drizzle', 'env');
 
 /**
  * Opens (or creates) the environment database and applies the committed migrations.

@@ -1,0 +1,31 @@
+// Compiles the servers and the CLI into dist/server: one ESM bundle split at every dynamic import, so
+// the CLI still loads each command only when it runs (`gatehouse --help` stays small). Packages stay
+// in node_modules (better-sqlite3 is native); source maps point stack traces back at server/**/*.ts.
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const serverEntry = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
+
+/** Builds into outdir (emptied first); it must sit inside the package, where package.json is found from it. */
+export async function buildServer(outdir: string): Promise<void> {
+  rmSync(outdir, { recursive: true, force: true });
+  await build({
+    entryPoints: [serverEntry],
+    outdir,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: true,
+    sourcesContent: false,
+    chunkNames: 'chunks/[name]-[hash]',
+    logLevel: 'warning',
+  });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await buildServer(fileURLToPath(new URL('../dist/server', import.meta.url)));
+}
