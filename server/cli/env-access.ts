@@ -49,7 +49,8 @@ export async function findRunningEnv(dataDir: string): Promise<(RuntimeInfo & { 
   const info = readRuntimeInfo(dataDir);
   if (!info) return null;
   try {
-    const res = await fetch(`${info.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+    // Generous: a loaded machine (or a busy environment) answers slowly; a wrong 'not running' is worse.
+    const res = await fetch(`${info.url}/healthz`, { signal: AbortSignal.timeout(5000) });
     const body = (await res.json()) as { environmentId?: string };
     if (body.environmentId !== info.environmentId) return null;
   } catch {
