@@ -57,11 +57,11 @@ export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMess
         .where(and(eq(clientSessions.tokenHash, sha256Hex(token)), isNull(clientSessions.endedAt), gt(clientSessions.expiresAt, now)))
         .get();
       if (!session || session.clientProofKeyThumbprint !== proof.thumbprint) throw unauthorized('This client session is not valid (ended, expired, or bound to another key).');
-      if (getSecurityMode(tx) === 'client-approval') {
+      if (getSecurityMode(deps.db) === 'client-approval') {
         const row = tx.select({ status: connectClients.status, revokedAt: connectClients.revokedAt }).from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, session.clientProofKeyThumbprint)).get();
         if (!row || row.revokedAt !== null || row.status !== 'approved') throw unauthorized('This client is no longer approved.');
       }
-      if (!consumeMarker(tx, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
+      if (!consumeMarker(deps.db, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
         securityLogOf(deps).record({ kind: 'dpop_replayed', where: `env ${req.method ?? 'GET'} ${path}`, thumbprint: proof.thumbprint, jti: proof.jti });
         throw unauthorized('Invalid DPoP proof: it was already used.');
       }

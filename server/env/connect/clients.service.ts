@@ -1,11 +1,11 @@
 // The client registry and its state machine (SPEC §5.2), plus flood control (§5.3).
-import { and, asc, desc, eq, gte, isNull, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, isNull, lt, sql } from 'drizzle-orm';
 import type { AuditActor, ClientInfo, ConnectClient, DecisionResult, RevokeResult } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { recordAudit } from '../audit/audit.service';
-import type { EnvSql } from '../db/database';
-import { prepared } from '../db/prepared';
+import type { EnvDb } from '../db/database';
+import { hotQueries } from '../db/hot-queries';
 import { auditLog, connectClients, type ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { toConnectClient } from './client-view';
@@ -29,29 +29,18 @@ export function notFound(thumbprint: string): DomainError {
   return new DomainError('not_found', 'not_found', `No active Connect client found for ${thumbprint}.`);
 }
 
-export function findActiveClient(db: EnvSql, thumbprint: string): ConnectClientRow | undefined {
-  const query = prepared(db, 'findActiveClient', (d) =>
-    d.select().from(connectClients).where(and(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')), isNull(connectClients.revokedAt))).prepare(),
-  );
-  return query.get({ thumbprint });
+export function findActiveClient(db: EnvDb, thumbprint: string): ConnectClientRow | undefined {
+  return hotQueries(db).findActiveClient.get({ thumbprint });
 }
 
 /** Whether an active (not revoked) row exists for this key: one indexed lookup, no row to build. */
-export function hasActiveClient(db: EnvSql, thumbprint: string): boolean {
-  const query = prepared(db, 'hasActiveClient', (d) =>
-    d
-      .select({ one: sql<number>`1` })
-      .from(connectClients)
-      .where(and(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')), isNull(connectClients.revokedAt)))
-      .prepare(),
-  );
-  return query.get({ thumbprint }) !== undefined;
+export function hasActiveClient(db: EnvDb, thumbprint: string): boolean {
+  return hotQueries(db).hasActiveClient.get({ thumbprint }) !== undefined;
 }
 
 /** The client's row whatever its state (revoked rows included). */
-export function findClientRow(db: EnvSql, thumbprint: string): ConnectClientRow | undefined {
-  const query = prepared(db, 'findClientRow', (d) => d.select().from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint'))).prepare());
-  return query.get({ thumbprint });
+export function findClientRow(db: EnvDb, thumbprint: string): ConnectClientRow | undefined {
+  return hotQueries(db).findClientRow.get({ thumbprint });
 }
 
 /** Active clients, pending first, then the most recently changed. */
@@ -82,11 +71,11 @@ export interface RequestOutcome {
 }
 
 /**
- * One request from a client, inside the caller's transaction (minting composes it with the
- * credential). `admitNew`, when given, is asked before a new pending client (absent or revoked) is
+ * One request from a client, inside the caller's open transaction on `db` (minting composes it
+ * with the credential). `admitNew`, when given, is asked before a new pending client (absent or revoked) is
  * recorded; a refusal throws `rate_limited` and the caller's transaction records nothing.
  */
-export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest, admitNew?: () => boolean): RequestOutcome {
+export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, admitNew?: () => boolean): RequestOutcome {
   const at = isoTime(now);
   const thumbprint = req.clientProofKeyThumbprint;
   const meta = req.client ?? {};
@@ -147,25 +136,7 @@ export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest, a
     });
     statusChanged = true;
   } else {
-    // The repeat ask (the hot path of a waiting or approved client): one prepared statement that
-    // also returns the row.
-    const refresh = prepared(tx, 'refreshClientRequest', (d) =>
-      d
-        .update(connectClients)
-        .set({
-          deviceId: sql`${sql.placeholder('deviceId')}`,
-          label: sql`${sql.placeholder('label')}`,
-          os: sql`${sql.placeholder('os')}`,
-          deviceType: sql`${sql.placeholder('deviceType')}`,
-          requestedAt: sql`${sql.placeholder('at')}`,
-          requestCount: sql`${connectClients.requestCount} + 1`,
-          updatedAt: sql`${sql.placeholder('at')}`,
-        })
-        .where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')))
-        .returning()
-        .prepare(),
-    );
-    refreshed = refresh.get({
+    refreshed = hotQueries(tx).refreshClientRequest.get({
       deviceId: req.deviceId ?? existing.deviceId,
       label: meta.label ?? existing.label,
       os: meta.os ?? existing.os,
@@ -188,7 +159,7 @@ export function requestClientInTx(tx: EnvSql, now: number, req: ClientRequest, a
  * history (decided, account changed, revoked before) keeps its soft delete. The drops are audited
  * in aggregate (`dropPendingRows`).
  */
-function enforcePendingBounds(tx: EnvSql, now: number, keep: string): string[] {
+function enforcePendingBounds(tx: EnvDb, now: number, keep: string): string[] {
   const pendingActive = and(eq(connectClients.status, 'pending'), isNull(connectClients.revokedAt));
   const expired = tx
     .select({ t: connectClients.clientProofKeyThumbprint })
@@ -218,41 +189,15 @@ const DROP_DETAIL = /^dropped (\d+) pending client\(s\), [^;]*; last at [^;]*; e
  * (DROP_AUDIT_WINDOW_MS): the entry counts every drop and names the first few thumbprints, and its
  * thumbprint column is set only while it covers a single client.
  */
-function dropPendingRows(tx: EnvSql, now: number, thumbprints: string[], action: 'pending_expired' | 'pending_evicted', why: string): void {
+function dropPendingRows(tx: EnvDb, now: number, thumbprints: string[], action: 'pending_expired' | 'pending_evicted', why: string): void {
   if (thumbprints.length === 0) return;
   const at = isoTime(now);
-  // Usually one thumbprint per new client: prepared statements keep the flood path cheap.
-  const deleteFresh = prepared(tx, 'deleteFreshPending', (d) =>
-    d
-      .delete(connectClients)
-      .where(and(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')), eq(connectClients.version, 0), isNull(connectClients.revokedAt)))
-      .returning({ t: connectClients.clientProofKeyThumbprint })
-      .prepare(),
-  );
-  const deleteRequestEntries = prepared(tx, 'deleteRequestAudit', (d) =>
-    d.delete(auditLog).where(and(eq(auditLog.action, 'client_requested'), eq(auditLog.clientProofKeyThumbprint, sql.placeholder('thumbprint')))).prepare(),
-  );
-  const softDelete = prepared(tx, 'softDeletePending', (d) =>
-    d
-      .update(connectClients)
-      .set({ revokedAt: sql`${sql.placeholder('at')}`, updatedAt: sql`${sql.placeholder('at')}`, version: sql`${connectClients.version} + 1` })
-      .where(and(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint')), isNull(connectClients.revokedAt)))
-      .prepare(),
-  );
+  const q = hotQueries(tx);
   for (const thumbprint of thumbprints) {
-    if (deleteFresh.get({ thumbprint })) deleteRequestEntries.run({ thumbprint });
-    else softDelete.run({ at, thumbprint });
+    if (q.deleteUndecidedPending.get({ thumbprint })) q.deleteRequestAudit.run({ thumbprint });
+    else q.softDeletePending.run({ at, thumbprint });
   }
-  const findOpen = prepared(tx, 'findOpenDropAudit', (d) =>
-    d
-      .select({ id: auditLog.id, detail: auditLog.detail })
-      .from(auditLog)
-      .where(and(eq(auditLog.action, sql.placeholder('action')), gte(auditLog.at, sql.placeholder('since'))))
-      .orderBy(desc(auditLog.id))
-      .limit(1)
-      .prepare(),
-  );
-  const open = findOpen.get({ action, since: isoTime(now - DROP_AUDIT_WINDOW_MS) });
+  const open = q.findRecentAudit.get({ action, since: isoTime(now - DROP_AUDIT_WINDOW_MS) });
   const previous = open?.detail ? DROP_DETAIL.exec(open.detail) : null;
   const count = (previous ? Number(previous[1]) : 0) + thumbprints.length;
   const sample = [...(previous ? previous[2]!.split(', ') : []), ...thumbprints].slice(0, DROP_AUDIT_SAMPLE);
@@ -261,14 +206,7 @@ function dropPendingRows(tx: EnvSql, now: number, thumbprints: string[], action:
     detail: `dropped ${count} pending client(s), ${why}; last at ${at}; e.g. ${sample.join(', ')}`,
   };
   if (open && previous) {
-    const updateOpen = prepared(tx, 'updateDropAudit', (d) =>
-      d
-        .update(auditLog)
-        .set({ clientProofKeyThumbprint: sql`${sql.placeholder('thumbprint')}`, detail: sql`${sql.placeholder('detail')}` })
-        .where(eq(auditLog.id, sql.placeholder('id')))
-        .prepare(),
-    );
-    updateOpen.run({ id: open.id, thumbprint: entry.clientProofKeyThumbprint, detail: entry.detail });
+    q.updateAuditEntry.run({ id: open.id, thumbprint: entry.clientProofKeyThumbprint, detail: entry.detail });
   } else {
     recordAudit(tx, now, { actor: 'system', action, ...entry });
   }
@@ -290,7 +228,7 @@ export function publishRequestEvents(deps: EnvDeps, outcome: RequestOutcome, cur
 
 /** Records a client request in its own transaction (the mint flow composes `requestClientInTx`). */
 export function requestClient(deps: EnvDeps, req: ClientRequest): ConnectClient {
-  const outcome = deps.db.transaction((tx) => requestClientInTx(tx, deps.clock.now(), req), { behavior: 'immediate' });
+  const outcome = deps.db.transaction(() => requestClientInTx(deps.db, deps.clock.now(), req), { behavior: 'immediate' });
   publishRequestEvents(deps, outcome);
   return toConnectClient(outcome.row);
 }
@@ -302,7 +240,7 @@ function decide(deps: EnvDeps, thumbprint: string, decision: Decision, actor: Au
   const at = isoTime(now);
   const result = deps.db.transaction(
     (tx) => {
-      const before = findActiveClient(tx, thumbprint);
+      const before = findActiveClient(deps.db, thumbprint);
       if (!before) throw notFound(thumbprint);
       const bump = { updatedAt: at, requestCount: 0, version: sql`${connectClients.version} + 1` };
       const changes =

@@ -1,6 +1,5 @@
 // Minting (SPEC §5.3): verify, decide in one BEGIN IMMEDIATE transaction, sign after commit, and
 // hold a pending answer open until the owner decides (event-driven, no polling inside the server).
-import { eq, sql } from 'drizzle-orm';
 import type { JWK } from 'jose';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
@@ -8,9 +7,9 @@ import { securityLogOf } from '../../common/security-log';
 import { createTokenBucket } from '../../common/token-bucket';
 import { MintProtocolError, mintResponseBody, precheckMintRequest, signMintResponse, verifyPrecheckedMintRequest, type MintDecision, type PrecheckedMintJws, type MintRequestClaims, type MintResponseBody, type MintSigningKey } from '../../mint/mint-protocol';
 import { createCommitGroup } from '../db/commit-group';
-import type { EnvSql } from '../db/database';
-import { prepared } from '../db/prepared';
-import { connectClients, type ConnectClientRow } from '../db/schema';
+import type { EnvDb } from '../db/database';
+import { hotQueries } from '../db/hot-queries';
+import type { ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { requireRelayLink, type RelayLink } from '../link/link.service';
 import { findActiveClient, findClientRow, hasActiveClient, publishRequestEvents, requestClientInTx, type RequestOutcome, PENDING_CAP } from './clients.service';
@@ -37,14 +36,14 @@ export interface MintServiceOptions {
   newClientRateLimit?: { perSecond: number; burst: number };
 }
 
-function modeOrFail(tx: EnvSql): SecurityMode {
+function modeOrFail(tx: EnvDb): SecurityMode {
   const state = readSecurityModeState(tx);
   if (state.mode === null) throw new DomainError('internal', 'security_mode_unreadable', state.error);
   return state.mode;
 }
 
 /** In client-approval mode: an approved client gets a credential (and `last_seen_at`, `updated_at`); others a pending answer. */
-function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mode: SecurityMode, current?: ConnectClientRow): Decision {
+function decideForClient(tx: EnvDb, now: number, claims: MintRequestClaims, mode: SecurityMode, current?: ConnectClientRow): Decision {
   const thumbprint = claims.clientProofKeyThumbprint;
   if (mode === 'account') {
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: null }) };
@@ -52,10 +51,7 @@ function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mod
   // `current`: the row as this transaction just wrote it, so it need not be read again.
   const row = current ?? findClientRow(tx, thumbprint);
   if (row && row.revokedAt === null && row.status === 'approved' && row.accountId === claims.sub) {
-    const markSeen = prepared(tx, 'markClientSeen', (d) =>
-      d.update(connectClients).set({ lastSeenAt: sql`${sql.placeholder('at')}`, updatedAt: sql`${sql.placeholder('at')}` }).where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint'))).prepare(),
-    );
-    markSeen.run({ at: isoTime(now), thumbprint });
+    hotQueries(tx).markClientSeen.run({ at: isoTime(now), thumbprint });
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: row.version }) };
   }
   const rejected = row?.revokedAt === null && row.status === 'rejected';
@@ -107,7 +103,7 @@ export function createMintService(opts: MintServiceOptions) {
   }
 
   /** Step 3: markers, decision and credential, atomic in one transaction (shared with others in its commit group). */
-  function firstDecision(tx: EnvSql, claims: MintRequestClaims): { decision: Decision; outcome: RequestOutcome | null } {
+  function firstDecision(tx: EnvDb, claims: MintRequestClaims): { decision: Decision; outcome: RequestOutcome | null } {
     const now = deps.clock.now();
     const mode = modeOrFail(tx); // fail closed before any marker is consumed
     const markerExpiry = claims.exp * 1000 + MARKER_SLACK_MS;

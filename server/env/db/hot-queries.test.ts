@@ -1,0 +1,41 @@
+// The mint path's queries are prepared once per database: after the first mint, a mint compiles no
+// SQL at all (compiling was most of a mint's database time, docs/performance.md).
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { approveClient, requestClient } from '../connect/clients.service';
+import { setSecurityMode } from '../connect/security-mode.service';
+import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
+import { openMemoryEnvDatabase } from './database';
+import { hotQueries } from './hot-queries';
+
+const RELAY = 'https://relay.hot.test';
+
+let relayKey: RelayTestKey;
+beforeAll(async () => {
+  relayKey = await createRelayTestKey();
+});
+
+describe('hotQueries', () => {
+  it('prepares once per database, and each database gets its own', () => {
+    const a = openMemoryEnvDatabase();
+    const b = openMemoryEnvDatabase();
+    expect(hotQueries(a)).toBe(hotQueries(a));
+    expect(hotQueries(a)).not.toBe(hotQueries(b));
+    hotQueries(a).consumeMarker.run({ kind: 'dpop', key: 'k', expiresAt: 1 });
+    expect(hotQueries(b).consumeMarker.run({ kind: 'dpop', key: 'k', expiresAt: 1 }).changes).toBe(1);
+  });
+
+  it.each(['account', 'client-approval'] as const)('a %s mint after the first compiles no SQL', async (mode) => {
+    const { deps, mint, sign } = createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: 'env_hot', accountId: 'owner' });
+    const thumbprint = fakeThumbprint(1);
+    setSecurityMode(deps, mode, 'api');
+    if (mode === 'client-approval') {
+      requestClient(deps, { clientProofKeyThumbprint: thumbprint, accountId: 'owner' });
+      approveClient(deps, thumbprint, 'api');
+    }
+    const once = async () => (await mint.mint(await sign(thumbprint), new AbortController().signal)).status;
+    expect(await once()).toBe('authorized');
+    const prepare = vi.spyOn(deps.db.$client, 'prepare');
+    expect(await Promise.all([once(), once(), once()])).toEqual(['authorized', 'authorized', 'authorized']);
+    expect(prepare.mock.calls.map(([source]) => source)).toEqual([]);
+  });
+});
