@@ -1,3 +1,5 @@
+import type { EnvDeps } from '../deps';
+
 /** Per owner session: a leaked tab loop cannot pin unbounded server resources (S45). */
 export const MAX_SUBSCRIPTIONS_PER_SESSION = 16;
 
@@ -26,5 +28,11 @@ export class SubscriptionSlots {
   }
 }
 
-/** The slots of this process (owner keys are session-token hashes, so environments do not collide). */
-export const accessSubscriptionSlots = new SubscriptionSlots();
+const byEnvironment = new WeakMap<EnvDeps['bus'], SubscriptionSlots>();
+
+/** The slots of one environment (one per bus): two environments in a process never share a cap. */
+export function subscriptionSlotsOf(deps: EnvDeps): SubscriptionSlots {
+  let slots = byEnvironment.get(deps.bus);
+  if (!slots) byEnvironment.set(deps.bus, (slots = new SubscriptionSlots()));
+  return slots;
+}

@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AccessEventsInput } from '../../../shared/contracts';
 import type { AccessEventWriter } from '../events/access-sse';
-import { accessSubscriptionSlots } from '../events/subscription-slots';
+import { subscriptionSlotsOf } from '../events/subscription-slots';
 import { ownerRefusal, type EnvContext } from './init';
 
 export const ACCESS_EVENTS_PATH = '/trpc/access.events';
@@ -37,7 +37,7 @@ export function serveAccessEvents(req: IncomingMessage, res: ServerResponse, ctx
   if (url.searchParams.has('batch') || ownerRefusal(ctx, 'access:read', 'subscription')) return false;
   const input = inputOf(req, url);
   if (!input.ok) return false;
-  const release = accessSubscriptionSlots.acquire(ctx.ownerKey ?? 'owner');
+  const release = subscriptionSlotsOf(ctx.deps).acquire(ctx.ownerKey ?? 'owner');
   if (!release) return false;
   writer.open(res, input.lastEventId, headers, release);
   return true;
