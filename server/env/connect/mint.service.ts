@@ -21,8 +21,13 @@ import type { SecurityMode } from '../../../shared/contracts';
 
 export const RETRY_AFTER_SECONDS = 5;
 const MARKER_SLACK_MS = 60_000;
-/** Decisions for keys never seen before, committed per event-loop turn (bench P8). */
+/** Decisions committed together: the event loop is held for at most this many and one fsync. */
+const DECISIONS_PER_COMMIT = 64;
+/** Decisions for keys never seen before, committed per event-loop turn, so a flood waits its turn. */
 const NEW_CLIENTS_PER_TURN = 4;
+
+/** How known clients' and account-mode decisions reach the disk: the benchmark floor L commits through this too. */
+export const createDecisionCommitGroup = (db: EnvDb) => createCommitGroup(db, DECISIONS_PER_COMMIT);
 
 type Decision = MintDecision;
 
@@ -66,7 +71,7 @@ export function createMintService(opts: MintServiceOptions) {
   // Decisions commit together (one fsync per group). Keys never seen before in client-approval mode
   // have their own, smaller groups: a flood of new keys then waits in that queue, a few per turn,
   // instead of in front of an approved client or the owner's page (bench P8).
-  const knownClientGroup = createCommitGroup(deps.db, 64);
+  const knownClientGroup = createDecisionCommitGroup(deps.db);
   const newClientGroup = createCommitGroup(deps.db, NEW_CLIENTS_PER_TURN);
   // Only registrations of new pending clients take from it: approved and known clients never do.
   const newClients = createTokenBucket(opts.newClientRateLimit ?? { perSecond: 20, burst: PENDING_CAP });
