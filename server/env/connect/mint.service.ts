@@ -1,6 +1,5 @@
 // Minting (SPEC §5.3): verify, decide in one BEGIN IMMEDIATE transaction, sign after commit, and
 // hold a pending answer open until the owner decides (event-driven, no polling inside the server).
-import type { JWK } from 'jose';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { securityLogOf } from '../../common/security-log';
@@ -11,7 +10,7 @@ import type { EnvDb } from '../db/database';
 import { hotQueries } from '../db/hot-queries';
 import type { ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
-import { requireRelayLink, type RelayLink } from '../link/link.service';
+import { requireRelayLink } from '../link/link.service';
 import { findActiveClient, findClientRow, hasActiveClient, publishRequestEvents, requestClientInTx, type RequestOutcome, PENDING_CAP } from './clients.service';
 import { issueCredential } from './credentials.service';
 import { toConnectClient } from './client-view';
@@ -70,7 +69,7 @@ export function createMintService(opts: MintServiceOptions) {
   let mints = 0;
   // Decisions commit together (one fsync per group). Keys never seen before in client-approval mode
   // have their own, smaller groups: a flood of new keys then waits in that queue, a few per turn,
-  // instead of in front of an approved client or the owner's page (bench P8).
+  // instead of in front of an approved client or the owner's page.
   const knownClientGroup = createDecisionCommitGroup(deps.db);
   const newClientGroup = createCommitGroup(deps.db, NEW_CLIENTS_PER_TURN);
   // Only registrations of new pending clients take from it: approved and known clients never do.
@@ -78,7 +77,7 @@ export function createMintService(opts: MintServiceOptions) {
 
   const refused = (error: MintProtocolError) => new DomainError('unauthorized', 'invalid_request', `Mint request refused: ${error.message}`);
 
-  /** The checks that need no key or database, synchronously: a malformed request is refused at once (bench P4). */
+  /** The checks that need no key or database, synchronously: a malformed request is refused at once. */
   function precheck(token: unknown): PrecheckedMintJws {
     try {
       return precheckMintRequest(token, { environmentId, now: deps.clock.now() });
@@ -87,23 +86,16 @@ export function createMintService(opts: MintServiceOptions) {
     }
   }
 
+  /** After the precheck, so a malformed request never costs the link read. */
   async function verify(prechecked: PrecheckedMintJws): Promise<MintRequestClaims> {
-    let link: RelayLink | null = null;
+    const link = requireRelayLink(deps);
     let claims: MintRequestClaims;
     try {
-      claims = await verifyPrecheckedMintRequest(prechecked, {
-        relay: () => {
-          link = requireRelayLink(deps);
-          return { relayPublicKey: link.relayPublicKey as JWK, relayIssuer: link.relayIssuer };
-        },
-        environmentId,
-        now: deps.clock.now(),
-      });
+      claims = await verifyPrecheckedMintRequest(prechecked, { relayPublicKey: link.relayPublicKey, relayIssuer: link.relayIssuer, environmentId, now: deps.clock.now() });
     } catch (error) {
       throw error instanceof MintProtocolError ? refused(error) : error;
     }
-    const linked = link as RelayLink | null; // set by the lookup, which ran since verification passed
-    if (!linked || claims.sub !== linked.accountId) throw new DomainError('forbidden', 'forbidden', 'The mint request is for an account this environment is not linked to.');
+    if (claims.sub !== link.accountId) throw new DomainError('forbidden', 'forbidden', 'The mint request is for an account this environment is not linked to.');
     return claims;
   }
 
@@ -165,8 +157,8 @@ export function createMintService(opts: MintServiceOptions) {
     return !hasActiveClient(deps.db, claims.clientProofKeyThumbprint);
   }
 
-  /** `callerGone` may be a getter: most answers never wait, so they never need the signal. */
-  async function mint(token: unknown, callerGone: AbortSignal | (() => AbortSignal)): Promise<MintResponseBody> {
+  /** `callerGone` aborts when the caller leaves: a held (waiting) answer then ends at once. */
+  async function mint(token: unknown, callerGone: AbortSignal): Promise<MintResponseBody> {
     const claims = await verify(precheck(token));
     const group = isNewClient(claims) ? newClientGroup : knownClientGroup;
     const { decision, outcome } = await group.run((tx) => firstDecision(tx, claims));
@@ -177,13 +169,12 @@ export function createMintService(opts: MintServiceOptions) {
       return respond(claims, decision);
     }
     waiting++;
-    const signal = typeof callerGone === 'function' ? callerGone() : callerGone;
     try {
       const deadline = deps.clock.now() + waitMs;
       let current: Decision = decision;
-      while (current.status === 'pending_approval' && current.approvalStatus === 'pending' && !signal.aborted) {
+      while (current.status === 'pending_approval' && current.approvalStatus === 'pending' && !callerGone.aborted) {
         const left = deadline - deps.clock.now();
-        if (left <= 0 || !(await waitForDecision(claims.clientProofKeyThumbprint, left, signal))) break;
+        if (left <= 0 || !(await waitForDecision(claims.clientProofKeyThumbprint, left, callerGone))) break;
         current = await decideAgain(claims);
         if (current.status === 'authorized') publishClient(claims.clientProofKeyThumbprint);
       }

@@ -1,6 +1,6 @@
 // Group commit: write transactions that become ready in the same event-loop turn share one
-// BEGIN IMMEDIATE … COMMIT, so they share one fsync. With synchronous=FULL the fsync (0.3–0.4 ms
-// here, blocking the event loop) was the largest single cost of a mint under load (bench P1).
+// BEGIN IMMEDIATE … COMMIT, so they share one fsync: with synchronous=FULL the fsync blocks the
+// event loop, and one per mint was the largest single cost of a mint under load.
 //
 // Each unit still runs alone and atomically: in its own savepoint, so a unit that throws rolls back
 // only its own writes; nobody learns a unit's result before the COMMIT that made it durable; and

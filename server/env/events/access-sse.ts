@@ -4,7 +4,7 @@
 //
 // Why: tRPC's producer turns each event, per subscriber, into three chunks through a stream pipeline,
 // each chunk its own socket write; here an event is serialized once and the same bytes go to every
-// open stream in one write each (docs/performance.md, P5).
+// open stream in one write each.
 import type { ServerResponse } from 'node:http';
 import type { EnvDeps } from '../deps';
 import { accessFeedOf, type AccessFeed, type StreamedEvent } from './access-feed';

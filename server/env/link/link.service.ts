@@ -18,7 +18,7 @@ export interface RelayLink {
 
 const StoredKey = z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string() }).passthrough();
 
-/** Every mint reads the link; parsing the same stored key each time showed up in bench P1. */
+/** Every mint reads the link: the same stored key is parsed once (and stays one frozen object). */
 let lastParsedKey: { stored: string; key: JWK } | null = null;
 
 /** The stored link, or null. A corrupt row is an error, never a silently different key. */
