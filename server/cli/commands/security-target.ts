@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { TRPCClientError } from '@trpc/client';
 import type { ConnectClient, DecisionResult, RevokeResult, SecurityMode } from '../../../shared/contracts';
 import { CliError, findRunningEnv, openEnvOffline } from '../env-access';
-import type { OwnerClient } from '../env-client';
+import type { OwnerClient } from '../../env/owner/owner-client';
 import { adminTokenFile } from '../../env/data-files';
 import { EXIT } from '../options';
 import { runtimeFile } from '../runtime-file';
@@ -33,7 +33,7 @@ export async function openSecurityTarget(dataDir: string): Promise<SecurityTarge
   const running = await findRunningEnv(dataDir);
   // Each way loads only what it needs: the tRPC client, or the database and its services.
   if (running) {
-    const { createOwnerClient } = await import('../env-client');
+    const { createOwnerClient } = await import('../../env/owner/owner-client');
     return envTarget(running.url, dataDir, createOwnerClient(running.url, running.adminToken, 'cli'));
   }
   return databaseTarget(dataDir);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AccessEvent } from '../../../shared/contracts';
-import { createOwnerClient } from '../../cli/env-client';
+import { createOwnerClient } from '../owner/owner-client';
 import { approveClient, requestClient, revokeClient } from '../connect/clients.service';
 import { startEnvironment, type EnvRuntime } from '../env-app';
 import { fakeThumbprint } from '../testing';
