@@ -63,8 +63,9 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
 }
 
 async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
-  const [{ approveClient, findClientsByPrefix, listClients, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }] = await Promise.all([
+  const [{ findClientsByPrefix, listClients }, { approveClient, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }] = await Promise.all([
     import('../../env/connect/clients.service'),
+    import('../../env/connect/client-decisions.service'),
     import('../../env/connect/security-mode.service'),
   ]);
   const env = await openEnvOffline(dataDir);

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../common/secrets';
 import { createTestDeps, fakeThumbprint } from '../testing';
 import { clientSessionStates, createClientSession, findLiveSession, type ClientIdentity } from './client-sessions.service';
-import { approveClient, requestClient, revokeClient } from './clients.service';
+import { requestClient } from './client-requests.service';
+import { approveClient, revokeClient } from './client-decisions.service';
 
 const T = fakeThumbprint(4);
 

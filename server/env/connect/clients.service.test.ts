@@ -3,17 +3,10 @@ import type { AccessEvent } from '../../../shared/contracts';
 import { listAudit } from '../audit/audit.service';
 import { clientSessions, connectCredentials } from '../db/schema';
 import { createTestDeps, fakeThumbprint } from '../testing';
-import {
-  approveClient,
-  DROP_AUDIT_WINDOW_MS,
-  findActiveClient,
-  listClients,
-  PENDING_CAP,
-  PENDING_TTL_MS,
-  rejectClient,
-  requestClient,
-  revokeClient,
-} from './clients.service';
+import { findActiveClient, listClients } from './clients.service';
+import { requestClient } from './client-requests.service';
+import { approveClient, rejectClient, revokeClient } from './client-decisions.service';
+import { DROP_AUDIT_WINDOW_MS, PENDING_CAP, PENDING_TTL_MS } from './pending-bounds';
 import { createClientSession } from './client-sessions.service';
 import { verificationCodeOf } from './client-view';
 

@@ -6,7 +6,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { AccessEvent } from '../../../shared/contracts';
 import { settledMemory } from '../../testing/gc';
 import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
-import { approveClient, listClients, PENDING_CAP, PENDING_TTL_MS, requestClient } from './clients.service';
+import { listClients } from './clients.service';
+import { requestClient } from './client-requests.service';
+import { approveClient } from './client-decisions.service';
+import { PENDING_CAP, PENDING_TTL_MS } from './pending-bounds';
 import { setSecurityMode } from './security-mode.service';
 
 const KEYS = 10_000;

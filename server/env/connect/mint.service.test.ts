@@ -5,7 +5,8 @@ import { SignJWT } from 'jose';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { hotQueries } from '../db/hot-queries';
 import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
-import { approveClient, findActiveClient } from './clients.service';
+import { findActiveClient } from './clients.service';
+import { approveClient } from './client-decisions.service';
 import { setSecurityMode } from './security-mode.service';
 
 const RELAY = 'https://relay.mint.test';

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { listAudit } from '../audit/audit.service';
 import { createTestDeps, fakeThumbprint } from '../testing';
-import { approveClient, listClients, requestClient } from './clients.service';
+import { listClients } from './clients.service';
+import { requestClient } from './client-requests.service';
+import { approveClient } from './client-decisions.service';
 import { getSecurityMode, readSecurityModeState, setSecurityMode } from './security-mode.service';
 import type { AccessEvent } from '../../../shared/contracts';
 

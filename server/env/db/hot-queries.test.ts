@@ -1,7 +1,8 @@
 // The mint path's queries are prepared once per database: after the first mint, a mint compiles no
 // SQL at all (compiling was most of a mint's database time, docs/performance.md).
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { approveClient, requestClient } from '../connect/clients.service';
+import { requestClient } from '../connect/client-requests.service';
+import { approveClient } from '../connect/client-decisions.service';
 import { setSecurityMode } from '../connect/security-mode.service';
 import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
 import { openMemoryEnvDatabase } from './database';

@@ -2,7 +2,8 @@
 // consume the same feed, so order, resume and "nothing lost during setup" hold for each.
 import { describe, expect, it, vi } from 'vitest';
 import type { AccessEvent } from '../../../shared/contracts';
-import { approveClient, requestClient, revokeClient } from '../connect/clients.service';
+import { requestClient } from '../connect/client-requests.service';
+import { approveClient, revokeClient } from '../connect/client-decisions.service';
 import type { EnvDeps } from '../deps';
 import { createTestDeps, fakeThumbprint, ownerContext } from '../testing';
 import { envRouter } from '../trpc/app-router';
