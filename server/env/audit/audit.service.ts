@@ -1,5 +1,5 @@
 import { desc, lt } from 'drizzle-orm';
-import type { AuditActor, AuditEntry } from '../../../shared/contracts';
+import type { AuditActor, AuditEntry, AuditRecord } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
 import type { EnvSql } from '../db/database';
 import { auditLog } from '../db/schema';
@@ -7,18 +7,15 @@ import type { EnvDeps } from '../deps';
 
 type Tx = Pick<EnvSql, 'insert'>;
 
-export function recordAudit(
-  tx: Tx,
-  now: number,
-  entry: { actor: AuditActor; action: string; clientProofKeyThumbprint?: string | null; detail?: string | null },
-): void {
+/** Records one action with its typed detail, inside the caller's transaction. */
+export function recordAudit(tx: Tx, now: number, entry: AuditRecord & { actor: AuditActor; clientProofKeyThumbprint?: string | null }): void {
   tx.insert(auditLog)
     .values({
       at: isoTime(now),
       actor: entry.actor,
       action: entry.action,
       clientProofKeyThumbprint: entry.clientProofKeyThumbprint ?? null,
-      detail: entry.detail ?? null,
+      detail: entry.detail,
     })
     .run();
 }
@@ -30,5 +27,6 @@ export function listAudit(deps: Pick<EnvDeps, 'db'>, opts: { limit?: number; bef
     .orderBy(desc(auditLog.id))
     .limit(limit)
     .all();
-  return rows.map((r) => ({ ...r }));
+  // The columns hold one AuditRecord per row (or a legacy text detail): the CHECKs and recordAudit's type keep them paired.
+  return rows.map((r) => ({ ...r }) as AuditEntry);
 }

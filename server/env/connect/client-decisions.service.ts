@@ -34,9 +34,9 @@ function decide(deps: EnvDeps, thumbprint: string, decision: Decision, actor: Au
       const endedSessions = decision === 'approve' ? 0 : endClientAccess(tx, thumbprint, now).endedSessions;
       recordAudit(tx, now, {
         actor,
-        action: `client_${decision === 'approve' ? 'approved' : decision === 'reject' ? 'rejected' : 'revoked'}`,
+        action: decision === 'approve' ? 'client_approved' : decision === 'reject' ? 'client_rejected' : 'client_revoked',
         clientProofKeyThumbprint: thumbprint,
-        detail: `was ${before.status}${endedSessions ? `; ended ${endedSessions} session(s)` : ''}`,
+        detail: { was: before.status, endedSessions },
       });
       return { row: updated, endedSessions };
     },

@@ -69,7 +69,7 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
       .values({ clientProofKeyThumbprint: thumbprint, ...fresh })
       .onConflictDoUpdate({ target: connectClients.clientProofKeyThumbprint, set: { ...fresh, version: sql`${connectClients.version} + 1` } })
       .run();
-    recordAudit(tx, now, { actor: 'system', action: 'client_requested', clientProofKeyThumbprint: thumbprint });
+    recordAudit(tx, now, { actor: 'system', action: 'client_requested', clientProofKeyThumbprint: thumbprint, detail: {} });
     statusChanged = true;
   } else if (existing.accountId !== req.accountId) {
     tx.update(connectClients)
@@ -95,7 +95,7 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
       actor: 'system',
       action: 'client_account_changed',
       clientProofKeyThumbprint: thumbprint,
-      detail: 'requested from another account; decision cleared',
+      detail: { endedSessions },
     });
     statusChanged = true;
   } else {

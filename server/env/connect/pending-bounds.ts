@@ -38,19 +38,17 @@ export function enforcePendingBounds(tx: EnvDb, now: number, keep: string): stri
     .map((r) => r.t)
     .filter((t) => !expired.includes(t));
   const over = pending.length > PENDING_CAP ? pending.filter((t) => t !== keep).slice(PENDING_CAP - 1) : [];
-  dropPendingRows(tx, now, expired, 'pending_expired', 'untouched for 24 h');
-  dropPendingRows(tx, now, over, 'pending_evicted', `over the cap of ${PENDING_CAP} pending clients`);
+  dropPendingRows(tx, now, expired, 'pending_expired');
+  dropPendingRows(tx, now, over, 'pending_evicted');
   return [...expired, ...over];
 }
-
-const DROP_DETAIL = /^dropped (\d+) pending client\(s\), [^;]*; last at [^;]*; e\.g\. (.*)$/;
 
 /**
  * Removes dropped pending rows and records them in one audit entry per kind and window
  * (DROP_AUDIT_WINDOW_MS): the entry counts every drop and names the first few thumbprints, and its
  * thumbprint column is set only while it covers a single client.
  */
-function dropPendingRows(tx: EnvDb, now: number, thumbprints: string[], action: 'pending_expired' | 'pending_evicted', why: string): void {
+function dropPendingRows(tx: EnvDb, now: number, thumbprints: string[], action: 'pending_expired' | 'pending_evicted'): void {
   if (thumbprints.length === 0) return;
   const at = isoTime(now);
   const q = hotQueries(tx);
@@ -59,15 +57,12 @@ function dropPendingRows(tx: EnvDb, now: number, thumbprints: string[], action: 
     else q.softDeletePending.run({ at, thumbprint });
   }
   const open = q.findRecentAudit.get({ action, since: isoTime(now - DROP_AUDIT_WINDOW_MS) });
-  const previous = open?.detail ? DROP_DETAIL.exec(open.detail) : null;
-  const count = (previous ? Number(previous[1]) : 0) + thumbprints.length;
-  const sample = [...(previous ? previous[2]!.split(', ') : []), ...thumbprints].slice(0, DROP_AUDIT_SAMPLE);
-  const entry = {
-    clientProofKeyThumbprint: count === 1 ? thumbprints[0]! : null,
-    detail: `dropped ${count} pending client(s), ${why}; last at ${at}; e.g. ${sample.join(', ')}`,
-  };
+  const previous = open && 'count' in open.detail ? open.detail : null;
+  const count = (previous?.count ?? 0) + thumbprints.length;
+  const detail = { count, sample: [...(previous?.sample ?? []), ...thumbprints].slice(0, DROP_AUDIT_SAMPLE), lastAt: at };
+  const entry = { clientProofKeyThumbprint: count === 1 ? thumbprints[0]! : null, detail };
   if (open && previous) {
-    q.updateAuditEntry.run({ id: open.id, thumbprint: entry.clientProofKeyThumbprint, detail: entry.detail });
+    q.updateAuditEntry.run({ id: open.id, thumbprint: entry.clientProofKeyThumbprint, detail: JSON.stringify(detail) });
   } else {
     recordAudit(tx, now, { actor: 'system', action, ...entry });
   }

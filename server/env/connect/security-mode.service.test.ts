@@ -26,7 +26,7 @@ describe('security mode', () => {
     expect(setSecurityMode(deps, 'client-approval', 'web')).toEqual({ mode: 'client-approval' });
     expect(getSecurityMode(deps.db)).toBe('client-approval');
     expect(events.map((e) => e.type)).toEqual(['connectSecurityModeUpdated']);
-    expect(listAudit(deps)[0]).toMatchObject({ actor: 'web', action: 'security_mode_set', detail: 'account → client-approval' });
+    expect(listAudit(deps)[0]).toMatchObject({ actor: 'web', action: 'security_mode_set', detail: { from: 'account', to: 'client-approval' } });
   });
 
   it('setting the same mode again records nothing new', () => {
@@ -53,7 +53,7 @@ describe('security mode', () => {
     corrupt(deps, '');
     setSecurityMode(deps, 'client-approval', 'web');
     expect(getSecurityMode(deps.db)).toBe('client-approval');
-    expect(listAudit(deps)[0]?.detail).toBe('unreadable → client-approval');
+    expect(listAudit(deps)[0]?.detail).toEqual({ from: null, to: 'client-approval' });
   });
 
   it('switching modes never approves anyone and keeps earlier decisions', () => {

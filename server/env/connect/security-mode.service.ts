@@ -48,7 +48,7 @@ export function setSecurityMode(deps: EnvDeps, mode: SecurityMode, actor: AuditA
       recordAudit(tx, now, {
         actor,
         action: 'security_mode_set',
-        detail: before.mode ? `${before.mode} → ${mode}` : `unreadable → ${mode}`,
+        detail: { from: before.mode, to: mode },
       });
       return true;
     },
