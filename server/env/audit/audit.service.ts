@@ -1,23 +1,20 @@
 import { desc, lt } from 'drizzle-orm';
 import type { AuditActor, AuditEntry, AuditRecord } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
-import type { EnvSql } from '../db/database';
+import type { EnvDb } from '../db/database';
+import { hotQueries } from '../db/hot-queries';
 import { auditLog } from '../db/schema';
 import type { EnvDeps } from '../deps';
 
-type Tx = Pick<EnvSql, 'insert'>;
-
-/** Records one action with its typed detail, inside the caller's transaction. */
-export function recordAudit(tx: Tx, now: number, entry: AuditRecord & { actor: AuditActor; clientProofKeyThumbprint?: string | null }): void {
-  tx.insert(auditLog)
-    .values({
-      at: isoTime(now),
-      actor: entry.actor,
-      action: entry.action,
-      clientProofKeyThumbprint: entry.clientProofKeyThumbprint ?? null,
-      detail: entry.detail,
-    })
-    .run();
+/** Records one action with its typed detail, inside the caller's open transaction. */
+export function recordAudit(db: EnvDb, now: number, entry: AuditRecord & { actor: AuditActor; clientProofKeyThumbprint?: string | null }): void {
+  hotQueries(db).insertAudit.run({
+    at: isoTime(now),
+    actor: entry.actor,
+    action: entry.action,
+    thumbprint: entry.clientProofKeyThumbprint ?? null,
+    detail: JSON.stringify(entry.detail),
+  });
 }
 
 export function listAudit(deps: Pick<EnvDeps, 'db'>, opts: { limit?: number; before?: number } = {}): AuditEntry[] {

@@ -32,7 +32,7 @@ function decide(deps: EnvDeps, thumbprint: string, decision: Decision, actor: Au
       const updated = tx.update(connectClients).set(changes).where(active(thumbprint)).returning().get();
       if (!updated) throw notFound(thumbprint);
       const endedSessions = decision === 'approve' ? 0 : endClientAccess(tx, thumbprint, now).endedSessions;
-      recordAudit(tx, now, {
+      recordAudit(deps.db, now, {
         actor,
         action: decision === 'approve' ? 'client_approved' : decision === 'reject' ? 'client_rejected' : 'client_revoked',
         clientProofKeyThumbprint: thumbprint,

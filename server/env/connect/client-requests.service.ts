@@ -49,26 +49,7 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
 
   if (!existing || existing.revokedAt !== null) {
     if (admitNew && !admitNew()) throw tooManyNewClients();
-    const fresh = {
-      accountId: req.accountId,
-      deviceId: req.deviceId ?? null,
-      status: 'pending' as const,
-      label: meta.label ?? null,
-      os: meta.os ?? null,
-      deviceType: meta.deviceType ?? 'unknown',
-      firstRequestedAt: at,
-      requestedAt: at,
-      requestCount: 1,
-      updatedAt: at,
-      approvedAt: null,
-      rejectedAt: null,
-      revokedAt: null,
-      lastSeenAt: null,
-    };
-    tx.insert(connectClients)
-      .values({ clientProofKeyThumbprint: thumbprint, ...fresh })
-      .onConflictDoUpdate({ target: connectClients.clientProofKeyThumbprint, set: { ...fresh, version: sql`${connectClients.version} + 1` } })
-      .run();
+    hotQueries(tx).insertPendingClient.run({ thumbprint, accountId: req.accountId, deviceId: req.deviceId ?? null, label: meta.label ?? null, os: meta.os ?? null, deviceType: meta.deviceType ?? 'unknown', at });
     recordAudit(tx, now, { actor: 'system', action: 'client_requested', clientProofKeyThumbprint: thumbprint, detail: {} });
     statusChanged = true;
   } else if (existing.accountId !== req.accountId) {

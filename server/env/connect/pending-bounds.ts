@@ -1,10 +1,8 @@
 // Flood control of pending clients (SPEC §5.3, S44): a cap, a 24 h expiry, and drops audited in aggregate.
-import { and, desc, eq, isNull, lt } from 'drizzle-orm';
 import { isoTime } from '../../common/clock';
 import { recordAudit } from '../audit/audit.service';
 import type { EnvDb } from '../db/database';
 import { hotQueries } from '../db/hot-queries';
-import { connectClients } from '../db/schema';
 
 export const PENDING_CAP = 100;
 export const PENDING_TTL_MS = 24 * 60 * 60 * 1000;
@@ -21,19 +19,12 @@ const DROP_AUDIT_SAMPLE = 3;
  * in aggregate (`dropPendingRows`).
  */
 export function enforcePendingBounds(tx: EnvDb, now: number, keep: string): string[] {
-  const pendingActive = and(eq(connectClients.status, 'pending'), isNull(connectClients.revokedAt));
-  const expired = tx
-    .select({ t: connectClients.clientProofKeyThumbprint })
-    .from(connectClients)
-    .where(and(pendingActive, lt(connectClients.requestedAt, isoTime(now - PENDING_TTL_MS))))
-    .all()
+  const q = hotQueries(tx);
+  const expired = q.stalePending
+    .all({ before: isoTime(now - PENDING_TTL_MS) })
     .map((r) => r.t)
     .filter((t) => t !== keep);
-  const pending = tx
-    .select({ t: connectClients.clientProofKeyThumbprint })
-    .from(connectClients)
-    .where(pendingActive)
-    .orderBy(desc(connectClients.requestedAt), desc(connectClients.clientProofKeyThumbprint))
+  const pending = q.pendingNewestFirst
     .all()
     .map((r) => r.t)
     .filter((t) => !expired.includes(t));

@@ -45,7 +45,7 @@ export function setSecurityMode(deps: EnvDeps, mode: SecurityMode, actor: AuditA
         .values({ id: 1, securityMode: mode, updatedAt: isoTime(now) })
         .onConflictDoUpdate({ target: connectSettings.id, set: { securityMode: mode, updatedAt: isoTime(now) } })
         .run();
-      recordAudit(tx, now, {
+      recordAudit(deps.db, now, {
         actor,
         action: 'security_mode_set',
         detail: { from: before.mode, to: mode },

@@ -39,4 +39,14 @@ describe('hotQueries', () => {
     expect(await Promise.all([once(), once(), once()])).toEqual(['authorized', 'authorized', 'authorized']);
     expect(prepare.mock.calls.map(([source]) => source)).toEqual([]);
   });
+
+  it('a never-seen key asking (the flood path: registration, pending bounds, audit) compiles no SQL after the first', async () => {
+    const { deps, mint, sign } = createLinkedMintEnv(relayKey, { relayIssuer: RELAY, environmentId: 'env_hot', accountId: 'owner' });
+    setSecurityMode(deps, 'client-approval', 'api');
+    const ask = async (n: number) => (await mint.mint(await sign(fakeThumbprint(n)), new AbortController().signal)).status;
+    expect(await ask(1)).toBe('pending_approval');
+    const prepare = vi.spyOn(deps.db.$client, 'prepare');
+    expect(await Promise.all([ask(2), ask(3), ask(4)])).toEqual(['pending_approval', 'pending_approval', 'pending_approval']);
+    expect(prepare.mock.calls.map(([source]) => source)).toEqual([]);
+  });
 });

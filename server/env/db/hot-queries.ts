@@ -4,7 +4,7 @@
 // better-sqlite3 has one synchronous connection, so a query prepared on the database runs inside
 // whichever transaction (or savepoint) is open when it is called: in-transaction helpers call these
 // with the database itself.
-import { and, desc, eq, gte, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, isNull, lt, sql } from 'drizzle-orm';
 import type { EnvDb } from './database';
 import { auditLog, connectClients, connectCredentials, connectSettings, relayLink, replayMarkers } from './schema';
 
@@ -12,8 +12,50 @@ const thumbprint = sql.placeholder('thumbprint');
 const at = sql`${sql.placeholder('at')}`;
 const isThumbprint = eq(connectClients.clientProofKeyThumbprint, thumbprint);
 
+const pendingActive = and(eq(connectClients.status, 'pending'), isNull(connectClients.revokedAt));
+const p = (name: string) => sql`${sql.placeholder(name)}`;
+
 function prepareHotQueries(db: EnvDb) {
+  const freshPending = {
+    accountId: p('accountId'),
+    deviceId: p('deviceId'),
+    status: sql`'pending'`,
+    label: p('label'),
+    os: p('os'),
+    deviceType: p('deviceType'),
+    firstRequestedAt: at,
+    requestedAt: at,
+    requestCount: sql`1`,
+    updatedAt: at,
+    approvedAt: sql`NULL`,
+    rejectedAt: sql`NULL`,
+    revokedAt: sql`NULL`,
+    lastSeenAt: sql`NULL`,
+  };
   return {
+    /** A new pending client, or a revoked one asking again: every decision and timestamp starts over. */
+    insertPendingClient: db
+      .insert(connectClients)
+      .values({ clientProofKeyThumbprint: thumbprint, ...freshPending })
+      .onConflictDoUpdate({ target: connectClients.clientProofKeyThumbprint, set: { ...freshPending, version: sql`${connectClients.version} + 1` } })
+      .prepare(),
+    /** Active pending clients not asked since `before`. */
+    stalePending: db
+      .select({ t: connectClients.clientProofKeyThumbprint })
+      .from(connectClients)
+      .where(and(pendingActive, lt(connectClients.requestedAt, sql.placeholder('before'))))
+      .prepare(),
+    pendingNewestFirst: db
+      .select({ t: connectClients.clientProofKeyThumbprint })
+      .from(connectClients)
+      .where(pendingActive)
+      .orderBy(desc(connectClients.requestedAt), desc(connectClients.clientProofKeyThumbprint))
+      .prepare(),
+    /** `detail` is the JSON text of the entry's detail object. */
+    insertAudit: db
+      .insert(auditLog)
+      .values({ at: p('at'), actor: p('actor'), action: p('action'), clientProofKeyThumbprint: p('thumbprint'), detail: p('detail') })
+      .prepare(),
     readSecurityMode: db.select({ securityMode: connectSettings.securityMode }).from(connectSettings).where(eq(connectSettings.id, 1)).prepare(),
     readRelayLink: db.select().from(relayLink).where(eq(relayLink.id, 1)).prepare(),
     consumeMarker: db
