@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { createOwnerClient, type OwnerClient } from '../server/cli/env-client';
+import { createOwnerClient, type OwnerClient } from '../server/env/owner/owner-client';
 import { writeRuntimeInfo } from '../server/cli/runtime-file';
 import { startEnvironment, type EnvRuntime } from '../server/env/env-app';
 import { startRelay, type RelayRuntime } from '../server/relay/relay-app';

@@ -136,7 +136,7 @@ function auditStateAt(entries: Array<{ id: number; action: string; client_proof_
   for (const e of entries) {
     if (e.id > upTo) break;
     const t = e.client_proof_key_thumbprint ?? '';
-    if (e.action === 'security_mode_set') mode = String(e.detail).split(' → ').at(-1)!.split(';')[0]!; // "; ended N session(s)" (S57)
+    if (e.action === 'security_mode_set') mode = (JSON.parse(String(e.detail)) as { to: string }).to;
     else if (e.action === 'client_requested' || e.action === 'client_account_changed') status.set(t, 'pending');
     else if (e.action === 'client_approved') status.set(t, 'approved');
     else if (e.action === 'client_rejected') status.set(t, 'rejected');

@@ -10,7 +10,7 @@ import { connectToEnvironment, fetchWhoAmI } from '../shared/client/connect';
 import { dpopFetch } from '../shared/client/dpop-fetch';
 import { ConnectFailedError } from '../shared/client/errors';
 import { createDpopSigner, generateDpopKeyPair } from '../shared/dpop';
-import { createOwnerClient } from './cli/env-client';
+import { createOwnerClient } from './env/owner/owner-client';
 import { startEnvironment, type EnvRuntime } from './env/env-app';
 import { startRelay, type RelayRuntime } from './relay/relay-app';
 import { startBlackholeProxy } from './testing/blackhole-proxy';

@@ -91,14 +91,41 @@ export const auditActors = ['web', 'cli', 'api', 'system'] as const;
 export const AuditActor = z.enum(auditActors);
 export type AuditActor = z.infer<typeof AuditActor>;
 
-export const AuditEntry = z.object({
-  id: z.number().int(),
-  at: IsoTime,
-  actor: AuditActor,
-  action: z.string(),
-  clientProofKeyThumbprint: z.string().nullable(),
-  detail: z.string().nullable(),
-});
+export const auditActions = [
+  'security_mode_set',
+  'client_requested',
+  'client_approved',
+  'client_rejected',
+  'client_revoked',
+  'client_account_changed',
+  'pending_expired',
+  'pending_evicted',
+] as const;
+export const AuditAction = z.enum(auditActions);
+export type AuditAction = z.infer<typeof AuditAction>;
+
+const count = z.number().int().nonnegative();
+
+/** What each action records: typed data, rendered by the page and the CLI, never parsed back from text. */
+export const AuditRecord = z.discriminatedUnion('action', [
+  /** `from` is null when the stored mode was unreadable. */
+  /** `endedSessions`: requiring approval ended the sessions of clients that were not approved (S57). */
+  z.object({ action: z.literal('security_mode_set'), detail: z.object({ from: SecurityMode.nullable(), to: SecurityMode, endedSessions: count.optional() }) }),
+  z.object({ action: z.literal('client_requested'), detail: z.object({}) }),
+  z.object({ action: z.enum(['client_approved', 'client_rejected', 'client_revoked']), detail: z.object({ was: ClientStatus, endedSessions: count }) }),
+  z.object({ action: z.literal('client_account_changed'), detail: z.object({ endedSessions: count }) }),
+  /** Drops within one window share an entry: how many, the first few thumbprints, and the last drop's time. */
+  z.object({ action: z.enum(['pending_expired', 'pending_evicted']), detail: z.object({ count: count, sample: z.array(z.string()), lastAt: IsoTime }) }),
+]);
+export type AuditRecord = z.infer<typeof AuditRecord>;
+
+/** An entry written before details were structured whose text did not match a known shape: kept as it was. */
+export const LegacyAuditRecord = z.object({ action: AuditAction, detail: z.object({ legacy: z.string() }) });
+
+export type LegacyAuditRecord = z.infer<typeof LegacyAuditRecord>;
+
+const AuditEntryBase = z.object({ id: z.number().int(), at: IsoTime, actor: AuditActor, clientProofKeyThumbprint: z.string().nullable() });
+export const AuditEntry = z.union([z.intersection(AuditRecord, AuditEntryBase), LegacyAuditRecord.extend(AuditEntryBase.shape)]);
 export type AuditEntry = z.infer<typeof AuditEntry>;
 
 export const AuditListInput = z

@@ -3,7 +3,7 @@
 // worker process; the worker fires the trigger (the approve mutation, or the raw POST) and times
 // each subscriber's receipt on its own clock. Heap per subscriber is measured in this process,
 // where the servers run.
-import { requestClient } from '../../server/env/connect/clients.service';
+import { requestClient } from '../../server/env/connect/client-requests.service';
 import { createLoginCode, OWNER_COOKIE, redeemLoginCode } from '../../server/env/owner/owner-auth.service';
 import { MAX_SUBSCRIPTIONS_PER_SESSION } from '../../server/env/trpc/access.router';
 import { startStack } from '../../server/testing/stack';

@@ -3,7 +3,9 @@
 // rate limit), while a second worker runs one approved client through the relay 10 times a second.
 // Compared with the same client on an idle environment: its p99, errors on both sides, pending
 // rows (≤ the cap), and RSS growth of the server process.
-import { approveClient, PENDING_CAP, requestClient } from '../../server/env/connect/clients.service';
+import { requestClient } from '../../server/env/connect/client-requests.service';
+import { approveClient } from '../../server/env/connect/client-decisions.service';
+import { PENDING_CAP } from '../../server/env/connect/pending-bounds';
 import { setSecurityMode } from '../../server/env/connect/security-mode.service';
 import { startStack } from '../../server/testing/stack';
 import type { BenchContext, RunMetrics } from '../lib/context';

@@ -1,5 +1,7 @@
-// L, P1–P4: mint throughput. L is the in-process composite a mint cannot beat; P1–P4 go over the
-// environment's real HTTP endpoint with load from the separate worker process.
+// L, P1–P4: mint throughput. L is the in-process composite a mint cannot beat (committed the way the
+// product commits); L_cpu is the same without the database, and the fsync per COMMIT is measured
+// beside them. P1–P4 go over the environment's real HTTP endpoint with load from the separate worker
+// process.
 //
 // The machine is shared, so each run interleaves short slices (L, P1, P2, P3, P4, H, L, P1, …) and
 // adds them up: a burst of someone else's work lands on every item alike, not on one of them.
@@ -13,12 +15,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jwtVerify, SignJWT } from 'jose';
 import { openEnvDatabase } from '../../server/env/db/database';
-import { approveClient, requestClient } from '../../server/env/connect/clients.service';
+import { requestClient } from '../../server/env/connect/client-requests.service';
+import { approveClient } from '../../server/env/connect/client-decisions.service';
 import { setSecurityMode } from '../../server/env/connect/security-mode.service';
 import { randomCredential } from '../../server/env/connect/credentials.service';
+import { createDecisionCommitGroup } from '../../server/env/connect/mint.service';
 import { envAudience, MINT_REQUEST_TYP, MINT_RESPONSE_TYP, type MintRequestClaims } from '../../server/mint/mint-protocol';
 import { startStack, type Stack } from '../../server/testing/stack';
 import { withLoopDelay, type BenchContext, type RunMetrics } from '../lib/context';
+import { median, percentile } from '../lib/stats';
 import { invalidBodies, MINT_PATH, randomThumbprint, signedBodies, signRequests } from '../lib/mint-requests';
 import type { LoadArgs } from '../lib/worker-protocol';
 
@@ -26,9 +31,11 @@ export const IN_FLIGHT = 64;
 
 /**
  * L: jose verify of each pre-made mint request, the account-mode mint transaction with raw prepared
- * statements (mode read, jti + nonce markers, credential row) on a database opened exactly like
- * the environment's (same file system, WAL, synchronous=FULL), and jose sign of the response;
- * same algorithms and keys, 64 in flight, one process, no HTTP.
+ * statements (mode read, jti + nonce markers, credential row) committed through the product's own
+ * commit policy (`createDecisionCommitGroup`, so a change to it moves L too) on a database opened
+ * exactly like the environment's (same file system, WAL, synchronous=FULL), and jose sign of the
+ * response; same algorithms and keys, 64 in flight, one process, no HTTP.
+ * L_cpu: the same work with the database step left out.
  */
 function createBaseline(stack: Stack) {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-l-'));
@@ -39,24 +46,25 @@ function createBaseline(stack: Stack) {
   const insertCredential = sqlite.prepare(
     'INSERT INTO connect_credentials (credential_hash, client_proof_key_thumbprint, account_id, security_mode, client_version, issued_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
   );
-  const mintTx = sqlite.transaction((claims: MintRequestClaims, now: number) => {
+  const commits = createDecisionCommitGroup(db);
+  const mintWork = (claims: MintRequestClaims, now: number) => {
     readMode.get();
     const expiry = claims.exp * 1000 + 60_000;
     if (insertMarker.run('mint-jti', claims.jti, expiry).changes !== 1 || insertMarker.run('mint-nonce', claims.nonce, expiry).changes !== 1) throw new Error('replayed');
     const credential = randomCredential();
     insertCredential.run(createHash('sha256').update(credential).digest('hex'), claims.clientProofKeyThumbprint, claims.sub, 'account', null, now, now + 120_000);
     return credential;
-  });
+  };
   const relayKey = stack.relay.deps.signingKey.publicKey;
   const envKey = stack.env.signingKey;
   const environmentId = stack.env.environmentId;
   const verifyOptions = { algorithms: ['EdDSA'], typ: MINT_REQUEST_TYP, issuer: stack.relay.publicUrl, audience: envAudience(environmentId), clockTolerance: 60 };
 
-  const one = async (token: string) => {
+  const one = async (token: string, withDatabase: boolean) => {
     const { payload } = await jwtVerify(token, relayKey, verifyOptions);
     const claims = payload as unknown as MintRequestClaims;
     const now = Date.now();
-    const credential = mintTx.immediate(claims, now);
+    const credential = withDatabase ? await commits.run(() => mintWork(claims, now)) : randomCredential();
     const iat = Math.floor(now / 1000);
     const claimsOut = {
       iss: envAudience(environmentId),
@@ -73,16 +81,33 @@ function createBaseline(stack: Stack) {
     return new SignJWT(claimsOut).setProtectedHeader({ alg: 'EdDSA', typ: MINT_RESPONSE_TYP, kid: envKey.kid }).sign(envKey.privateKey);
   };
 
+  // The fsync a COMMIT pays on this database, measured on one-row transactions of its own table.
+  const probeInsert = sqlite.prepare('INSERT INTO replay_markers (kind, key, expires_at) VALUES (?, ?, 0)');
+  const begin = sqlite.prepare('BEGIN IMMEDIATE');
+  const commit = sqlite.prepare('COMMIT');
+
   return {
     /** Runs every token through the composite, IN_FLIGHT at a time; returns elapsed ms. */
-    async run(tokens: string[]): Promise<number> {
+    async run(tokens: string[], withDatabase = true): Promise<number> {
       let next = 0;
       const started = performance.now();
       const lane = async () => {
-        while (next < tokens.length) await one(tokens[next++]!);
+        while (next < tokens.length) await one(tokens[next++]!, withDatabase);
       };
       await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
       return performance.now() - started;
+    },
+    /** Milliseconds per COMMIT of `count` one-row transactions (WAL, synchronous=FULL). */
+    commitMs(count: number): number[] {
+      const times: number[] = [];
+      for (let i = 0; i < count; i++) {
+        begin.run();
+        probeInsert.run('fsync-probe', randomBytes(8).toString('hex'));
+        const started = performance.now();
+        commit.run();
+        times.push(performance.now() - started);
+      }
+      return times;
     },
     close() {
       sqlite.close();
@@ -142,7 +167,8 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
   const approved = randomThumbprint();
   const pendingKeys = Array.from({ length: 8 }, randomThumbprint);
   let pendingAsks = 0;
-  const [L, P1, P2, P3, P4, H] = [tally(), tally(), tally(), tally(), tally(), tally()];
+  const [L, Lcpu, P1, P2, P3, P4, H] = [tally(), tally(), tally(), tally(), tally(), tally(), tally()];
+  const commitMs: number[] = [];
   try {
     requestClient(deps, { clientProofKeyThumbprint: approved, accountId: 'owner' });
     approveClient(deps, approved, 'api');
@@ -152,6 +178,10 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
       const lBatch = await lTokens(perSlice);
       L.ms += await baseline.run(lBatch);
       L.sent += lBatch.length;
+      const cpuBatch = await lTokens(perSlice);
+      Lcpu.ms += await baseline.run(cpuBatch, false);
+      Lcpu.sent += cpuBatch.length;
+      commitMs.push(...baseline.commitMs(ctx.size(200, 100)));
 
       setSecurityMode(deps, 'account', 'api');
       const accountKey = () => randomThumbprint();
@@ -182,7 +212,7 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
       const invalid = { warmup: await invalidBodies(stack, warm), bodies: await invalidBodies(stack, perSlice * 4), expectStatus: [400, 499] as [number, number] };
       await loadSlice(ctx, stack, P4, invalid);
       await loadSlice(ctx, bare.url, H, invalid);
-      ctx.log(`    slice ${s + 1}/${slices}: L ${rps(L).toFixed(0)}  P1 ${rps(P1).toFixed(0)}  P2 ${rps(P2).toFixed(0)}  P3 ${rps(P3).toFixed(0)}  P4 ${rps(P4).toFixed(0)}  H ${rps(H).toFixed(0)} req/s (cumulative)`);
+      ctx.log(`    slice ${s + 1}/${slices}: L ${rps(L).toFixed(0)}  L_cpu ${rps(Lcpu).toFixed(0)}  P1 ${rps(P1).toFixed(0)}  P2 ${rps(P2).toFixed(0)}  P3 ${rps(P3).toFixed(0)}  P4 ${rps(P4).toFixed(0)}  H ${rps(H).toFixed(0)} req/s (cumulative)`);
     }
 
     // P3's correctness half: however often each pending key asked, it has exactly one row.
@@ -197,7 +227,11 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
     const loop = (t: Tally) => Math.max(...t.loopP99);
     return {
       L: rps(L),
+      L_cpu: rps(Lcpu),
+      fsync_ms: median(commitMs),
+      fsync_p90_ms: percentile(commitMs, 90),
       P1: rps(P1),
+      P1_of_Lcpu: rps(P1) / rps(Lcpu),
       P1_ratio: rps(P1) / rps(L),
       P1_errors: P1.bad,
       P1_loopP99: loop(P1),

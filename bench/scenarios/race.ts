@@ -3,7 +3,8 @@
 // spread over the mint's own duration (measured first), so both orders happen; then it checks the invariant: once the revoke has committed, no credential of that client is redeemable
 // and none is left unredeemed. A violation is a redeemed credential or a leftover one.
 import { createDpopProof } from '../../shared/dpop';
-import { approveClient, requestClient, revokeClient } from '../../server/env/connect/clients.service';
+import { requestClient } from '../../server/env/connect/client-requests.service';
+import { approveClient, revokeClient } from '../../server/env/connect/client-decisions.service';
 import { setSecurityMode } from '../../server/env/connect/security-mode.service';
 import { signMintRequest } from '../../server/mint/mint-protocol';
 import { startStack } from '../../server/testing/stack';

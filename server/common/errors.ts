@@ -22,8 +22,7 @@ export class DomainError extends Error {
   readonly reason: ErrorReason;
 
   constructor(kind: DomainErrorKind, reason: ErrorReason, message: string) {
-    // A refusal is an answer, not a fault: capturing its stack was ~10 % of answering a refused
-    // request (bench P4). Internal errors keep theirs for the log.
+    // A refusal is an answer, not a fault: no stack to capture. Internal errors keep theirs for the log.
     const stackLimit = Error.stackTraceLimit;
     if (kind !== 'internal') Error.stackTraceLimit = 0;
     try {

@@ -1,12 +1,11 @@
 // The strict RFC 9449 DPoP proof verifier shared by the relay and the environment (SECURITY S1–S16, S21).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { base64url } from 'jose';
+import { compactVerify, importJWK, type CryptoKey as JoseKey } from 'jose';
 import { DomainError } from '../common/errors';
 import { epochSeconds } from '../common/clock';
 import { JwsFormatError, MAX_COMPACT_JWS_LENGTH, precheckCompactJws } from '../common/jws-precheck';
 import { InvalidJwkError, jwkThumbprint, publicJwkOf, type PublicJwk } from '../../shared/thumbprint';
 import { accessTokenHash } from '../../shared/dpop';
-import { importProofKey, verifyProofSignature } from './verify-signature';
 
 export const DPOP_MAX_AGE_SECONDS = 60;
 export const DPOP_MAX_FUTURE_SECONDS = 5;
@@ -204,17 +203,17 @@ export async function verifyDpopProof(proof: string, opts: VerifyDpopOptions): P
     throw new DpopError('DPoP proof jwk is invalid');
   }
 
-  let key: CryptoKey;
+  // S23: the signature is checked (by jose) with the very key the thumbprint was computed from.
+  let key: JoseKey | Uint8Array;
   try {
-    key = await importProofKey(alg, publicJwk);
+    key = await importJWK({ ...publicJwk }, alg);
   } catch {
     throw new DpopError('DPoP proof jwk is not a usable public key');
   }
-  // S23: the signature is checked with the very key the thumbprint was computed from. The
-  // precheck made every segment canonical base64url, so the signing input is the text as sent.
-  const lastDot = proof.lastIndexOf('.');
-  const signingInput = new TextEncoder().encode(proof.slice(0, lastDot));
-  if (!(await verifyProofSignature(alg, key, signingInput, base64url.decode(proof.slice(lastDot + 1))))) {
+  if (key instanceof Uint8Array) throw new DpopError('DPoP proof jwk is not a usable public key');
+  try {
+    await compactVerify(proof, key, { algorithms: [alg] });
+  } catch {
     throw new DpopError('DPoP proof signature is invalid');
   }
 

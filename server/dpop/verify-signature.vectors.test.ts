@@ -1,11 +1,25 @@
-// S8/S48: Wycheproof vectors through the exact functions verifyDpopProof uses to check a signature
-// (publicJwkOf → importProofKey → verifyProofSignature). The vector files name their source.
+// S8/S48: Wycheproof vectors. verifyDpopProof checks signatures with jose (`importJWK` +
+// `compactVerify`, SPEC §2), and jose verifies a JWS signing input only, so the vectors' raw
+// messages run through the key canonicalisation verifyDpopProof uses (publicJwkOf) and the
+// WebCrypto verify jose itself calls for ES256 and EdDSA (same import, same verify parameters).
+// verifyDpopProof's own path is covered by the S8 mutations in verify-dpop.test.ts and below.
 import { readFileSync } from 'node:fs';
+import { importJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { publicJwkOf } from '../../shared/thumbprint';
-import { importProofKey, verifyProofSignature, type ProofAlgorithm } from './verify-signature';
+import { publicJwkOf, type PublicJwk } from '../../shared/thumbprint';
 import { ed25519Key, es256Key, proofWith, verifyOptions } from './dpop-test-kit';
 import { verifyDpopProof } from './verify-dpop';
+
+type ProofAlgorithm = 'ES256' | 'EdDSA';
+
+/** jose's key import; then the WebCrypto verify jose makes for this alg. */
+async function importProofKey(alg: ProofAlgorithm, jwk: PublicJwk): Promise<CryptoKey> {
+  return (await importJWK({ ...jwk }, alg)) as CryptoKey;
+}
+async function verifyProofSignature(alg: ProofAlgorithm, key: CryptoKey, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  const params = alg === 'ES256' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'Ed25519' };
+  return crypto.subtle.verify(params, key, new Uint8Array(signature), new Uint8Array(message)).catch(() => false);
+}
 
 interface Vector {
   tcId: number;
@@ -59,22 +73,7 @@ describe('Wycheproof vectors through the production signature check', () => {
     expect(wrong).toEqual([]);
   });
 
-  it('S8 the signature check refuses wrong lengths before the crypto library sees them, and never throws', async () => {
-    const { publicJwk } = await es256Key();
-    const key = await importProofKey('ES256', publicJwkOf(publicJwk));
-    for (const length of [0, 1, 63, 65, 70, 72, 128, 4096]) {
-      await expect(verifyProofSignature('ES256', key, new Uint8Array(8), new Uint8Array(length))).resolves.toBe(false);
-    }
-  });
-
-  it('S6 a key of the other algorithm is unusable for the signature check', async () => {
-    const ed = await ed25519Key();
-    const ec = await es256Key();
-    await expect(importProofKey('ES256', publicJwkOf(ed.publicJwk))).rejects.toThrow('not a usable public key');
-    await expect(importProofKey('EdDSA', publicJwkOf(ec.publicJwk))).rejects.toThrow('not a usable public key');
-  });
-
-  it('S48 verifyDpopProof accepts real ES256 and EdDSA proofs through the same functions', async () => {
+  it('S48 verifyDpopProof accepts real ES256 and EdDSA proofs', async () => {
     for (const key of [await es256Key(), await ed25519Key()]) {
       await expect(verifyDpopProof(await proofWith(key), verifyOptions)).resolves.toMatchObject({ jti: expect.any(String) });
     }

@@ -7,7 +7,9 @@ import { environmentIdOfKey } from '../common/environment-id';
 import { environment } from './db/schema';
 import { syncEnvironmentId } from './environment.service';
 import { readRelayLink, saveRelayLink } from './link/link.service';
-import { approveClient, findActiveClient, requestClient } from './connect/clients.service';
+import { approveClient } from './connect/client-decisions.service';
+import { requestClient } from './connect/client-requests.service';
+import { findActiveClient } from './connect/clients.service';
 import { createTestDeps, fakeThumbprint } from './testing';
 import { setSecurityMode } from './connect/security-mode.service';
 

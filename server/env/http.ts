@@ -144,7 +144,7 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
   const accessEvents = new AccessEventWriter(opts.deps);
   const routes = opts.routes ?? {};
   const handle = async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // The connect endpoints are the hot path (bench P1–P4): a URL that is exactly a route's path
+    // The connect endpoints are the hot path: a URL that is exactly a route's path
     // (no query, no escapes) is that route, with no URL parsing. Routes answer their own errors.
     const url = req.url ?? '/';
     if (Object.hasOwn(routes, url)) {

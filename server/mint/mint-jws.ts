@@ -54,6 +54,8 @@ function isKeyObject(key: unknown): key is KeyObject {
 
 /** Imported public keys by curve and `x`: the same key material always imports to the same key. */
 const importedKeys = new Map<string, CryptoKey | KeyObject>();
+/** A frozen JWK (the stored relay key) cannot change, so its checks and import are done once. */
+const importedFrozen = new WeakMap<object, CryptoKey | KeyObject>();
 
 async function pinnedKey(key: MintPublicKey, reason: MintProtocolReason): Promise<CryptoKey | KeyObject> {
   const refuse = () => new MintProtocolError(reason, 'the pinned signing key is not an Ed25519 public key');
@@ -67,6 +69,8 @@ async function pinnedKey(key: MintPublicKey, reason: MintProtocolReason): Promis
   }
   // S31: a pinned key must be public; a private JWK here means a secret is where it should not be.
   if (typeof key !== 'object' || key === null || 'd' in key) throw refuse();
+  const known = importedFrozen.get(key);
+  if (known) return known;
   let jwk: ReturnType<typeof publicJwkOf>;
   try {
     jwk = publicJwkOf(key);
@@ -74,18 +78,20 @@ async function pinnedKey(key: MintPublicKey, reason: MintProtocolReason): Promis
     throw refuse();
   }
   if (jwk.kty !== 'OKP') throw refuse();
-  // Importing the same pinned key for every request was a measurable share of a mint (bench P1).
+  // The same pinned key is imported once, not for every request.
   const cacheKey = `${jwk.crv}:${jwk.x}`;
-  const cached = importedKeys.get(cacheKey);
-  if (cached) return cached;
-  const imported = await importJWK({ ...jwk }, 'EdDSA').catch(() => undefined);
-  if (!imported || imported instanceof Uint8Array) throw refuse();
-  if (importedKeys.size >= 64) importedKeys.clear();
-  importedKeys.set(cacheKey, imported);
+  let imported = importedKeys.get(cacheKey);
+  if (!imported) {
+    const fresh = await importJWK({ ...jwk }, 'EdDSA').catch(() => undefined);
+    if (!fresh || fresh instanceof Uint8Array) throw refuse();
+    if (importedKeys.size >= 64) importedKeys.clear();
+    importedKeys.set(cacheKey, (imported = fresh));
+  }
+  if (Object.isFrozen(key)) importedFrozen.set(key, imported);
   return imported;
 }
 
-/** The pinned key and the issuer it speaks for; read only once a token passed the structural checks. */
+/** The pinned key and the issuer it speaks for. */
 export interface MintPeer {
   key: MintPublicKey;
   issuer: string;
@@ -102,8 +108,7 @@ export interface MintJwsRules {
 }
 
 export interface VerifyMintJwsOptions extends MintJwsRules {
-  /** The peer, or how to look it up (e.g. a database read) after the cheap checks passed. */
-  peer: MintPeer | (() => MintPeer);
+  peer: MintPeer;
 }
 
 /** A token that passed the structural checks; its claims are not verified yet. */
@@ -131,7 +136,7 @@ function checkMintHeader(header: Record<string, unknown>, rules: MintJwsRules): 
 }
 
 /**
- * The checks that need no key, synchronously (bench P4: a refusal should cost little): structure,
+ * The checks that need no key, synchronously, so a refusal costs little: structure,
  * alg EdDSA and the exact typ, no key material in the header, and a token neither expired nor
  * dated in the future — the same rules, with the same messages, as after verification.
  */
@@ -139,7 +144,7 @@ export function precheckMintJws(token: unknown, rules: MintJwsRules): Prechecked
   let unverified: Record<string, unknown>;
   try {
     // Header rules run before the payload is decoded: a wrong alg or typ costs one small parse.
-    ({ payload: unverified } = precheckCompactJws(token, MINT_MAX_TOKEN_LENGTH, checkMintHeader, rules));
+    ({ payload: unverified } = precheckCompactJws(token, MINT_MAX_TOKEN_LENGTH, (header) => checkMintHeader(header, rules)));
   } catch (error) {
     if (error instanceof MintProtocolError) throw error;
     throw refusal(rules, `is malformed${error instanceof JwsFormatError ? `: ${error.message}` : ''}`);
@@ -156,7 +161,7 @@ export function precheckMintJws(token: unknown, rules: MintJwsRules): Prechecked
  */
 export async function verifyPrecheckedMintJws(prechecked: PrecheckedMintJws, opts: VerifyMintJwsOptions): Promise<Record<string, unknown>> {
   const fail = (why: string) => refusal(opts, why);
-  const peer = typeof opts.peer === 'function' ? opts.peer() : opts.peer;
+  const { peer } = opts;
   const key = await pinnedKey(peer.key, opts.reason);
   let payload: JWTPayload;
   try {

@@ -106,11 +106,11 @@ export interface RelayPeer {
   relayIssuer: string;
 }
 
-export type VerifyMintRequestOptions = {
+export interface VerifyMintRequestOptions extends RelayPeer {
   environmentId: string;
   /** Milliseconds since the epoch. */
   now: number;
-} & (RelayPeer | { /** Looked up only for a request that passed the structural checks. */ relay: () => RelayPeer });
+}
 
 const requestRules = (environmentId: string, now: number): MintJwsRules => ({
   typ: MINT_REQUEST_TYP,
@@ -128,10 +128,9 @@ export function precheckMintRequest(token: unknown, opts: { environmentId: strin
 /** The rest of verifyMintRequest, for a token precheckMintRequest passed. */
 export async function verifyPrecheckedMintRequest(prechecked: PrecheckedMintJws, opts: VerifyMintRequestOptions): Promise<MintRequestClaims> {
   const fail = (why: string) => new MintProtocolError('invalid_request', `mint request ${why}`);
-  const peerOf = (relay: RelayPeer) => ({ key: relay.relayPublicKey, issuer: relay.relayIssuer });
   const payload = await verifyPrecheckedMintJws(prechecked, {
     ...requestRules(opts.environmentId, opts.now),
-    peer: 'relay' in opts ? () => peerOf(opts.relay()) : peerOf(opts),
+    peer: { key: opts.relayPublicKey, issuer: opts.relayIssuer },
   });
   const parsed = MintRequestClaims.safeParse(payload);
   if (!parsed.success) {

@@ -175,7 +175,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
       tunnels.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
-      await store.close();
+      if (ownStore) await store.close(); // whoever opened a store closes it
     },
   };
 }

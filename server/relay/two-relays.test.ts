@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connectToEnvironment, fetchWhoAmI, getRelayAccessToken, type ConnectOptions } from '../../shared/client/connect';
 import { dpopFetch } from '../../shared/client/dpop-fetch';
 import { createDpopProof, createDpopSigner, generateDpopKeyPair, type DpopSigner } from '../../shared/dpop';
-import { createOwnerClient } from '../cli/env-client';
+import { createOwnerClient } from '../env/owner/owner-client';
 import { startEnvironment, type EnvRuntime } from '../env/env-app';
 import { PIN_HEADER as PIN, pinnedFetch, startLoadBalancer, type Backend, type LoadBalancer } from '../testing/load-balancer';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectToEnvironment, type ConnectOptions } from '../../shared/client/connect';
 import { createDpopSigner, generateDpopKeyPair, type DpopSigner } from '../../shared/dpop';
-import { createOwnerClient } from '../cli/env-client';
+import { createOwnerClient } from '../env/owner/owner-client';
 import { startEnvironment, type EnvConfig, type EnvRuntime } from '../env/env-app';
 import { startRelay, type RelayConfig, type RelayRuntime } from '../relay/relay-app';
 

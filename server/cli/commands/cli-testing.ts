@@ -1,7 +1,7 @@
 // Test helpers: the real `gatehouse` CLI as a child process, and clients seeded through the services.
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { requestClient } from '../../env/connect/clients.service';
+import { requestClient } from '../../env/connect/client-requests.service';
 import { createClientSession } from '../../env/connect/client-sessions.service';
 import type { EnvDeps } from '../../env/deps';
 

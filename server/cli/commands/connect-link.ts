@@ -100,7 +100,7 @@ export async function runStatus(out: Output, opts: { dataDir: string }): Promise
     // The tunnel's state lives in the running process: ask it (it reflects the last PING answered).
     let tunnel: TunnelStatus = { state: link ? 'stopped' : 'unlinked' };
     if (running) {
-      const { createOwnerClient } = await import('../env-client');
+      const { createOwnerClient } = await import('../../env/owner/owner-client');
       tunnel = await createOwnerClient(running.url, running.adminToken, 'cli').connect.tunnel.status.query();
     }
     out.data({

@@ -1,6 +1,6 @@
 // `gatehouse owner logout --all`: ends every owner session (S63). Through the running environment,
 // so open settings pages lose their event streams at once; else on the database directly.
-import { createOwnerClient } from '../env-client';
+import { createOwnerClient } from '../../env/owner/owner-client';
 import { findRunningEnv, openEnvOffline } from '../env-access';
 import { EXIT, UsageError } from '../options';
 import type { Output } from '../output';

@@ -63,6 +63,18 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
       run(o.watch ? import('./security-watch').then(({ runWatch }) => runWatch(out, { dataDir })) : import('./security').then(({ runClients }) => runClients(out, { dataDir })));
     });
 
+  common(security.command('audit'))
+    .description('show the audit log, newest first: mode changes, requests and decisions, who made them and when')
+    .option('--limit <n>', 'how many entries (1–500)', '25')
+    .action((_o: unknown, cmd: Command) => {
+      const o = optionsOf(cmd) as Common & { limit: string };
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError(`--limit takes a whole number from 1 to 500, not "${o.limit}".`);
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      run(import('./security').then(({ runAudit }) => runAudit(out, { dataDir, limit })));
+    });
+
   for (const decision of ['approve', 'reject', 'revoke'] as const) {
     common(security.command(decision))
       .description(decisionHelp[decision])

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccessEvent } from '../../../shared/contracts';
 import { listAudit } from '../../env/audit/audit.service';
-import { approveClient, findActiveClient, listClients } from '../../env/connect/clients.service';
+import { findActiveClient, listClients } from '../../env/connect/clients.service';
+import { approveClient } from '../../env/connect/client-decisions.service';
 import { verificationCodeOf } from '../../env/connect/client-view';
 import { getSecurityMode, setSecurityMode } from '../../env/connect/security-mode.service';
 import { startEnvironment, type EnvRuntime } from '../../env/env-app';
@@ -41,7 +42,7 @@ describe('connect security with a running environment', { timeout: 90_000 }, () 
 
     expect(await cli('connect', 'security', '--mode', 'client-approval')).toEqual({ code: 0, stdout: 'Connect client approval is required.\n', stderr: '' });
     expect(getSecurityMode(env.deps.db)).toBe('client-approval');
-    expect(listAudit(env.deps)[0]).toMatchObject({ actor: 'cli', action: 'security_mode_set', detail: 'account → client-approval' });
+    expect(listAudit(env.deps)[0]).toMatchObject({ actor: 'cli', action: 'security_mode_set', detail: { from: 'account', to: 'client-approval' } });
     // It went through the running server: its bus (and so every open page) saw the change.
     expect(events).toContainEqual(expect.objectContaining({ type: 'connectSecurityModeUpdated', payload: { mode: 'client-approval' } }));
     stop();
@@ -54,7 +55,7 @@ describe('connect security with a running environment', { timeout: 90_000 }, () 
       'gatehouse: The stored Connect security mode "open-to-all" is not a known mode. Reset it with `gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.\n',
     );
     expect(await cli('connect', 'security', '--mode', 'account', '--json')).toEqual({ code: 0, stdout: '{"mode":"account","endedSessions":0}\n', stderr: '' });
-    expect(listAudit(env.deps)[0]).toMatchObject({ actor: 'cli', detail: 'unreadable → account' });
+    expect(listAudit(env.deps)[0]).toMatchObject({ actor: 'cli', detail: { from: null, to: 'account' } });
   });
 
   it('lists clients pending first: thumbprint, status, title, verification code, details', async () => {

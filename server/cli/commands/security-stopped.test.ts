@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditEntry } from '../../../shared/contracts';
 import { listAudit } from '../../env/audit/audit.service';
 import { findActiveClient, listClients } from '../../env/connect/clients.service';
 import { verificationCodeOf } from '../../env/connect/client-view';
@@ -47,7 +48,7 @@ describe('connect security with no running environment', { timeout: 90_000 }, ()
     expect(await cli('connect', 'security', '--mode', 'client-approval', '--json')).toEqual({ code: 0, stdout: '{"mode":"client-approval","endedSessions":0}\n', stderr: WRITE_NOTE });
     await withDb(({ deps }) => {
       expect(getSecurityMode(deps.db)).toBe('client-approval');
-      expect(listAudit(deps)[0]).toMatchObject({ actor: 'cli', action: 'security_mode_set', detail: 'account → client-approval' });
+      expect(listAudit(deps)[0]).toMatchObject({ actor: 'cli', action: 'security_mode_set', detail: { from: 'account', to: 'client-approval' } });
       corruptSecurityMode(deps, 'wide-open');
     });
 
@@ -60,7 +61,7 @@ describe('connect security with no running environment', { timeout: 90_000 }, ()
         'gatehouse: The stored Connect security mode "wide-open" is not a known mode. Reset it with `gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.\n',
     });
     expect(await cli('connect', 'security', '--mode', 'client-approval')).toEqual({ code: 0, stdout: 'Connect client approval is required.\n', stderr: WRITE_NOTE });
-    await withDb(({ deps }) => expect(listAudit(deps)[0]).toMatchObject({ actor: 'cli', detail: 'unreadable → client-approval' }));
+    await withDb(({ deps }) => expect(listAudit(deps)[0]).toMatchObject({ actor: 'cli', detail: { from: null, to: 'client-approval' } }));
   });
 
   it('lists clients from the database, in human lines and JSON', async () => {
@@ -148,5 +149,16 @@ describe('connect security with no running environment', { timeout: 90_000 }, ()
       expect(security.stdout).toContain(text);
     }
     expect(approve.stdout).toContain('a unique prefix of at least 8');
+  });
+
+  it('prints the audit log from its typed details, newest first, and as JSON', async () => {
+    const human = await cli('connect', 'security', 'audit', '--limit', '100');
+    expect(human).toMatchObject({ code: 0, stderr: READ_NOTE });
+    expect(human.stdout).toMatch(/^\S+Z {2}CLI {12}Changed the security mode from account access to client approval$/m);
+    const json = await cli('connect', 'security', 'audit', '--json', '--limit', '100');
+    const { entries } = JSON.parse(json.stdout) as { entries: unknown[] };
+    expect(entries.length).toBeGreaterThan(1);
+    expect(entries.filter((e) => !AuditEntry.safeParse(e).success)).toEqual([]);
+    expect(await cli('connect', 'security', 'audit', '--limit', '0')).toMatchObject({ code: 2 });
   });
 });

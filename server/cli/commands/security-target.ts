@@ -3,9 +3,9 @@
 // through the same services.
 import { readFileSync } from 'node:fs';
 import { TRPCClientError } from '@trpc/client';
-import type { ConnectClient, DecisionResult, RevokeResult, SecurityMode } from '../../../shared/contracts';
+import type { AuditEntry, ConnectClient, DecisionResult, RevokeResult, SecurityMode } from '../../../shared/contracts';
 import { CliError, findRunningEnv, openEnvOffline } from '../env-access';
-import type { OwnerClient } from '../env-client';
+import type { OwnerClient } from '../../env/owner/owner-client';
 import { adminTokenFile } from '../../env/data-files';
 import { EXIT } from '../options';
 import { runtimeFile } from '../runtime-file';
@@ -25,6 +25,8 @@ export interface SecurityTarget {
   approve(thumbprint: string): Promise<DecisionResult>;
   reject(thumbprint: string): Promise<DecisionResult>;
   revoke(thumbprint: string): Promise<RevokeResult>;
+  /** The newest audit entries first. */
+  listAudit(limit: number): Promise<AuditEntry[]>;
   close(): void;
 }
 
@@ -33,7 +35,7 @@ export async function openSecurityTarget(dataDir: string): Promise<SecurityTarge
   const running = await findRunningEnv(dataDir);
   // Each way loads only what it needs: the tRPC client, or the database and its services.
   if (running) {
-    const { createOwnerClient } = await import('../env-client');
+    const { createOwnerClient } = await import('../../env/owner/owner-client');
     return envTarget(running.url, dataDir, createOwnerClient(running.url, running.adminToken, 'cli'));
   }
   return databaseTarget(dataDir);
@@ -58,14 +60,17 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
     approve: (t) => call(() => client.connect.clients.approve.mutate({ clientProofKeyThumbprint: t })),
     reject: (t) => call(() => client.connect.clients.reject.mutate({ clientProofKeyThumbprint: t })),
     revoke: (t) => call(() => client.connect.clients.revoke.mutate({ clientProofKeyThumbprint: t })),
+    listAudit: (limit) => call(() => client.connect.audit.list.query({ limit })),
     close: () => {},
   };
 }
 
 async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
-  const [{ approveClient, findClientsByPrefix, listClients, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }] = await Promise.all([
+  const [{ findClientsByPrefix, listClients }, { approveClient, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }, { listAudit }] = await Promise.all([
     import('../../env/connect/clients.service'),
+    import('../../env/connect/client-decisions.service'),
     import('../../env/connect/security-mode.service'),
+    import('../../env/audit/audit.service'),
   ]);
   const env = await openEnvOffline(dataDir);
   const { deps } = env;
@@ -83,6 +88,7 @@ async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
     approve: async (t) => approveClient(deps, t, 'cli'),
     reject: async (t) => rejectClient(deps, t, 'cli'),
     revoke: async (t) => revokeClient(deps, t, 'cli'),
+    listAudit: async (limit) => listAudit(deps, { limit }),
     close: () => env.close(),
   };
 }

@@ -1,7 +1,7 @@
 // `gatehouse connect security clients --watch`: the running environment's access events, live.
 import type { AccessEvent } from '../../../shared/contracts';
 import { CliError, findRunningEnv } from '../env-access';
-import { createOwnerClient } from '../env-client';
+import { createOwnerClient } from '../../env/owner/owner-client';
 import { EXIT } from '../options';
 import type { Output } from '../output';
 import { eventLines } from './security-format';

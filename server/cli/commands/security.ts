@@ -1,5 +1,6 @@
 // What `gatehouse connect security [--mode …] | clients | approve|reject|revoke <thumbprint>` do
 // (SPEC §8); their flags and help are in security-commands.ts.
+import { actorLabel, describeAuditEntry } from '../../../shared/audit-text';
 import type { SecurityMode } from '../../../shared/contracts';
 import { CliError, EXIT, UsageError } from '../options';
 import type { Output } from '../output';
@@ -76,6 +77,24 @@ export async function runDecision(out: Output, opts: { dataDir: string; decision
     out.line(`${pastTense[opts.decision]} Connect client ${thumbprint}.`);
     // Approving never ends sessions (SPEC §5.2); rejecting and revoking say how many they ended.
     if (opts.decision !== 'approve') out.line(endedSessionsSentence(result.endedSessions));
+    return EXIT.ok;
+  } finally {
+    target.close();
+  }
+}
+
+/** The audit log, newest first, rendered from its typed details like the settings page's "Activity". */
+export async function runAudit(out: Output, opts: { dataDir: string; limit: number }): Promise<number> {
+  const target = await openSecurityTarget(opts.dataDir);
+  try {
+    if (target.via === 'database') out.note(DIRECT_READ_NOTE);
+    const entries = await target.listAudit(opts.limit);
+    out.data({ entries });
+    if (entries.length === 0) out.line('Nothing has happened yet.');
+    for (const e of entries) {
+      const name = e.clientProofKeyThumbprint ? `client ${e.clientProofKeyThumbprint.slice(0, 8)}` : null;
+      out.line(`${e.at}  ${actorLabel[e.actor].padEnd(13)}  ${printable(describeAuditEntry(e, name))}`);
+    }
     return EXIT.ok;
   } finally {
     target.close();

@@ -1,26 +1,20 @@
 import { desc, lt } from 'drizzle-orm';
-import type { AuditActor, AuditEntry } from '../../../shared/contracts';
+import type { AuditActor, AuditEntry, AuditRecord } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
-import type { EnvSql } from '../db/database';
+import type { EnvDb } from '../db/database';
+import { hotQueries } from '../db/hot-queries';
 import { auditLog } from '../db/schema';
 import type { EnvDeps } from '../deps';
 
-type Tx = Pick<EnvSql, 'insert'>;
-
-export function recordAudit(
-  tx: Tx,
-  now: number,
-  entry: { actor: AuditActor; action: string; clientProofKeyThumbprint?: string | null; detail?: string | null },
-): void {
-  tx.insert(auditLog)
-    .values({
-      at: isoTime(now),
-      actor: entry.actor,
-      action: entry.action,
-      clientProofKeyThumbprint: entry.clientProofKeyThumbprint ?? null,
-      detail: entry.detail ?? null,
-    })
-    .run();
+/** Records one action with its typed detail, inside the caller's open transaction. */
+export function recordAudit(db: EnvDb, now: number, entry: AuditRecord & { actor: AuditActor; clientProofKeyThumbprint?: string | null }): void {
+  hotQueries(db).insertAudit.run({
+    at: isoTime(now),
+    actor: entry.actor,
+    action: entry.action,
+    thumbprint: entry.clientProofKeyThumbprint ?? null,
+    detail: JSON.stringify(entry.detail),
+  });
 }
 
 export function listAudit(deps: Pick<EnvDeps, 'db'>, opts: { limit?: number; before?: number } = {}): AuditEntry[] {
@@ -30,5 +24,6 @@ export function listAudit(deps: Pick<EnvDeps, 'db'>, opts: { limit?: number; bef
     .orderBy(desc(auditLog.id))
     .limit(limit)
     .all();
-  return rows.map((r) => ({ ...r }));
+  // The columns hold one AuditRecord per row (or a legacy text detail): the CHECKs and recordAudit's type keep them paired.
+  return rows.map((r) => ({ ...r }) as AuditEntry);
 }

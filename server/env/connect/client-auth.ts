@@ -1,23 +1,17 @@
 // Authenticates client requests on the environment (SPEC §3 step 8).
-import { and, eq, gt, isNull } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { IncomingMessage } from 'node:http';
 import { DomainError } from '../../common/errors';
 import { securityLogOf } from '../../common/security-log';
 import { sha256Hex } from '../../common/secrets';
 import { DpopError, readDpopHeader, verifyDpopProof } from '../../dpop/verify-dpop';
-import { clientSessions, connectClients } from '../db/schema';
+import { connectClients } from '../db/schema';
 import type { EnvDeps } from '../deps';
+import { findLiveSession, type ClientIdentity } from './client-sessions.service';
 import { consumeMarker } from './replay';
 import { getSecurityMode } from './security-mode.service';
 
-/** A verified DPoP client session. */
-export interface ClientIdentity {
-  clientProofKeyThumbprint: string;
-  accountId: string;
-  scopes: string[];
-  expiresAt: number;
-  sessionTokenHash: string;
-}
+export type { ClientIdentity } from './client-sessions.service';
 
 const unauthorized = (message: string) => new DomainError('unauthorized', 'invalid_token', message);
 
@@ -54,17 +48,13 @@ export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMess
   }
   return deps.db.transaction(
     (tx) => {
-      const session = tx
-        .select()
-        .from(clientSessions)
-        .where(and(eq(clientSessions.tokenHash, sha256Hex(token)), isNull(clientSessions.endedAt), gt(clientSessions.expiresAt, now)))
-        .get();
+      const session = findLiveSession(tx, sha256Hex(token), now);
       if (!session || session.clientProofKeyThumbprint !== proof.thumbprint) throw unauthorized('This client session is not valid (ended, expired, or bound to another key).');
-      if (getSecurityMode(tx) === 'client-approval') {
+      if (getSecurityMode(deps.db) === 'client-approval') {
         const row = tx.select({ status: connectClients.status, revokedAt: connectClients.revokedAt }).from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, session.clientProofKeyThumbprint)).get();
         if (!row || row.revokedAt !== null || row.status !== 'approved') throw unauthorized('This client is no longer approved.');
       }
-      if (!consumeMarker(tx, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
+      if (!consumeMarker(deps.db, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
         securityLogOf(deps).record({ kind: 'dpop_replayed', where: `env ${req.method ?? 'GET'} ${path}`, thumbprint: proof.thumbprint, jti: proof.jti });
         throw unauthorized('Invalid DPoP proof: it was already used.');
       }

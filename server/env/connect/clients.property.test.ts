@@ -7,7 +7,9 @@ import type { SecurityMode } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
-import { approveClient, listClients, rejectClient, requestClient, revokeClient } from './clients.service';
+import { listClients } from './clients.service';
+import { requestClient } from './client-requests.service';
+import { approveClient, rejectClient, revokeClient } from './client-decisions.service';
 import { setSecurityMode } from './security-mode.service';
 
 const RELAY = 'https://relay.test';

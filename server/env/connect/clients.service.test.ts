@@ -3,17 +3,10 @@ import type { AccessEvent } from '../../../shared/contracts';
 import { listAudit } from '../audit/audit.service';
 import { clientSessions, connectCredentials } from '../db/schema';
 import { createTestDeps, fakeThumbprint } from '../testing';
-import {
-  approveClient,
-  DROP_AUDIT_WINDOW_MS,
-  findActiveClient,
-  listClients,
-  PENDING_CAP,
-  PENDING_TTL_MS,
-  rejectClient,
-  requestClient,
-  revokeClient,
-} from './clients.service';
+import { findActiveClient, listClients } from './clients.service';
+import { requestClient } from './client-requests.service';
+import { approveClient, rejectClient, revokeClient } from './client-decisions.service';
+import { DROP_AUDIT_WINDOW_MS, PENDING_CAP, PENDING_TTL_MS } from './pending-bounds';
 import { createClientSession } from './client-sessions.service';
 import { verificationCodeOf } from './client-view';
 
@@ -217,7 +210,7 @@ describe('flood control (SPEC §5.3)', () => {
       expect.objectContaining({
         actor: 'system',
         clientProofKeyThumbprint: null,
-        detail: expect.stringMatching(new RegExp(`^dropped 5 pending client\\(s\\), over the cap of ${PENDING_CAP} pending clients; last at .*; e\\.g\\. ${fakeThumbprint(0)}, ${fakeThumbprint(1)}, ${fakeThumbprint(2)}$`)),
+        detail: { count: 5, sample: [fakeThumbprint(0), fakeThumbprint(1), fakeThumbprint(2)], lastAt: expect.any(String) },
       }),
     ]);
     expect(events.filter((e) => e.type === 'connectClientRemoved')).toHaveLength(5);
@@ -250,7 +243,7 @@ describe('flood control (SPEC §5.3)', () => {
     clock.advance(DROP_AUDIT_WINDOW_MS);
     requestClient(deps, { clientProofKeyThumbprint: fakeThumbprint(1000), accountId: 'owner' });
     const entries = listAudit(deps, { limit: 500 }).filter((e) => e.action === 'pending_evicted');
-    expect(entries.map((e) => e.detail?.match(/^dropped (\d+) /)?.[1])).toEqual(['1', '2']);
+    expect(entries.map((e) => ('count' in e.detail ? e.detail.count : null))).toEqual([1, 2]);
     expect(entries[0]?.clientProofKeyThumbprint).toBe(fakeThumbprint(2));
   });
 
@@ -274,7 +267,7 @@ describe('flood control (SPEC §5.3)', () => {
     expect(deps.db.$client.prepare('SELECT count(*) AS n FROM connect_clients').get()).toEqual({ n: 1 });
     expect(listAudit(deps).find((e) => e.action === 'pending_expired')).toMatchObject({
       clientProofKeyThumbprint: fakeThumbprint(1),
-      detail: expect.stringMatching(/^dropped 1 pending client\(s\), untouched for 24 h; /),
+      detail: { count: 1, sample: [fakeThumbprint(1)], lastAt: new Date(clock.now()).toISOString() },
     });
   });
 

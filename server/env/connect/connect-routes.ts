@@ -10,7 +10,7 @@ import { endpointUrls } from './client-auth';
 import { redeemCredential } from './redeem.service';
 
 // A body that cannot hold a mint request (MINT_MAX_TOKEN_LENGTH) is refused from its Content-Length,
-// before it is read or parsed (bench P4: a 12 KB token was parsed only to be refused for its size).
+// before it is read or parsed.
 const MAX_MINT_BODY = MINT_MAX_TOKEN_LENGTH + 256;
 const MintBody = z.object({ proof: z.string().min(1).max(MINT_MAX_TOKEN_LENGTH) });
 const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
@@ -18,10 +18,7 @@ const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
 const methodNotAllowed = (res: ServerResponse) =>
   sendError(res, new DomainError('bad_request', 'invalid_request', 'Use POST.'), { ...noStore, allow: 'POST' });
 
-/**
- * Aborts when the relay goes away before the answer. Made only for an answer that waits: an
- * AbortController and a listener per request were a visible share of a refusal (bench P4).
- */
+/** Aborts when the relay goes away before the answer. */
 function callerGone(res: ServerResponse): AbortSignal {
   const abort = new AbortController();
   // 'close' also follows every finished answer; only an unfinished one means the caller left. On a
@@ -43,7 +40,7 @@ export function createConnectRoutes(opts: { deps: EnvDeps; mint: MintService; ba
       try {
         const body = MintBody.safeParse(await readObjectBody(req, MAX_MINT_BODY));
         if (!body.success) throw new DomainError('bad_request', 'invalid_request', 'The body must be {"proof": "<mint request JWT>"}.');
-        const answer = await opts.mint.mint(body.data.proof, () => callerGone(res));
+        const answer = await opts.mint.mint(body.data.proof, callerGone(res));
         sendJson(res, 200, answer, noStore);
       } catch (error) {
         const limited = error instanceof DomainError && error.kind === 'too_many_requests';

@@ -3,10 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { CODE_ALPHABET } from '../../../shared/verification-code';
 import { sha256Hex } from '../../common/secrets';
 import type { SecurityMode } from '../../../shared/contracts';
-import { sql } from 'drizzle-orm';
-import type { EnvSql } from '../db/database';
-import { prepared } from '../db/prepared';
-import { connectCredentials } from '../db/schema';
+import type { EnvDb } from '../db/database';
+import { hotQueries } from '../db/hot-queries';
 
 export const CREDENTIAL_LENGTH = 12;
 export const CREDENTIAL_TTL_MS = 2 * 60 * 1000;
@@ -25,28 +23,15 @@ export function randomCredential(length = CREDENTIAL_LENGTH): string {
   return out;
 }
 
+/** Stores a new credential in the caller's open transaction and returns it (the only time it is seen in clear). */
 export function issueCredential(
-  tx: EnvSql,
+  db: EnvDb,
   now: number,
   input: { thumbprint: string; accountId: string; securityMode: SecurityMode; clientVersion: number | null },
 ): { credential: string; expiresAt: number } {
   const credential = randomCredential();
   const expiresAt = now + CREDENTIAL_TTL_MS;
-  const insert = prepared(tx, 'issueCredential', (db) =>
-    db
-      .insert(connectCredentials)
-      .values({
-        credentialHash: sql.placeholder('credentialHash'),
-        clientProofKeyThumbprint: sql.placeholder('thumbprint'),
-        accountId: sql.placeholder('accountId'),
-        securityMode: sql.placeholder('securityMode'),
-        clientVersion: sql.placeholder('clientVersion'),
-        issuedAt: sql.placeholder('issuedAt'),
-        expiresAt: sql.placeholder('expiresAt'),
-      })
-      .prepare(),
-  );
-  insert.run({
+  hotQueries(db).insertCredential.run({
     credentialHash: sha256Hex(credential),
     thumbprint: input.thumbprint,
     accountId: input.accountId,

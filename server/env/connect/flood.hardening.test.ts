@@ -6,7 +6,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { AccessEvent } from '../../../shared/contracts';
 import { settledMemory } from '../../testing/gc';
 import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
-import { approveClient, listClients, PENDING_CAP, PENDING_TTL_MS, requestClient } from './clients.service';
+import { listClients } from './clients.service';
+import { requestClient } from './client-requests.service';
+import { approveClient } from './client-decisions.service';
+import { PENDING_CAP, PENDING_TTL_MS } from './pending-bounds';
 import { setSecurityMode } from './security-mode.service';
 
 const KEYS = 10_000;
@@ -30,7 +33,7 @@ function setup() {
   const activePending = () => count("SELECT count(*) AS n FROM connect_clients WHERE status = 'pending' AND revoked_at IS NULL");
   /** Every drop of a kind, summed over its aggregated audit entries. */
   const dropped = (action: string) =>
-    (deps.db.$client.prepare('SELECT detail FROM audit_log WHERE action = ?').all(action) as { detail: string }[]).reduce((sum, e) => sum + Number(/^dropped (\d+) /.exec(e.detail)?.[1]), 0);
+    (deps.db.$client.prepare("SELECT detail ->> '$.count' AS n FROM audit_log WHERE action = ?").all(action) as { n: number }[]).reduce((sum, e) => sum + e.n, 0);
   return { deps, clock, events, mint, sign, ask, count, activePending, dropped };
 }
 

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDpopProof } from '../../../shared/dpop';
 import { signMintRequest } from '../../mint/mint-protocol';
 import { startStack, type Stack } from '../../testing/stack';
-import { approveClient, rejectClient, requestClient, revokeClient } from './clients.service';
+import { requestClient } from './client-requests.service';
+import { approveClient, rejectClient, revokeClient } from './client-decisions.service';
 import { setSecurityMode } from './security-mode.service';
 
 const ROUNDS = 1000;

@@ -1,9 +1,12 @@
 // The mint service's effect on the client row (SPEC §5.1, §5.3): an authorized mint sets
 // `last_seen_at`, and `updated_at` with it ("last change of any kind").
 import type { AccessEvent } from '../../../shared/contracts';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { SignJWT } from 'jose';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { hotQueries } from '../db/hot-queries';
 import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTestKey } from '../testing';
-import { approveClient, findActiveClient } from './clients.service';
+import { findActiveClient } from './clients.service';
+import { approveClient } from './client-decisions.service';
 import { setSecurityMode } from './security-mode.service';
 
 const RELAY = 'https://relay.mint.test';
@@ -65,5 +68,23 @@ describe('mint service: last_seen_at and updated_at', () => {
     expect(events.map((e) => e.type)).toEqual(['connectClientUpserted']);
     const [event] = events;
     expect(event?.type === 'connectClientUpserted' && event.payload.lastSeenAt).toBe(iso(clock.now() - 200));
+  });
+});
+
+describe('mint service: cheap refusals first', () => {
+  it('P4 a wrong typ, a stale or a future request is refused before the relay link is read; a valid one reads it once', async () => {
+    const { deps, clock, mint, ask } = setup();
+    const reads = vi.spyOn(hotQueries(deps.db).readRelayLink, 'get');
+    const relayKey2 = await createRelayTestKey(); // any key: these refusals never reach a signature check
+    const forged = async (over: Record<string, unknown>, typ = 'gatehouse-mint-request+jwt') =>
+      new SignJWT({ iss: RELAY, aud: `env:${ENV_ID}`, sub: 'owner', jti: 'j'.repeat(22), nonce: 'n'.repeat(22), ...over }).setProtectedHeader({ alg: 'EdDSA', typ }).sign(relayKey2.privateKey);
+    const now = Math.floor(clock.now() / 1000);
+    for (const token of [await forged({ iat: now, exp: now + 120 }, 'JWT'), await forged({ iat: now - 3600, exp: now - 3480 }), await forged({ iat: now + 3600, exp: now + 3720 })]) {
+      await expect(mint.mint(token, new AbortController().signal)).rejects.toMatchObject({ reason: 'invalid_request' });
+    }
+    expect(reads).not.toHaveBeenCalled();
+    setSecurityMode(deps, 'account', 'api');
+    expect((await ask()).status).toBe('authorized');
+    expect(reads).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,19 +1,19 @@
 // Minting (SPEC §5.3): verify, decide in one BEGIN IMMEDIATE transaction, sign after commit, and
 // hold a pending answer open until the owner decides (event-driven, no polling inside the server).
-import { eq, sql } from 'drizzle-orm';
-import type { JWK } from 'jose';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { securityLogOf } from '../../common/security-log';
 import { createTokenBucket } from '../../common/token-bucket';
 import { MintProtocolError, mintResponseBody, precheckMintRequest, signMintResponse, verifyPrecheckedMintRequest, type MintDecision, type PrecheckedMintJws, type MintRequestClaims, type MintResponseBody, type MintSigningKey } from '../../mint/mint-protocol';
 import { createCommitGroup } from '../db/commit-group';
-import type { EnvSql } from '../db/database';
-import { prepared } from '../db/prepared';
-import { connectClients, type ConnectClientRow } from '../db/schema';
+import type { EnvDb } from '../db/database';
+import { hotQueries } from '../db/hot-queries';
+import type { ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
-import { requireRelayLink, type RelayLink } from '../link/link.service';
-import { findActiveClient, findClientRow, hasActiveClient, publishRequestEvents, requestClientInTx, type RequestOutcome, PENDING_CAP } from './clients.service';
+import { requireRelayLink } from '../link/link.service';
+import { findActiveClient, findClientRow, hasActiveClient } from './clients.service';
+import { publishRequestEvents, requestClientInTx, type RequestOutcome } from './client-requests.service';
+import { PENDING_CAP } from './pending-bounds';
 import { issueCredential } from './credentials.service';
 import { toConnectClient } from './client-view';
 import { consumeMarker, pruneMarkers } from './replay';
@@ -22,8 +22,13 @@ import type { SecurityMode } from '../../../shared/contracts';
 
 export const RETRY_AFTER_SECONDS = 5;
 const MARKER_SLACK_MS = 60_000;
-/** Decisions for keys never seen before, committed per event-loop turn (bench P8). */
+/** Decisions committed together: the event loop is held for at most this many and one fsync. */
+const DECISIONS_PER_COMMIT = 64;
+/** Decisions for keys never seen before, committed per event-loop turn, so a flood waits its turn. */
 const NEW_CLIENTS_PER_TURN = 4;
+
+/** How known clients' and account-mode decisions reach the disk: the benchmark floor L commits through this too. */
+export const createDecisionCommitGroup = (db: EnvDb) => createCommitGroup(db, DECISIONS_PER_COMMIT);
 
 type Decision = MintDecision;
 
@@ -37,14 +42,14 @@ export interface MintServiceOptions {
   newClientRateLimit?: { perSecond: number; burst: number };
 }
 
-function modeOrFail(tx: EnvSql): SecurityMode {
+function modeOrFail(tx: EnvDb): SecurityMode {
   const state = readSecurityModeState(tx);
   if (state.mode === null) throw new DomainError('internal', 'security_mode_unreadable', state.error);
   return state.mode;
 }
 
 /** In client-approval mode: an approved client gets a credential (and `last_seen_at`, `updated_at`); others a pending answer. */
-function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mode: SecurityMode, current?: ConnectClientRow): Decision {
+function decideForClient(tx: EnvDb, now: number, claims: MintRequestClaims, mode: SecurityMode, current?: ConnectClientRow): Decision {
   const thumbprint = claims.clientProofKeyThumbprint;
   if (mode === 'account') {
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: null }) };
@@ -52,10 +57,7 @@ function decideForClient(tx: EnvSql, now: number, claims: MintRequestClaims, mod
   // `current`: the row as this transaction just wrote it, so it need not be read again.
   const row = current ?? findClientRow(tx, thumbprint);
   if (row && row.revokedAt === null && row.status === 'approved' && row.accountId === claims.sub) {
-    const markSeen = prepared(tx, 'markClientSeen', (d) =>
-      d.update(connectClients).set({ lastSeenAt: sql`${sql.placeholder('at')}`, updatedAt: sql`${sql.placeholder('at')}` }).where(eq(connectClients.clientProofKeyThumbprint, sql.placeholder('thumbprint'))).prepare(),
-    );
-    markSeen.run({ at: isoTime(now), thumbprint });
+    hotQueries(tx).markClientSeen.run({ at: isoTime(now), thumbprint });
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: row.version }) };
   }
   const rejected = row?.revokedAt === null && row.status === 'rejected';
@@ -71,15 +73,15 @@ export function createMintService(opts: MintServiceOptions) {
   const waitOf = new Map<string, AbortController>();
   // Decisions commit together (one fsync per group). Keys never seen before in client-approval mode
   // have their own, smaller groups: a flood of new keys then waits in that queue, a few per turn,
-  // instead of in front of an approved client or the owner's page (bench P8).
-  const knownClientGroup = createCommitGroup(deps.db, 64);
+  // instead of in front of an approved client or the owner's page.
+  const knownClientGroup = createDecisionCommitGroup(deps.db);
   const newClientGroup = createCommitGroup(deps.db, NEW_CLIENTS_PER_TURN);
   // Only registrations of new pending clients take from it: approved and known clients never do.
   const newClients = createTokenBucket(opts.newClientRateLimit ?? { perSecond: 20, burst: PENDING_CAP });
 
   const refused = (error: MintProtocolError) => new DomainError('unauthorized', 'invalid_request', `Mint request refused: ${error.message}`);
 
-  /** The checks that need no key or database, synchronously: a malformed request is refused at once (bench P4). */
+  /** The checks that need no key or database, synchronously: a malformed request is refused at once. */
   function precheck(token: unknown): PrecheckedMintJws {
     try {
       return precheckMintRequest(token, { environmentId, now: deps.clock.now() });
@@ -88,28 +90,21 @@ export function createMintService(opts: MintServiceOptions) {
     }
   }
 
+  /** After the precheck, so a malformed request never costs the link read. */
   async function verify(prechecked: PrecheckedMintJws): Promise<MintRequestClaims> {
-    let link: RelayLink | null = null;
+    const link = requireRelayLink(deps);
     let claims: MintRequestClaims;
     try {
-      claims = await verifyPrecheckedMintRequest(prechecked, {
-        relay: () => {
-          link = requireRelayLink(deps);
-          return { relayPublicKey: link.relayPublicKey as JWK, relayIssuer: link.relayIssuer };
-        },
-        environmentId,
-        now: deps.clock.now(),
-      });
+      claims = await verifyPrecheckedMintRequest(prechecked, { relayPublicKey: link.relayPublicKey, relayIssuer: link.relayIssuer, environmentId, now: deps.clock.now() });
     } catch (error) {
       throw error instanceof MintProtocolError ? refused(error) : error;
     }
-    const linked = link as RelayLink | null; // set by the lookup, which ran since verification passed
-    if (!linked || claims.sub !== linked.accountId) throw new DomainError('forbidden', 'forbidden', 'The mint request is for an account this environment is not linked to.');
+    if (claims.sub !== link.accountId) throw new DomainError('forbidden', 'forbidden', 'The mint request is for an account this environment is not linked to.');
     return claims;
   }
 
   /** Step 3: markers, decision and credential, atomic in one transaction (shared with others in its commit group). */
-  function firstDecision(tx: EnvSql, claims: MintRequestClaims): { decision: Decision; outcome: RequestOutcome | null } {
+  function firstDecision(tx: EnvDb, claims: MintRequestClaims): { decision: Decision; outcome: RequestOutcome | null } {
     const now = deps.clock.now();
     const mode = modeOrFail(tx); // fail closed before any marker is consumed
     const markerExpiry = claims.exp * 1000 + MARKER_SLACK_MS;
@@ -166,8 +161,8 @@ export function createMintService(opts: MintServiceOptions) {
     return !hasActiveClient(deps.db, claims.clientProofKeyThumbprint);
   }
 
-  /** `callerGone` may be a getter: most answers never wait, so they never need the signal. */
-  async function mint(token: unknown, callerGone: AbortSignal | (() => AbortSignal)): Promise<MintResponseBody> {
+  /** `callerGone` aborts when the caller leaves: a held (waiting) answer then ends at once. */
+  async function mint(token: unknown, callerGone: AbortSignal): Promise<MintResponseBody> {
     const claims = await verify(precheck(token));
     const group = isNewClient(claims) ? newClientGroup : knownClientGroup;
     const { decision, outcome } = await group.run((tx) => firstDecision(tx, claims));
@@ -185,7 +180,7 @@ export function createMintService(opts: MintServiceOptions) {
     waiting++;
     const own = new AbortController();
     waitOf.set(thumbprint, own);
-    const signal = AbortSignal.any([typeof callerGone === 'function' ? callerGone() : callerGone, own.signal]);
+    const signal = AbortSignal.any([callerGone, own.signal]);
     try {
       const deadline = deps.clock.now() + waitMs;
       let current: Decision = decision;

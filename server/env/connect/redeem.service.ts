@@ -55,12 +55,12 @@ export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form
       if (!credential || credential.redeemedAt !== null || credential.expiresAt <= now || credential.clientProofKeyThumbprint !== proof.thumbprint) {
         throw invalidGrant();
       }
-      if (getSecurityMode(tx) === 'client-approval') {
+      if (getSecurityMode(deps.db) === 'client-approval') {
         // Approved at this moment, not merely when the credential was minted.
         const row = tx.select().from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, proof.thumbprint)).get();
         if (!row || row.revokedAt !== null || row.status !== 'approved' || row.accountId !== credential.accountId) throw invalidGrant();
       }
-      if (!consumeMarker(tx, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
+      if (!consumeMarker(deps.db, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
         securityLogOf(deps).record({ kind: 'dpop_replayed', where: 'env POST /oauth/token', thumbprint: proof.thumbprint, jti: proof.jti });
         throw new DomainError('bad_request', 'invalid_dpop_proof', 'The DPoP proof was already used.');
       }

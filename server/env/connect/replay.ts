@@ -1,6 +1,6 @@
 import { lt, sql } from 'drizzle-orm';
-import type { EnvSql } from '../db/database';
-import { prepared } from '../db/prepared';
+import type { EnvDb, EnvSql } from '../db/database';
+import { hotQueries } from '../db/hot-queries';
 import { replayMarkers } from '../db/schema';
 import type { EnvDeps } from '../deps';
 
@@ -9,12 +9,10 @@ export type MarkerKind = 'dpop' | 'mint-jti' | 'mint-nonce';
 /**
  * Consumes a single-use marker atomically: `INSERT … ON CONFLICT DO NOTHING` and the changed-row
  * count decide, so two racing copies can never both pass (S13). Throws if the write fails (S17).
+ * Runs in the caller's open transaction.
  */
-export function consumeMarker(tx: EnvSql, kind: MarkerKind, key: string, expiresAt: number): boolean {
-  const insert = prepared(tx, 'consumeMarker', (db) =>
-    db.insert(replayMarkers).values({ kind: sql.placeholder('kind'), key: sql.placeholder('key'), expiresAt: sql.placeholder('expiresAt') }).onConflictDoNothing().prepare(),
-  );
-  return insert.run({ kind, key, expiresAt }).changes === 1;
+export function consumeMarker(db: EnvDb, kind: MarkerKind, key: string, expiresAt: number): boolean {
+  return hotQueries(db).consumeMarker.run({ kind, key, expiresAt }).changes === 1;
 }
 
 /** Drops markers past their window; expired ones can never be accepted again anyway. */

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { listAudit } from '../audit/audit.service';
 import { createTestDeps, fakeThumbprint } from '../testing';
-import { approveClient, listClients, requestClient } from './clients.service';
+import { listClients } from './clients.service';
+import { requestClient } from './client-requests.service';
+import { approveClient } from './client-decisions.service';
 import { getSecurityMode, readSecurityModeState, setSecurityMode } from './security-mode.service';
 import type { AccessEvent } from '../../../shared/contracts';
 
@@ -24,7 +26,7 @@ describe('security mode', () => {
     expect(setSecurityMode(deps, 'client-approval', 'web')).toEqual({ mode: 'client-approval', endedSessions: 0 });
     expect(getSecurityMode(deps.db)).toBe('client-approval');
     expect(events.map((e) => e.type)).toEqual(['connectSecurityModeUpdated']);
-    expect(listAudit(deps)[0]).toMatchObject({ actor: 'web', action: 'security_mode_set', detail: 'account → client-approval' });
+    expect(listAudit(deps)[0]).toMatchObject({ actor: 'web', action: 'security_mode_set', detail: { from: 'account', to: 'client-approval' } });
   });
 
   it('setting the same mode again records nothing new', () => {
@@ -51,7 +53,7 @@ describe('security mode', () => {
     corrupt(deps, '');
     setSecurityMode(deps, 'client-approval', 'web');
     expect(getSecurityMode(deps.db)).toBe('client-approval');
-    expect(listAudit(deps)[0]?.detail).toBe('unreadable → client-approval');
+    expect(listAudit(deps)[0]?.detail).toEqual({ from: null, to: 'client-approval' });
   });
 
   it('switching modes never approves anyone and keeps earlier decisions', () => {

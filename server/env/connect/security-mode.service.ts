@@ -3,21 +3,19 @@ import { SecurityMode, type AuditActor } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { recordAudit } from '../audit/audit.service';
-import type { EnvSql } from '../db/database';
-import { prepared } from '../db/prepared';
+import type { EnvDb, EnvSql } from '../db/database';
+import { hotQueries } from '../db/hot-queries';
 import { clientSessions, connectClients, connectCredentials, connectSettings } from '../db/schema';
 import type { EnvDeps } from '../deps';
 
 export const MODE_RESET_HINT =
   'Reset it with `gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.';
 
-type Reader = EnvSql;
-
 /** The stored mode, or a description of why it cannot be trusted. Never guesses `account`. */
-export function readSecurityModeState(db: Reader): { mode: SecurityMode; error: null } | { mode: null; error: string } {
+export function readSecurityModeState(db: EnvDb): { mode: SecurityMode; error: null } | { mode: null; error: string } {
   let row: { securityMode: unknown } | undefined;
   try {
-    row = prepared(db, 'readSecurityMode', (d) => d.select({ securityMode: connectSettings.securityMode }).from(connectSettings).where(eq(connectSettings.id, 1)).prepare()).get();
+    row = hotQueries(db).readSecurityMode.get();
   } catch {
     return { mode: null, error: `The Connect security mode could not be read from the database. ${MODE_RESET_HINT}` };
   }
@@ -31,7 +29,7 @@ export function readSecurityModeState(db: Reader): { mode: SecurityMode; error: 
 }
 
 /** Fails closed: an unreadable or unknown stored mode is an error, not `account`. */
-export function getSecurityMode(db: Reader): SecurityMode {
+export function getSecurityMode(db: EnvDb): SecurityMode {
   const state = readSecurityModeState(db);
   if (state.mode === null) throw new DomainError('internal', 'security_mode_unreadable', state.error);
   return state.mode;
@@ -47,17 +45,17 @@ export function setSecurityMode(deps: EnvDeps, mode: SecurityMode, actor: AuditA
   const now = deps.clock.now();
   const result = deps.db.transaction(
     (tx) => {
-      const before = readSecurityModeState(tx);
+      const before = readSecurityModeState(deps.db);
       if (before.mode === mode) return null;
       tx.insert(connectSettings)
         .values({ id: 1, securityMode: mode, updatedAt: isoTime(now) })
         .onConflictDoUpdate({ target: connectSettings.id, set: { securityMode: mode, updatedAt: isoTime(now) } })
         .run();
       const ended = mode === 'client-approval' ? endUnapprovedAccess(tx, now) : [];
-      recordAudit(tx, now, {
+      recordAudit(deps.db, now, {
         actor,
         action: 'security_mode_set',
-        detail: `${before.mode ? `${before.mode} → ${mode}` : `unreadable → ${mode}`}${ended.length ? `; ended ${ended.length} session(s) of clients that are not approved` : ''}`,
+        detail: { from: before.mode, to: mode, ...(ended.length > 0 && { endedSessions: ended.length }) },
       });
       return ended;
     },

@@ -1,15 +1,15 @@
 // Group commit: write transactions that become ready in the same event-loop turn share one
-// BEGIN IMMEDIATE … COMMIT, so they share one fsync. With synchronous=FULL the fsync (0.3–0.4 ms
-// here, blocking the event loop) was the largest single cost of a mint under load (bench P1).
+// BEGIN IMMEDIATE … COMMIT, so they share one fsync: with synchronous=FULL the fsync blocks the
+// event loop, and one per mint was the largest single cost of a mint under load.
 //
 // Each unit still runs alone and atomically: in its own savepoint, so a unit that throws rolls back
 // only its own writes; nobody learns a unit's result before the COMMIT that made it durable; and
 // since better-sqlite3 is synchronous, units of a group and every other transaction are serialized
 // exactly as separate transactions would be.
-import type { EnvDb, EnvSql } from './database';
+import type { EnvDb } from './database';
 
 interface Unit<T> {
-  work: (tx: EnvSql) => T;
+  work: (db: EnvDb) => T;
   resolve: (value: T) => void;
   reject: (error: unknown) => void;
 }
@@ -17,8 +17,8 @@ interface Unit<T> {
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 export interface CommitGroup {
-  /** Runs `work` in the next group transaction; resolves after its COMMIT. */
-  run<T>(work: (tx: EnvSql) => T): Promise<T>;
+  /** Runs `work` (given the database, inside its savepoint) in the next group transaction; resolves after its COMMIT. */
+  run<T>(work: (db: EnvDb) => T): Promise<T>;
 }
 
 /**
@@ -41,22 +41,24 @@ export function createCommitGroup(db: EnvDb, maxUnits: number): CommitGroup {
     if (queue.length > 0) schedule();
     if (units.length === 0) return;
     const outcomes: Outcome[] = [];
+    // better-sqlite3's own transaction functions: a nested one is a savepoint, and their
+    // BEGIN/SAVEPOINT/COMMIT statements are compiled once.
+    const sqlite = db.$client;
     try {
-      db.transaction(
-        (tx) => {
+      sqlite
+        .transaction(() => {
           for (const unit of units) {
             // An error that ended the whole transaction (disk full, I/O) must not let the rest
             // run in autocommit: stop, and the group fails as one.
-            if (!db.$client.inTransaction) throw new Error('the group transaction ended early');
+            if (!sqlite.inTransaction) throw new Error('the group transaction ended early');
             try {
-              outcomes.push({ ok: true, value: tx.transaction((sp) => unit.work(sp)) });
+              outcomes.push({ ok: true, value: sqlite.transaction(unit.work)(db) });
             } catch (error) {
               outcomes.push({ ok: false, error });
             }
           }
-        },
-        { behavior: 'immediate' },
-      );
+        })
+        .immediate();
     } catch (error) {
       // BEGIN or COMMIT failed, or the transaction ended early: nothing of this group is stored.
       for (const unit of units) unit.reject(error);
@@ -70,7 +72,7 @@ export function createCommitGroup(db: EnvDb, maxUnits: number): CommitGroup {
   }
 
   return {
-    run<T>(work: (tx: EnvSql) => T): Promise<T> {
+    run<T>(work: (db: EnvDb) => T): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         queue.push({ work, resolve, reject } as Unit<unknown>);
         schedule();

@@ -20,34 +20,9 @@ export function openEnvDatabase(file: string): EnvDb {
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
-  cacheStatements(sqlite);
   const db = drizzle(sqlite, { schema }) as EnvDb;
   migrate(db, { migrationsFolder });
   return db;
-}
-
-const STATEMENT_CACHE_SIZE = 256;
-
-/**
- * Drizzle asks better-sqlite3 to prepare every query anew, and compiling the same SQL again was a
- * large share of each mint (bench P1–P3). Reuses compiled statements per SQL text (bounded LRU);
- * each is handed out in its default row mode, since drizzle switches some to raw().
- */
-function cacheStatements(sqlite: Database.Database): void {
-  const prepare = sqlite.prepare.bind(sqlite);
-  const cache = new Map<string, Database.Statement>();
-  sqlite.prepare = ((source: string) => {
-    let stmt = cache.get(source);
-    if (stmt) {
-      cache.delete(source); // re-insert: most recently used last
-      if (stmt.reader) stmt.raw(false).pluck(false).expand(false);
-    } else {
-      stmt = prepare(source);
-      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
-    }
-    cache.set(source, stmt);
-    return stmt;
-  }) as Database.Database['prepare'];
 }
 
 /** A fresh in-memory database with the real migrations, for tests. */

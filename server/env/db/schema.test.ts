@@ -32,7 +32,9 @@ describe('environment schema CHECK constraints (raw SQL)', () => {
   it.each([
     ['an unknown security mode', "INSERT INTO connect_settings VALUES (1, 'open', '" + at + "')", /connect_settings_mode/],
     ['a second settings row', "INSERT INTO connect_settings VALUES (2, 'account', '" + at + "')", /connect_settings_single_row/],
-    ['an unknown audit actor', "INSERT INTO audit_log (at, actor, action) VALUES ('" + at + "', 'robot', 'x')", /audit_log_actor/],
+    ['an unknown audit actor', "INSERT INTO audit_log (at, actor, action, detail) VALUES ('" + at + "', 'robot', 'client_requested', '{}')", /audit_log_actor/],
+    ['an unknown audit action', "INSERT INTO audit_log (at, actor, action, detail) VALUES ('" + at + "', 'web', 'x', '{}')", /audit_log_action/],
+    ['an audit detail that is not a JSON object', "INSERT INTO audit_log (at, actor, action, detail) VALUES ('" + at + "', 'web', 'client_approved', 'was pending')", /audit_log_detail_object/],
   ])('refuses %s', (_name, statement, message) => {
     const db = openMemoryEnvDatabase();
     expect(() => db.$client.prepare(statement).run()).toThrow(message);

@@ -1,6 +1,7 @@
 // Environment database (SPEC §5.1). drizzle-kit generates drizzle/env from this file.
 import { sql } from 'drizzle-orm';
 import { check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { auditActions, type AuditEntry } from '../../../shared/contracts';
 
 /** The one row that names this environment. */
 export const environment = sqliteTable(
@@ -153,11 +154,16 @@ export const auditLog = sqliteTable(
     id: integer('id').primaryKey({ autoIncrement: true }),
     at: text('at').notNull(),
     actor: text('actor', { enum: ['web', 'cli', 'api', 'system'] }).notNull(),
-    action: text('action').notNull(),
+    action: text('action', { enum: auditActions }).notNull(),
     clientProofKeyThumbprint: text('client_proof_key_thumbprint'),
-    detail: text('detail'),
+    /** A JSON object: the action's typed detail (AuditRecord), or `{legacy}` for text from before. */
+    detail: text('detail', { mode: 'json' }).$type<AuditEntry['detail']>().notNull(),
   },
-  (t) => [check('audit_log_actor', sql`${t.actor} IN ('web', 'cli', 'api', 'system')`)],
+  (t) => [
+    check('audit_log_actor', sql`${t.actor} IN ('web', 'cli', 'api', 'system')`),
+    check('audit_log_action', sql.raw(`"action" IN (${auditActions.map((a) => `'${a}'`).join(', ')})`)),
+    check('audit_log_detail_object', sql`json_valid(${t.detail}) AND json_type(${t.detail}) = 'object'`),
+  ],
 );
 
 export type ConnectClientRow = typeof connectClients.$inferSelect;

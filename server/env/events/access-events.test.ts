@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { AccessEvent } from '../../../shared/contracts';
-import { createOwnerClient } from '../../cli/env-client';
-import { approveClient, requestClient, revokeClient } from '../connect/clients.service';
+import { createOwnerClient } from '../owner/owner-client';
+import { requestClient } from '../connect/client-requests.service';
+import { approveClient, revokeClient } from '../connect/client-decisions.service';
 import { startEnvironment, type EnvRuntime } from '../env-app';
 import { fakeThumbprint } from '../testing';
 

@@ -1,3 +1,5 @@
+import type { EnvDeps } from '../deps';
+
 /** Per owner session: a leaked tab loop cannot pin unbounded server resources (S45). */
 export const MAX_SUBSCRIPTIONS_PER_SESSION = 16;
 
@@ -26,11 +28,21 @@ export class SubscriptionSlots {
   }
 }
 
-/** The slots of this process (owner keys are session-token hashes, so environments do not collide). */
-export const accessSubscriptionSlots = new SubscriptionSlots();
+/** Slots kept per environment (one per bus): two environments in a process never share a cap. */
+function perEnvironment(max: number): (deps: EnvDeps) => SubscriptionSlots {
+  const byEnvironment = new WeakMap<EnvDeps['bus'], SubscriptionSlots>();
+  return (deps) => {
+    let slots = byEnvironment.get(deps.bus);
+    if (!slots) byEnvironment.set(deps.bus, (slots = new SubscriptionSlots(max)));
+    return slots;
+  };
+}
+
+/** One environment's `access.events` slots, keyed by owner session. */
+export const subscriptionSlotsOf = perEnvironment(MAX_SUBSCRIPTIONS_PER_SESSION);
 
 /** Open `client.session` streams per client session: a client needs one, a few tabs or retries at most. */
 export const MAX_SESSION_STREAMS_PER_CLIENT_SESSION = 4;
 
-/** Keyed by the client session's token hash. */
-export const clientSessionStreamSlots = new SubscriptionSlots(MAX_SESSION_STREAMS_PER_CLIENT_SESSION);
+/** One environment's `client.session` stream slots, keyed by the client session's token hash. */
+export const clientSessionStreamSlotsOf = perEnvironment(MAX_SESSION_STREAMS_PER_CLIENT_SESSION);

@@ -4,7 +4,7 @@ import type { JWK } from 'jose';
 import { z } from 'zod';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
-import { prepared } from '../db/prepared';
+import { hotQueries } from '../db/hot-queries';
 import { relayLink } from '../db/schema';
 import type { EnvDeps } from '../deps';
 
@@ -22,12 +22,12 @@ export interface RelayLink {
 
 const StoredKey = z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string() }).passthrough();
 
-/** Every mint reads the link; parsing the same stored key each time showed up in bench P1. */
+/** Every mint reads the link: the same stored key is parsed once (and stays one frozen object). */
 let lastParsedKey: { stored: string; key: JWK } | null = null;
 
 /** The stored link, or null. A corrupt row is an error, never a silently different key. */
 export function readRelayLink(deps: Pick<EnvDeps, 'db'>): RelayLink | null {
-  const row = prepared(deps.db, 'readRelayLink', (db) => db.select().from(relayLink).where(eq(relayLink.id, 1)).prepare()).get();
+  const row = hotQueries(deps.db).readRelayLink.get();
   if (!row) return null;
   let key: JWK;
   if (lastParsedKey?.stored === row.relayPublicKey) {

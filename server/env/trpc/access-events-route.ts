@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AccessEventsInput } from '../../../shared/contracts';
 import type { AccessEventWriter } from '../events/access-sse';
-import { accessSubscriptionSlots } from '../events/subscription-slots';
+import { subscriptionSlotsOf } from '../events/subscription-slots';
 import { ownerRefusal, type EnvContext } from './init';
 
 export const ACCESS_EVENTS_PATH = '/trpc/access.events';
@@ -38,7 +38,7 @@ export function serveAccessEvents(req: IncomingMessage, res: ServerResponse, ctx
   const input = inputOf(req, url);
   if (!input.ok) return false;
   const ownerKey = ctx.ownerKey ?? 'owner';
-  const release = accessSubscriptionSlots.acquire(ownerKey);
+  const release = subscriptionSlotsOf(ctx.deps).acquire(ownerKey);
   if (!release) return false;
   writer.open(res, ownerKey, input.lastEventId, headers, release);
   return true;

@@ -1,7 +1,8 @@
 import { AuditListInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
 import { z } from 'zod';
 import { listAudit } from '../audit/audit.service';
-import { approveClient, listClients, rejectClient, revokeClient } from '../connect/clients.service';
+import { listClients } from '../connect/clients.service';
+import { approveClient, rejectClient, revokeClient } from '../connect/client-decisions.service';
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
 import { ownerReadProcedure, ownerWriteProcedure, router } from './init';
 

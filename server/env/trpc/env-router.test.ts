@@ -2,7 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { describe, expect, it } from 'vitest';
 import { createTestDeps, fakeThumbprint, ownerContext } from '../testing';
 import { envRouter } from './app-router';
-import { requestClient } from '../connect/clients.service';
+import { requestClient } from '../connect/client-requests.service';
 
 const T = fakeThumbprint(7);
 type Caller = ReturnType<typeof envRouter.createCaller>;

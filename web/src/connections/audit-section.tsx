@@ -3,7 +3,7 @@ import { describeError } from '../lib/errors';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
 import { trpc, type ConnectClient } from '../trpc';
 import { clientTitle } from './access-state';
-import { actorLabel, describeAuditEntry } from './audit-log';
+import { actorLabel, describeAuditEntry } from '../../../shared/audit-text';
 
 const AUDIT_LIMIT = 25;
 

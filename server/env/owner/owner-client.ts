@@ -1,7 +1,8 @@
-// The owner's typed tRPC client for a running environment (CLI and tests), with the admin token.
+// The owner's typed tRPC client for a running environment, with the admin token: what the CLI,
+// the test stack and the e2e fixtures speak to an environment with.
 import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import { EventSource } from 'eventsource';
-import type { EnvRouter } from '../env/trpc/app-router';
+import type { EnvRouter } from '../trpc/app-router';
 
 export function createOwnerClient(baseUrl: string, adminToken: string, actor: 'cli' | 'api' = 'cli') {
   const headers = { authorization: `Bearer ${adminToken}`, 'x-gatehouse-actor': actor };
