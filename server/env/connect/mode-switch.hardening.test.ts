@@ -60,7 +60,7 @@ describe('S57 switching to client approval', () => {
 
     const switched = await setMode('client-approval');
     expect(switched.result.data).toEqual({ mode: 'client-approval', endedSessions: 4 });
-    expect(listAudit(stack.env.deps)[0]).toMatchObject({ action: 'security_mode_set', detail: 'account → client-approval; ended 4 session(s) of clients that are not approved' });
+    expect(listAudit(stack.env.deps)[0]).toMatchObject({ action: 'security_mode_set', detail: { from: 'account', to: 'client-approval', endedSessions: 4 } });
     for (const s of [pending, rejected, accountOnly]) {
       await expect(open.get(s)!.until('"status":"ended"')).resolves.toMatch(/"reason":"revoked"/);
       for (const token of sessions.get(s)!) expect(await whoami(s, token)).toBe(401);

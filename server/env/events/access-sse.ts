@@ -14,7 +14,7 @@ export const MAX_BUFFERED_BYTES = 1024 * 1024;
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream',
-  'cache-control': 'no-cache, no-transform',
+  'cache-control': 'no-store, no-transform',
   'x-accel-buffering': 'no',
   connection: 'keep-alive',
 } as const;
