@@ -108,9 +108,9 @@ export async function tunnelCallsRun(ctx: BenchContext): Promise<RunMetrics> {
     const sides = sidesOf(stack);
     const t1 = { direct: tally(), tunnel: tally() };
     const t2 = { direct: tally(), tunnel: tally() };
-    const slices = ctx.size(6, 2);
+    const slices = ctx.size(4, 2);
     for (let s = 0; s < slices; s++) {
-      for (const side of s % 2 ? [...sides].reverse() : sides) await whoamiSlice(ctx, client, side, t1[side.name], ctx.size(1000, 400), TUNNEL_IN_FLIGHT);
+      for (const side of s % 2 ? [...sides].reverse() : sides) await whoamiSlice(ctx, client, side, t1[side.name], ctx.size(600, 300), TUNNEL_IN_FLIGHT);
       for (const side of s % 2 ? [...sides].reverse() : sides) await whoamiSlice(ctx, client, side, t2[side.name], ctx.size(250, 100), 1);
     }
     for (const [name, t] of Object.entries({ T1_direct: t1.direct, T1_tunnel: t1.tunnel, T2_direct: t2.direct, T2_tunnel: t2.tunnel })) {
