@@ -17,6 +17,8 @@ import { FLOOD_IN_FLIGHT, floodRun } from './scenarios/flood';
 import { LIST_CLIENTS, listRun } from './scenarios/list';
 import { IN_FLIGHT, mintRun } from './scenarios/mint';
 import { raceRun } from './scenarios/race';
+import { tunnelScenarios } from './scenarios/tunnel';
+import { tunnelResults } from './scenarios/tunnel-results';
 
 const RUNS = 3;
 const RACE_ROUNDS = 10_000;
@@ -31,6 +33,7 @@ const elapsed = () => performance.now() - started;
 
 interface Scenario {
   items: string[];
+  name?: string;
   run(ctx: BenchContext, run: number): Promise<RunMetrics>;
 }
 
@@ -42,6 +45,7 @@ const scenarios: Scenario[] = [
   { items: ['P7'], run: listRun },
   { items: ['e2e'], run: e2eRun },
   { items: ['P8'], run: floodRun },
+  ...tunnelScenarios,
   // Last: the longest, bounded by the time left.
   { items: ['P10'], run: (ctx, run) => raceRun(ctx, raceRoundsPerRun, Math.max(10_000, (budgetMs - elapsed()) / (RUNS - run))) },
 ];
@@ -187,10 +191,13 @@ function buildResults(runs: Map<string, RunMetrics[]>): { results: Results['resu
     results.e2e = entry(m('e2e', 'p50'), 'ms', { pass: sum(all('e2e', 'errors')) === 0 ? null : false, detail: { p50Ms: m('e2e', 'p50'), p95Ms: m('e2e', 'p95'), errors: sum(all('e2e', 'errors')) } });
     notes.e2e = `p50 ${f(m('e2e', 'p50'))} ms, p95 ${f(m('e2e', 'p95'))} ms`;
   }
+  const tunnel = tunnelResults(runs);
+  Object.assign(results, tunnel.results);
+  Object.assign(notes, tunnel.notes);
   return { results, notes };
 }
 
-const scenarioName = (s: Scenario) => (s.items.includes('L') ? 'mint' : s.items[0] === 'P5' ? 'events' : s.items[0] === 'P6' ? 'approval' : s.items[0] === 'P7' ? 'list' : s.items[0] === 'P8' ? 'flood' : s.items[0] === 'P10' ? 'race' : 'e2e');
+const scenarioName = (s: Scenario) => s.name ?? (s.items.includes('L') ? 'mint' : s.items[0] === 'P5' ? 'events' : s.items[0] === 'P6' ? 'approval' : s.items[0] === 'P7' ? 'list' : s.items[0] === 'P8' ? 'flood' : s.items[0] === 'P10' ? 'race' : 'e2e');
 
 async function main(): Promise<void> {
   const info = machine();

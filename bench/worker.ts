@@ -23,7 +23,7 @@ async function runLoad(args: LoadArgs): Promise<LoadResult> {
   let sample: string | null = null;
   const [minStatus, maxStatus] = args.expectStatus;
   const lanes = Array.from({ length: args.concurrency }, () => new RawConnection(args.host, args.port, args.requestTimeoutMs ?? 30_000));
-  const build = (bodies: readonly string[]) => bodies.map((body) => rawPost(args.host, args.port, args.path, body));
+  const build = (bodies: readonly string[]) => bodies.map((body) => (args.raw ? Buffer.from(body, 'latin1') : rawPost(args.host, args.port, args.path, body)));
 
   const pump = async (requests: readonly Buffer[], timed: boolean, deadline: number) => {
     let next = 0;

@@ -1,6 +1,6 @@
 // A lean HTTP/1.1 load client for pre-made requests: the whole request (head and body) is built
 // before timing, written in one go on a kept-alive socket, and the answer is read by its
-// Content-Length. Node's http client cost about as much CPU per request as the server under test,
+// Content-Length (or its chunks, for servers that stream, like tRPC's). Node's http client cost about as much CPU per request as the server under test,
 // which made the load generator, not the server, the limit for cheap requests (P4).
 import { connect, type Socket } from 'node:net';
 
@@ -16,7 +16,14 @@ export function rawPost(host: string, port: number, path: string, body: string):
   return Buffer.concat([Buffer.from(head, 'latin1'), payload]);
 }
 
+/** The exact bytes of a GET with the given headers (no body). */
+export function rawGet(host: string, port: number, path: string, headers: Record<string, string>): string {
+  const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return `GET ${path} HTTP/1.1\r\nHost: ${host}:${port}\r\n${lines}Connection: keep-alive\r\n\r\n`;
+}
+
 const HEAD_END = Buffer.from('\r\n\r\n');
+const CRLF = Buffer.from('\r\n');
 
 /** One kept-alive connection that carries one request at a time; it reconnects when the server closes. */
 export class RawConnection {
@@ -60,10 +67,9 @@ export class RawConnection {
     if (end < 0) return;
     const head = this.buffer.toString('latin1', 0, end);
     const status = Number(head.slice(9, 12));
-    const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-    const total = end + 4 + length;
-    if (this.buffer.length < total) return;
-    const body = this.buffer.toString('utf8', end + 4, total);
+    const framed = /\r\ntransfer-encoding:\s*chunked/i.test(head) ? this.chunked(end + 4) : this.sized(head, end + 4);
+    if (!framed) return;
+    const { body, total } = framed;
     this.buffer = this.buffer.subarray(total);
     if (/\r\nconnection:\s*close/i.test(head)) {
       this.socket?.removeAllListeners();
@@ -72,6 +78,26 @@ export class RawConnection {
       this.buffer = Buffer.alloc(0);
     }
     this.settle({ status, body });
+  }
+
+  private sized(head: string, start: number): { body: string; total: number } | null {
+    const total = start + Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+    return this.buffer.length < total ? null : { body: this.buffer.toString('utf8', start, total), total };
+  }
+
+  /** A chunked body, once its last (empty) chunk is in; trailers are not expected. */
+  private chunked(start: number): { body: string; total: number } | null {
+    const parts: Buffer[] = [];
+    for (let at = start; ; ) {
+      const lineEnd = this.buffer.indexOf(CRLF, at);
+      if (lineEnd < 0) return null;
+      const size = parseInt(this.buffer.toString('latin1', at, lineEnd), 16);
+      const dataEnd = lineEnd + 2 + size;
+      if (this.buffer.length < dataEnd + 2) return null;
+      if (size === 0) return { body: Buffer.concat(parts).toString('utf8'), total: dataEnd + 2 };
+      parts.push(this.buffer.subarray(lineEnd + 2, dataEnd));
+      at = dataEnd + 2;
+    }
   }
 
   send(request: Buffer): Promise<RawAnswer> {

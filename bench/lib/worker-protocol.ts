@@ -6,6 +6,8 @@ export interface LoadArgs {
   path: string;
   /** Pre-made JSON bodies, sent once each. */
   bodies: string[];
+  /** `bodies` (and `warmup`) are whole HTTP/1.1 requests, head included, sent as they are. */
+  raw?: boolean;
   /** Sent before timing starts (opens the keep-alive sockets, warms the JIT). */
   warmup?: string[];
   concurrency: number;

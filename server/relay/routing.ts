@@ -60,6 +60,8 @@ const FORWARDED_REQUEST_HEADERS = new Set([
 ]);
 const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'set-cookie', 'te', 'trailer']);
 const MAX_FORWARDED_BODY = 64 * 1024;
+/** Answers up to this size are sent whole (one write, with Content-Length); larger ones stream. */
+const WHOLE_ANSWER_BYTES = 64 * 1024;
 
 function forwardedHeaders(req: IncomingMessage, path: string, query: string, clientAddress: string): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = { ':method': req.method ?? 'GET', ':path': `${path}${query}`, ':scheme': 'http', ':authority': 'environment.tunnel' };
@@ -127,10 +129,31 @@ export function forwardThroughTunnel(opts: ForwardOptions): void {
       if (name.startsWith(':') || HOP_BY_HOP_RESPONSE.has(name) || value === undefined) continue;
       out[name] = value as string | string[];
     }
-    res.writeHead(status, out);
-    // An event stream is flushed at once so the first event is not held in a buffer.
-    if (String(headers['content-type'] ?? '').startsWith('text/event-stream')) res.flushHeaders();
-    stream.pipe(res);
+    if (String(headers['content-type'] ?? '').startsWith('text/event-stream') || req.method === 'HEAD') {
+      res.writeHead(status, out);
+      // An event stream is flushed at once so the first event is not held in a buffer.
+      res.flushHeaders();
+      return void stream.pipe(res);
+    }
+    // An API answer is small: sent whole it costs one socket write, where streaming it costs one
+    // for the head and each chunk and one for the last chunk. A larger answer streams as it comes.
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.byteLength;
+      if (size <= WHOLE_ANSWER_BYTES) return;
+      stream.off('data', onData).off('end', onEnd);
+      res.writeHead(status, out);
+      for (const c of chunks.splice(0)) res.write(c);
+      stream.pipe(res);
+    };
+    const onEnd = () => {
+      if (status !== 204 && status !== 304) out['content-length'] = String(size);
+      res.writeHead(status, out);
+      res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    };
+    stream.on('data', onData).once('end', onEnd);
   });
   stream.on('error', () => {
     if (!res.headersSent) sendError(res, new DomainError('bad_gateway', 'endpoint_request_failed', 'The environment could not answer through its tunnel.'), { ...opts.extraResponseHeaders, 'cache-control': 'no-store' });
