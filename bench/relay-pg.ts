@@ -58,7 +58,8 @@ async function serveChild(role: Role): Promise<void> {
   let lb: LoadBalancer | null = null;
   const handlers: Record<string, (args: any) => unknown> = {
     async startRelay(a: { dataDir: string; publicUrl: string; databaseUrl: string; poolMax: number }) {
-      relay = await startRelay({ dataDir: a.dataDir, port: 0, devIssuer: true, publicUrl: a.publicUrl, databaseUrl: a.databaseUrl, databasePoolMax: a.poolMax });
+      // R1/R2 measure the shared store, so the environment is called at a direct endpoint (loopback).
+      relay = await startRelay({ dataDir: a.dataDir, port: 0, devIssuer: true, publicUrl: a.publicUrl, databaseUrl: a.databaseUrl, databasePoolMax: a.poolMax, allowPrivateEndpoints: true });
       // As behind any balancer: the backend's keep-alive outlives the balancer's idle timeout.
       relay.server.keepAliveTimeout = BACKEND_IDLE_MS;
       const address = relay.server.address();
@@ -66,11 +67,11 @@ async function serveChild(role: Role): Promise<void> {
     },
     idToken: (a: { account: string }) => relay!.devIssuer!.issueIdToken(a.account),
     async startEnv(a: { dataDir: string; connectOrigins: string[] }) {
-      env = await startEnvironment({ dataDir: a.dataDir, port: 0, connectOrigins: a.connectOrigins });
+      env = await startEnvironment({ dataDir: a.dataDir, port: 0, connectOrigins: a.connectOrigins, tunnel: false });
       return { environmentId: env.environmentId, publicUrl: env.publicUrl };
     },
     async link(a: { relayUrl: string; idToken: string }) {
-      await env!.link(a.relayUrl, a.idToken);
+      await env!.link(a.relayUrl, a.idToken, { directEndpoint: env!.publicUrl });
     },
     accountMode: () => void setSecurityMode(env!.deps, 'account', 'api'),
     async startLb() {
