@@ -38,7 +38,7 @@ export interface RequestOutcome {
  * with the credential). `admitNew`, when given, is asked before a new pending client (absent or revoked) is
  * recorded; a refusal throws `rate_limited` and the caller's transaction records nothing.
  */
-export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, admitNew?: () => boolean): RequestOutcome {
+export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, admitNew?: () => boolean, keepPending?: (thumbprint: string) => boolean): RequestOutcome {
   const at = isoTime(now);
   const thumbprint = req.clientProofKeyThumbprint;
   const meta = req.client ?? {};
@@ -90,7 +90,7 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
     });
   }
 
-  const removed = statusChanged ? enforcePendingBounds(tx, now, thumbprint) : [];
+  const removed = statusChanged ? enforcePendingBounds(tx, now, thumbprint, keepPending) : [];
   const row = refreshed ?? findActiveClient(tx, thumbprint);
   if (!row) throw new DomainError('internal', 'internal', 'The client row vanished while it was being recorded.');
   return { row, statusChanged, endedSessions, removed };

@@ -36,11 +36,16 @@ export interface MintServiceOptions {
   deps: EnvDeps;
   environmentId: string;
   signingKey: MintSigningKey;
-  /** Pending requests held open at once; beyond it a request answers pending at once. */
+  /** Pending requests held open at once; beyond it a request is refused with 429. */
   maxWaiters?: number;
   /** New pending clients admitted per environment (S44): a token bucket, 20/s with bursts of 100 by default. */
   newClientRateLimit?: { perSecond: number; burst: number };
+  /** New pending clients admitted per relay-signed source address: 2/s with bursts of 10 by default. */
+  newClientRateLimitPerSource?: { perSecond: number; burst: number };
 }
+
+/** Sources remembered for their share of new clients; the oldest is forgotten first. */
+const MAX_TRACKED_SOURCES = 10_000;
 
 function modeOrFail(tx: EnvDb): SecurityMode {
   const state = readSecurityModeState(tx);
@@ -78,6 +83,19 @@ export function createMintService(opts: MintServiceOptions) {
   const newClientGroup = createCommitGroup(deps.db, NEW_CLIENTS_PER_TURN);
   // Only registrations of new pending clients take from it: approved and known clients never do.
   const newClients = createTokenBucket(opts.newClientRateLimit ?? { perSecond: 20, burst: PENDING_CAP });
+  // Per source (the caller's address, signed by the relay): one device minting fresh keys runs out of
+  // its own share before it can drain the environment's (S44).
+  const bySource = new Map<string, ReturnType<typeof createTokenBucket>>();
+  const sourceRate = opts.newClientRateLimitPerSource ?? { perSecond: 2, burst: 10 };
+  function admitFromSource(address: string | undefined, now: number): boolean {
+    if (!address) return true;
+    let bucket = bySource.get(address);
+    if (!bucket) {
+      if (bySource.size >= MAX_TRACKED_SOURCES) bySource.delete(bySource.keys().next().value!); // oldest first
+      bySource.set(address, (bucket = createTokenBucket(sourceRate)));
+    }
+    return bucket.take(now);
+  }
 
   const refused = (error: MintProtocolError) => new DomainError('unauthorized', 'invalid_request', `Mint request refused: ${error.message}`);
 
@@ -119,7 +137,7 @@ export function createMintService(opts: MintServiceOptions) {
       accountId: claims.sub,
       deviceId: claims.deviceId ?? null,
       client: claims.client,
-    }, () => newClients.take(now));
+    }, () => admitFromSource(claims.source?.address, now) && newClients.take(now), (thumbprint) => waitOf.has(thumbprint));
     return { decision: decideForClient(tx, now, claims, mode, outcome.row), outcome };
   }
 

@@ -16,9 +16,11 @@ const DROP_AUDIT_SAMPLE = 3;
  * never had a decision (version 0) is deleted, with its `client_requested` audit entry: it carries
  * nothing worth keeping, and 10,000 distinct keys then leave at most the cap behind. A row with
  * history (decided, account changed, revoked before) keeps its soft delete. The drops are audited
- * in aggregate (`dropPendingRows`).
+ * in aggregate (`dropPendingRows`). A row `protect` names (a device waiting for its owner right now)
+ * is never evicted: a flood of fresh keys cannot push out a genuinely waiting device (S44); such rows
+ * are bounded by the environment's wait slots.
  */
-export function enforcePendingBounds(tx: EnvDb, now: number, keep: string): string[] {
+export function enforcePendingBounds(tx: EnvDb, now: number, keep: string, protect: (thumbprint: string) => boolean = () => false): string[] {
   const q = hotQueries(tx);
   const expired = q.stalePending
     .all({ before: isoTime(now - PENDING_TTL_MS) })
@@ -28,7 +30,7 @@ export function enforcePendingBounds(tx: EnvDb, now: number, keep: string): stri
     .all()
     .map((r) => r.t)
     .filter((t) => !expired.includes(t));
-  const over = pending.length > PENDING_CAP ? pending.filter((t) => t !== keep).slice(PENDING_CAP - 1) : [];
+  const over = pending.length > PENDING_CAP ? pending.filter((t) => t !== keep).slice(PENDING_CAP - 1).filter((t) => !protect(t)) : [];
   dropPendingRows(tx, now, expired, 'pending_expired');
   dropPendingRows(tx, now, over, 'pending_evicted');
   return [...expired, ...over];
