@@ -9,6 +9,7 @@ import { DomainError } from '../common/errors';
 import { securityLogOf } from '../common/security-log';
 import { LinkProofError, verifyTunnelProof } from '../mint/link-proof';
 import {
+  coalesceWrites,
   keepAlive,
   REPLACED_DRAIN_MS,
   TUNNEL_AUTH_SCHEME,
@@ -142,7 +143,7 @@ export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
           if (socket.destroyed) return;
           wss.handleUpgrade(req, socket, head, (ws) => {
             // The stream must exist before the first message: ws drops messages nobody listens to.
-            const duplex = createWebSocketStream(ws);
+            const duplex = coalesceWrites(createWebSocketStream(ws));
             open(environmentId, ws, duplex);
           });
         },

@@ -3,12 +3,12 @@
 // request handler as its own port. It reconnects by itself with exponential backoff and full jitter.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2, { type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
-import type { Duplex } from 'node:stream';
 import { WebSocket, createWebSocketStream } from 'ws';
 import { signTunnelProof } from '../../mint/link-proof';
 import { describeTunnel, type TunnelStatus } from '../../../shared/contracts';
 import type { SigningKey } from '../../common/keys';
 import {
+  coalesceWrites,
   keepAlive,
   TUNNEL_AUTH_SCHEME,
   TUNNEL_MAX_MESSAGE_BYTES,
@@ -45,42 +45,6 @@ export function backoffDelay(attempt: number, base: number, max: number, random:
   return Math.floor(random() * Math.min(max, base * 2 ** attempt));
 }
 
-/** One coalesced WebSocket message stays far below the tunnel's message cap. */
-const MAX_COALESCED_BYTES = 256 * 1024;
-
-/**
- * ws sends every write as its own WebSocket message, one socket write each. HTTP/2 hands a small
- * answer over as several buffers at once (HEADERS, DATA frame header, payload, END_STREAM); sent
- * as one message they cost one write here and one message to parse at the relay, instead of four.
- * HTTP/2 is a byte stream, so where messages split does not matter to the relay.
- */
-export function coalesceWrites(duplex: Duplex): Duplex {
-  duplex._writev = (chunks, callback) => {
-    const groups: Buffer[][] = [[]];
-    let size = 0;
-    for (const { chunk } of chunks as { chunk: Buffer }[]) {
-      if (size + chunk.byteLength > MAX_COALESCED_BYTES && groups.at(-1)!.length) {
-        groups.push([]);
-        size = 0;
-      }
-      groups.at(-1)!.push(chunk);
-      size += chunk.byteLength;
-    }
-    let left = groups.length;
-    let failed = false;
-    for (const group of groups) {
-      duplex._write(group.length === 1 ? group[0] : Buffer.concat(group), 'binary', (error) => {
-        if (failed) return;
-        if (error) {
-          failed = true;
-          return callback(error);
-        }
-        if (--left === 0) callback();
-      });
-    }
-  };
-  return duplex;
-}
 
 const wsUrlOf = (relayUrl: string) => `${relayUrl.replace(/^http/, 'ws').replace(/\/+$/, '')}${TUNNEL_PATH}`;
 
