@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { DomainError } from '../common/errors';
 import * as schema from './db/pg-schema';
-import { relayLinks, relayReplayMarkers } from './db/pg-schema';
+import { relayIdentity, relayLinks, relayReplayMarkers } from './db/pg-schema';
 import type { RelayLinkRecord, RelayStore } from './store';
 
 const migrationsFolder = fileURLToPath(new URL('../../drizzle/relay-pg', import.meta.url));
@@ -160,6 +160,13 @@ export async function openPgRelayStore(databaseUrl: string, opts: PgRelayStoreOp
       guarded(async () => (await db.insert(relayReplayMarkers).values({ kind, key, expiresAt }).onConflictDoNothing()).rowCount === 1),
 
     pruneMarkers: (now) => guarded(async () => (await db.delete(relayReplayMarkers).where(lt(relayReplayMarkers.expiresAt, now))).rowCount ?? 0),
+
+    claimIdentity: (identity, now) =>
+      guarded(async () => {
+        await db.insert(relayIdentity).values({ id: 'relay', ...identity, createdAt: now }).onConflictDoNothing();
+        const [row] = await db.select().from(relayIdentity).where(eq(relayIdentity.id, 'relay')).limit(1);
+        return { publicKey: row!.publicKey, publicUrl: row!.publicUrl };
+      }),
 
     close() {
       closed ??= pool.end();

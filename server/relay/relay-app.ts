@@ -14,6 +14,7 @@ import { createRelayRequestHandler, isEnvironmentPageOrigin } from './http';
 import { openPgRelayStore } from './pg-store';
 import { openSqliteRelayStore } from './sqlite-store';
 import type { RelayStore } from './store';
+import { checkSharedIdentity } from './identity';
 import { createTunnelHub, type TunnelHubOptions } from './tunnel-hub';
 import { createWaitSlots, type WaitLimits } from './wait-slots';
 import { hostLabelOf } from '../common/environment-id';
@@ -78,7 +79,8 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   ensurePrivateDir(dataDir);
   const clock = config.clock ?? systemClock;
   const host = config.host ?? '127.0.0.1';
-  const key = await loadOrCreateSigningKey(join(dataDir, 'relay-key.json'));
+  const keyFile = join(dataDir, 'relay-key.json');
+  const key = await loadOrCreateSigningKey(keyFile);
   const ownStore = !config.store;
   const store =
     config.store ??
@@ -125,6 +127,13 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   }
   const port = (server.address() as AddressInfo).port;
   if (!publicUrl) publicUrl = `http://${host}:${port}`;
+  try {
+    await checkSharedIdentity(store, { publicJwk: key.publicJwk, publicUrl, keyFile }, clock.now());
+  } catch (error) {
+    await new Promise<void>((r) => server.close(() => r()));
+    if (ownStore) await store.close();
+    throw error;
+  }
   deps.relayIssuer = publicUrl;
   if (config.environmentHostSuffix) hostSuffix = config.environmentHostSuffix === 'localhost' ? `localhost:${port}` : config.environmentHostSuffix.replace(/^\.+/, '');
 

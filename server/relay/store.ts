@@ -12,6 +12,11 @@ export interface RelayLinkRecord {
   updatedAt: number;
 }
 
+export interface RelayIdentity {
+  publicKey: JWK;
+  publicUrl: string;
+}
+
 export interface RelayStore {
   getLink(environmentId: string): Promise<RelayLinkRecord | null>;
   /** Creates or refreshes a link; a link of the same environment to another account is refused. */
@@ -20,5 +25,10 @@ export interface RelayStore {
   /** Atomic single use: true the first time a (kind, key) is seen before it expires. */
   consumeMarker(kind: string, key: string, expiresAt: number): Promise<boolean>;
   pruneMarkers(now: number): Promise<number>;
+  /**
+   * A shared store records the first instance's key and public URL and answers the recorded pair;
+   * an embedded store (one instance) has nothing to compare against and leaves it out.
+   */
+  claimIdentity?(identity: RelayIdentity, now: number): Promise<RelayIdentity>;
   close(): Promise<void>;
 }

@@ -23,3 +23,12 @@ export const relayReplayMarkers = pgTable(
   },
   (t) => [primaryKey({ columns: [t.kind, t.key] }), index('replay_markers_expiry_idx').on(t.expiresAt)],
 );
+
+// The one identity every instance on this database must share (SPEC §12): the first instance to
+// start records its key and public URL; a later one with another key or URL refuses to start.
+export const relayIdentity = pgTable('relay_identity', {
+  id: text('id').primaryKey(),
+  publicKey: jsonb('public_key').$type<JWK>().notNull(),
+  publicUrl: text('public_url').notNull(),
+  createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+});
