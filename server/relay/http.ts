@@ -10,7 +10,8 @@ import type { RelayDeps } from './deps';
 import { createLink, removeLink } from './links.service';
 import { authenticateRelayClient } from './relay-auth';
 import { exchangeToken } from './token.service';
-import { environmentOfHost, forwardThroughTunnel, isDevicePagePath, isRoutedApi, matchRoutedPath } from './routing';
+import { forwardToEnvironment } from './peer-hop';
+import { environmentOfHost, isDevicePagePath, isRoutedApi, matchRoutedPath } from './routing';
 import { relayRouter } from './trpc/relay-router';
 
 export interface RelayHttpOptions {
@@ -88,7 +89,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
           return void res.end();
         }
         if (!isDevicePagePath(req.method ?? 'GET', pathname)) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'Only the device page is served on an environment’s origin at the relay.' });
-        return forwardThroughTunnel({ hub: deps.tunnels, environmentId: pageOf, path: pathname, query, req, res });
+        return await forwardToEnvironment(deps.tunnels, deps.peers, { environmentId: pageOf, path: pathname, query, req, res });
       }
       const routed = matchRoutedPath(pathname);
       if (routed) {
@@ -99,7 +100,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
         if (!isRoutedApi(req.method ?? 'GET', routed.path, req.headers)) {
           return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'The relay forwards only the client API (POST /oauth/token, DPoP /trpc/*, GET /healthz) to an environment.' }, cors);
         }
-        return forwardThroughTunnel({ hub: deps.tunnels, environmentId: routed.environmentId, path: routed.path, query, req, res, extraResponseHeaders: cors });
+        return await forwardToEnvironment(deps.tunnels, deps.peers, { environmentId: routed.environmentId, path: routed.path, query, req, res, extraResponseHeaders: cors });
       }
       if (pathname.startsWith('/dev-issuer/') || pathname === '/dev-issuer') {
         if (!opts.devIssuer) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'The dev issuer is not enabled on this relay.' });

@@ -32,3 +32,16 @@ export const relayIdentity = pgTable('relay_identity', {
   publicUrl: text('public_url').notNull(),
   createdAt: bigint('created_at', { mode: 'number' }).notNull(),
 });
+
+// Which instance holds each environment's tunnel (SPEC §12), so any instance can forward to it.
+// The holder renews its lease every 10 s; a lapsed lease is an instance gone.
+export const relayTunnels = pgTable(
+  'relay_tunnels',
+  {
+    environmentId: text('environment_id').primaryKey(),
+    instanceId: text('instance_id').notNull(),
+    internalUrl: text('internal_url').notNull(),
+    leaseExpiresAt: bigint('lease_expires_at', { mode: 'number' }).notNull(),
+  },
+  (t) => [index('relay_tunnels_instance_idx').on(t.instanceId)],
+);
