@@ -58,6 +58,17 @@ function callerGone(res: ServerResponse): AbortSignal {
   return abort.signal;
 }
 
+/** Ready: the database answers and this instance takes tunnels (a balancer's health check, SPEC §12). */
+async function readiness(deps: RelayDeps): Promise<[number, { ready: boolean; database: boolean; acceptingTunnels: boolean }]> {
+  const database = await deps.store.ping().then(
+    () => true,
+    () => false,
+  );
+  const acceptingTunnels = deps.tunnels.accepting();
+  const ready = database && acceptingTunnels;
+  return [ready ? 200 : 503, { ready, database, acceptingTunnels }];
+}
+
 function bearerOf(req: IncomingMessage): string {
   const match = /^Bearer ([A-Za-z0-9_.-]{1,16384})$/.exec(req.headers.authorization ?? '');
   if (!match) throw new DomainError('unauthorized', 'invalid_token', 'Send the owner’s account ID token as Authorization: Bearer.');
@@ -139,6 +150,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
         return sendJson(res, 200, { issuer: deps.relayIssuer, publicKey: deps.signingKey.publicJwk }, cors);
       }
       if (pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { ok: true, issuer: deps.relayIssuer }, cors);
+      if (pathname === '/readyz' && req.method === 'GET') return sendJson(res, ...(await readiness(deps)), noStore);
       sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: `Nothing at ${req.method} ${pathname.slice(0, 200)}.` }, cors);
     } catch (error) {
       sendError(res, error, { ...cors, ...noStore });

@@ -249,6 +249,11 @@ export async function openPgRelayStore(databaseUrl: string, opts: PgRelayStoreOp
 
     tunnelLocations,
 
+    ping: () =>
+      guarded(async () => {
+        await pool.query('SELECT 1');
+      }),
+
     close() {
       closing = true;
       void listener?.end().catch(() => undefined);

@@ -25,6 +25,8 @@ export interface RelayStore {
   /** Atomic single use: true the first time a (kind, key) is seen before it expires. */
   consumeMarker(kind: string, key: string, expiresAt: number): Promise<boolean>;
   pruneMarkers(now: number): Promise<number>;
+  /** Throws when the database cannot serve right now (`/readyz`). */
+  ping(): Promise<void>;
   /**
    * A shared store records the first instance's key and public URL and answers the recorded pair;
    * an embedded store (one instance) has nothing to compare against and leaves it out.

@@ -145,6 +145,9 @@ describe('three relay instances, one tunnel', () => {
     expect((await fetchWhoAmI(session, signer)).clientProofKeyThumbprint).toBe(signer.thumbprint);
     await draining;
     expect(relays[holder]!.deps.tunnels.count()).toBe(0);
+    const readyz = (n: Backend) => fetch(`http://127.0.0.1:${(relays[n]!.server.address() as AddressInfo).port}/readyz`).then((r) => r.status);
+    expect(await readyz(holder)).toBe(503); // draining: takes no tunnels
+    expect(await readyz(other)).toBe(200);
     expect(await relays[other]!.deps.store.tunnelLocations!.locate(env.environmentId, Date.now())).toMatchObject({ internalUrl: relays[other]!.internalUrl });
   });
 });

@@ -216,6 +216,11 @@ export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
       if (tunnel) drop(tunnel);
     },
 
+    /** False once draining or closed: the instance is not ready for new tunnels (`/readyz`). */
+    accepting(): boolean {
+      return accepting;
+    },
+
     count(): number {
       return tunnels.size;
     },
