@@ -2,6 +2,7 @@
 // an environment tunnels to one; clients arrive at the others, which forward over the internal hop.
 // The holder is killed (hard, no cleanup) and another drains: the environment moves, waits complete.
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,6 +107,25 @@ describe('three relay instances, one tunnel', () => {
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ reason: 'environment_offline' });
     expect(Date.now() - started).toBeLessThan(2_500);
+  });
+
+  it('an answer that does not prove the secret is not passed on: the caller hears environment_offline', async () => {
+    const impostor = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'gatehouse-internal-proof': 'forged' });
+      res.end('{"ok":true,"from":"impostor"}');
+    });
+    await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', () => r()));
+    try {
+      const ghost = `env_${'r'.repeat(26)}`;
+      const internalUrl = `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`;
+      await relays.a!.deps.store.tunnelLocations!.claim(ghost, { instanceId: 'ri_impostor', internalUrl, leaseExpiresAt: Date.now() + 30_000 });
+      const res = await fetch(`${lb.url}/e/${ghost}/healthz`, { headers: { 'x-test-backend': 'b' } });
+      expect(res.status).toBe(503);
+      expect(await res.text()).not.toContain('impostor');
+    } finally {
+      impostor.closeAllConnections();
+      await new Promise<void>((r) => impostor.close(() => r()));
+    }
   });
 
   it('kill the holder while a client waits for approval through C: the environment moves, the client gets in once approved', async () => {
