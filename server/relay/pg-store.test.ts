@@ -32,7 +32,7 @@ describe('PostgreSQL relay store: several instances on one database', () => {
       const journal = JSON.parse(readFileSync(new URL('../../drizzle/relay-pg/meta/_journal.json', import.meta.url), 'utf8')) as { entries: unknown[] };
       expect(applied.rows[0].n).toBe(journal.entries.length);
       const tables = await client.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
-      expect(tables.rows.map((r) => r.table_name)).toEqual(['relay_links', 'replay_markers']);
+      expect(tables.rows.map((r) => r.table_name)).toEqual(['relay_identity', 'relay_links', 'relay_tunnels', 'replay_markers']);
     } finally {
       await client.end();
     }
