@@ -13,6 +13,7 @@ import { createOwnerClient } from '../cli/env-client';
 import { startEnvironment, type EnvRuntime } from '../env/env-app';
 import { pinnedFetch, startLoadBalancer, type Backend, type LoadBalancer } from '../testing/load-balancer';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres';
+import { sessionStream } from '../testing/session-stream';
 import { PEER_PATH } from './peer-hop';
 import { startRelay, type RelayConfig, type RelayRuntime } from './relay-app';
 
@@ -79,6 +80,21 @@ describe('three relay instances, one tunnel', () => {
     expect((await fetchWhoAmI(session, signer, pinnedFetch('c'))).clientProofKeyThumbprint).toBe(signer.thumbprint);
     const health = await fetch(`${lb.url}/e/${env.environmentId}/healthz`, { headers: { 'x-test-backend': 'c' } });
     expect(health.status).toBe(200);
+  });
+
+  it('client approval through B, then client.session (SSE) through C, a non-holding instance, ends at once on revoke', async () => {
+    await owner.connect.securityMode.set.mutate({ mode: 'client-approval' });
+    const signer = await newSigner();
+    const connecting = connect(signer, { fetch: pinnedFetch('b') });
+    await vi.waitFor(() => expect(env.mint.waiting()).toBe(1), { timeout: 10_000, interval: 20 });
+    await owner.connect.clients.approve.mutate({ clientProofKeyThumbprint: signer.thumbprint });
+    const session = await connecting;
+    const stream = sessionStream(session, signer, pinnedFetch('c'));
+    await stream.active;
+    await owner.connect.clients.revoke.mutate({ clientProofKeyThumbprint: signer.thumbprint });
+    await stream.done;
+    expect(stream.events).toEqual(['active', 'ended:revoked']);
+    stream.stop();
   });
 
   it('the internal hop answers 401 to a request without the secret, or with forged gatehouse-internal-* headers', async () => {
