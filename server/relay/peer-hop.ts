@@ -43,6 +43,19 @@ const requestMac = (secret: string, p: { nonce: string; time: string; environmen
 const answerMac = (secret: string, nonce: string, environmentId: string) => mac(secret, 'gatehouse-internal-answer', [nonce, environmentId]);
 const one = (value: string | string[] | undefined): string => (typeof value === 'string' ? value : '');
 
+/** What proves a hop request: a fresh nonce, the time, and the HMAC over them and what is asked. */
+export function peerRequestHeaders(secret: string, now: number, ask: { environmentId: string; method: string; path: string; clientAddress: string }) {
+  const nonce = randomBytes(24).toString('base64url');
+  const time = String(now);
+  return {
+    nonce,
+    headers: { [H.environment]: ask.environmentId, [H.clientAddress]: ask.clientAddress, [H.nonce]: nonce, [H.time]: time, [H.auth]: requestMac(secret, { nonce, time, ...ask }) },
+  };
+}
+
+/** Whether an answer proves the secret for this request's nonce. */
+export const answerProves = (secret: string, nonce: string, environmentId: string, proof: string): boolean => secretsEqual(proof, answerMac(secret, nonce, environmentId));
+
 export interface PeerHopOptions {
   secret: string;
   hub: TunnelHub;
@@ -68,11 +81,10 @@ export function createPeerHop(opts: PeerHopOptions) {
     const method = String(headers[':method'] ?? 'GET');
     const path = String(headers[':path'] ?? '/');
     const clientAddress = String(headers['gatehouse-client-address'] ?? '');
-    const nonce = randomBytes(24).toString('base64url');
-    const time = String(opts.clock.now());
     const out: OutgoingHttpHeaders = {};
     for (const [name, value] of Object.entries(headers)) if (!name.startsWith(':') && name !== 'gatehouse-client-address' && value !== undefined) out[name] = value;
-    Object.assign(out, { [H.environment]: environmentId, [H.clientAddress]: clientAddress, [H.nonce]: nonce, [H.time]: time, [H.auth]: requestMac(secret, { nonce, time, environmentId, method, path, clientAddress }) });
+    const { nonce, headers: proven } = peerRequestHeaders(secret, opts.clock.now(), { environmentId, method, path, clientAddress });
+    Object.assign(out, proven);
     const url = new URL(`${PEER_PATH}${path}`, internalUrl);
     const client = url.protocol === 'https:' ? https : http;
     const upstream = client.request(url, { method, headers: out, agent: url.protocol === 'https:' ? agents.https : agents.http });
@@ -92,7 +104,7 @@ export function createPeerHop(opts: PeerHopOptions) {
     });
     upstream.on('response', (answer) => {
       if (settled) return answer.resume();
-      if (!secretsEqual(one(answer.headers[H.proof]), answerMac(secret, nonce, environmentId))) {
+      if (!answerProves(secret, nonce, environmentId, one(answer.headers[H.proof]))) {
         answer.resume();
         return gone();
       }

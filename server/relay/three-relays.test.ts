@@ -14,7 +14,7 @@ import { startEnvironment, type EnvRuntime } from '../env/env-app';
 import { pinnedFetch, startLoadBalancer, type Backend, type LoadBalancer } from '../testing/load-balancer';
 import { createTestDatabase, type TestDatabase } from '../testing/postgres';
 import { sessionStream } from '../testing/session-stream';
-import { PEER_PATH } from './peer-hop';
+import { answerProves, PEER_PATH, peerRequestHeaders } from './peer-hop';
 import { startRelay, type RelayConfig, type RelayRuntime } from './relay-app';
 
 let database: TestDatabase;
@@ -24,6 +24,7 @@ let env: EnvRuntime;
 let owner: ReturnType<typeof createOwnerClient>;
 const relays: Partial<Record<Backend, RelayRuntime>> = {};
 const gone = new Set<Backend>();
+const secret = 's3cret-for-the-internal-hop-'.repeat(2);
 const names: Backend[] = ['a', 'b', 'c'];
 const live = () => names.filter((n) => !gone.has(n));
 const holderOf = () => live().find((n) => relays[n]!.deps.tunnels.has(env.environmentId)) ?? null;
@@ -45,7 +46,7 @@ beforeAll(async () => {
   lb = await startLoadBalancer();
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-three-relays-'));
   const secretFile = join(dir, 'internal-secret');
-  writeFileSync(secretFile, `${'s3cret-for-the-internal-hop-'.repeat(2)}\n`, { mode: 0o600 });
+  writeFileSync(secretFile, `${secret}\n`, { mode: 0o600 });
   const common: Omit<RelayConfig, 'dataDir'> = { port: 0, devIssuer: true, publicUrl: lb.url, databaseUrl: database.url, internalUrl: 'http://127.0.0.1:0', internalSecretFile: secretFile };
   relays.a = await startRelay({ ...common, dataDir: join(dir, 'relay-a') });
   for (const n of ['b', 'c'] as const) {
@@ -97,7 +98,7 @@ describe('three relay instances, one tunnel', () => {
     stream.stop();
   });
 
-  it('the internal hop answers 401 to a request without the secret, or with forged gatehouse-internal-* headers', async () => {
+  it('the internal hop answers 401 to a request without the secret, with forged gatehouse-internal-* headers, another secret, or replayed', async () => {
     const url = `${relays.a!.internalUrl}${PEER_PATH}/healthz`;
     expect((await fetch(url)).status).toBe(401);
     const forged = {
@@ -111,6 +112,14 @@ describe('three relay instances, one tunnel', () => {
     const refused = await fetch(url, { headers: forged });
     expect(refused.status).toBe(401);
     expect(refused.headers.get('gatehouse-internal-proof')).toBeNull();
+    // A proven request is answered with a proof back; the same request again is a replay: 401.
+    const { nonce, headers } = peerRequestHeaders(secret, Date.now(), { environmentId: env.environmentId, method: 'GET', path: '/healthz', clientAddress: '127.0.0.1' });
+    const proven = await fetch(url, { headers });
+    expect(proven.status).toBe(200);
+    expect(answerProves(secret, nonce, env.environmentId, proven.headers.get('gatehouse-internal-proof') ?? '')).toBe(true);
+    expect((await fetch(url, { headers })).status).toBe(401);
+    // Another secret proves nothing.
+    expect((await fetch(url, { headers: peerRequestHeaders(`${secret}x`, Date.now(), { environmentId: env.environmentId, method: 'GET', path: '/healthz', clientAddress: '127.0.0.1' }).headers })).status).toBe(401);
     // The relay's public port does not serve the internal path at all.
     expect((await fetch(`${lb.url}${PEER_PATH}/healthz`, { headers: forged })).status).toBe(404);
   });
