@@ -329,7 +329,7 @@ export async function benchRelayPg(opts: { smoke: boolean; databaseUrl?: string 
     await runLanes(agent, url, lanes, opts.smoke ? 4 : 8, sliceMaxMs, null);
 
     const countsBefore = await lb.call<Record<Backend, number>>('counts');
-    let r2Hits: Record<Backend, number> = { a: 0, b: 0 };
+    let r2Hits: Record<Backend, number> = { a: 0, b: 0, c: 0 };
     const started = performance.now();
     let roundsRun = 0;
     for (let round = 0; round < rounds; round++) {
@@ -349,7 +349,7 @@ export async function benchRelayPg(opts: { smoke: boolean; databaseUrl?: string 
         t.ms += ms;
         t.busyMs += m1.busy - m0.busy;
         for (const name of Object.keys(cpu1)) t.cpuMs[name] = (t.cpuMs[name] ?? 0) + cpu1[name]! - cpu0[name]!;
-        if (id === 'R2') r2Hits = { a: r2Hits.a + after.a - before.a, b: r2Hits.b + after.b - before.b };
+        if (id === 'R2') r2Hits = { a: r2Hits.a + after.a - before.a, b: r2Hits.b + after.b - before.b, c: 0 };
       }
       const rate = (t: Tally) => ((t.ok / t.ms) * 1000).toFixed(0);
       log(`round ${round + 1}/${rounds}: R1 ${rate(items.R1.t)}  R2 ${rate(items.R2.t)} connects/s (cumulative)`);

@@ -1,13 +1,9 @@
 // The tunnel end to end (SPEC §11): an environment with no direct endpoint, reached through the
 // relay alone. Real relay, real environment, real WebSocket + HTTP/2 over 127.0.0.1.
-import { createTRPCClient, httpSubscriptionLink } from '@trpc/client';
-import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { fetchWhoAmI, type EnvSession } from '../shared/client/connect';
-import { dpopFetch } from '../shared/client/dpop-fetch';
+import { fetchWhoAmI } from '../shared/client/connect';
 import { ConnectFailedError, ConnectionBlockedError } from '../shared/client/errors';
-import type { DpopSigner } from '../shared/dpop';
-import type { EnvRouter } from './env/trpc/app-router';
+import { sessionStream } from './testing/session-stream';
 import { startStack, waitForTunnel, type Stack } from './testing/stack';
 
 let stack: Stack;
@@ -18,35 +14,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack.close();
 });
-
-/** The client.session stream through the relay; resolves with its events until it ends. */
-function sessionStream(session: EnvSession, signer: DpopSigner) {
-  const events: string[] = [];
-  const client = createTRPCClient<EnvRouter>({
-    links: [
-      httpSubscriptionLink({
-        url: `${session.endpoint}/trpc`,
-        EventSource: EventSource as never,
-        eventSourceOptions: () => ({ fetch: dpopFetch(signer, () => session.accessToken) }) as never,
-      }),
-    ],
-  });
-  let ended!: () => void;
-  const done = new Promise<void>((r) => (ended = r));
-  let started!: () => void;
-  const active = new Promise<void>((r) => (started = r));
-  const sub = client.client.session.subscribe(undefined, {
-    onData: (e) => {
-      const status = e.status === 'ended' ? `ended:${e.reason}` : e.status;
-      events.push(status);
-      if (status === 'active') started();
-      if (status !== 'active') ended();
-    },
-    onError: () => ended(),
-    onComplete: () => ended(),
-  });
-  return { events, done, active, stop: () => sub.unsubscribe() };
-}
 
 describe('an environment reached only through its tunnel', () => {
   it('the relay holds no direct endpoint for it, and connect answers the routed endpoint', async () => {

@@ -90,7 +90,9 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--dev-issuer', 'mount the dev account issuer (any username, no password: development only, loopback callers only)')
     .option('--environment-host-suffix <suffix>', 'serve device pages on {label}.<suffix> (a wildcard DNS name and certificate), e.g. relay.example.com')
     .option('--allow-private-endpoints', 'let environments name direct endpoints on private, loopback or link-local addresses')
-    .action((o: Common & { port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean }) => {
+    .option('--internal-url <url>', 'with --database-url: where the other relay instances reach this one (http://private-address:port); it listens there for their forwarded requests')
+    .option('--internal-secret-file <file>', 'the secret every relay instance shares for the internal hop (≥ 32 characters, e.g. openssl rand -base64 48)')
+    .action((o: Common & { internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean }) => {
       run(
         (async () => {
           const [{ isPostgresUrl }, { relayDataDir, runRelayStart }] = await Promise.all([import('../relay/pg-store'), import('./commands/serve')]);
@@ -101,7 +103,10 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
           if (o.environmentHostSuffix !== undefined && !/^(?:[a-z0-9-]+\.)*[a-z0-9-]+(?::\d{1,5})?$/i.test(o.environmentHostSuffix)) {
             throw new UsageError('--environment-host-suffix is a host name (optionally with :port), e.g. relay.example.com.');
           }
+          if (!!o.internalUrl !== !!o.internalSecretFile) throw new UsageError('--internal-url and --internal-secret-file go together.');
+          if (o.internalUrl && !databaseUrl) throw new UsageError('--internal-url is for several relay instances on one PostgreSQL database: add --database-url.');
           return runRelayStart({
+            ...(o.internalUrl && { internalUrl: urlOf(o.internalUrl, '--internal-url')!, internalSecretFile: o.internalSecretFile! }),
             dataDir: relayDataDir(dataDirOf(o.dataDir)),
             port: portOf(o.port, 'GATEHOUSE_RELAY_PORT', 4200),
             devIssuer: !!o.devIssuer,

@@ -20,6 +20,7 @@ export async function connectEnvironment(deps: RelayDeps, account: RelayAccessCl
     clock: deps.clock,
     securityLog: deps.securityLog,
     tunnels: deps.tunnels,
+    peers: deps.peers,
     directEndpoints: deps.directEndpoints,
     ...(deps.endpointTimeoutMs !== undefined && { timeoutMs: deps.endpointTimeoutMs }),
   });

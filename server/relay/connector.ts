@@ -10,13 +10,13 @@ import { MintProtocolError, signMintRequest, verifyMintResponse } from '../mint/
 import { postToDirectEndpoint, type DirectEndpointPolicy } from './direct-endpoint';
 import { exchangeThroughTunnel, routedEndpointOf } from './routing';
 import type { RelayLinkRecord } from './store';
+import { MINT_PATH, type PeerHop } from './peer-hop';
 import { offline, type TunnelHub } from './tunnel-hub';
 
 type SigningKey = Parameters<typeof signMintRequest>[0];
 
 export const ENDPOINT_TIMEOUT_MS = 10_000;
 const MAX_RESPONSE_BYTES = 32 * 1024;
-const MINT_PATH = '/api/connect/mint-credential';
 
 export interface ConnectorOptions {
   relayIssuer: string;
@@ -24,6 +24,7 @@ export interface ConnectorOptions {
   signingKey: SigningKey;
   clock: Clock;
   tunnels: TunnelHub;
+  peers?: PeerHop | undefined;
   directEndpoints: DirectEndpointPolicy;
   timeoutMs?: number;
   securityLog?: SecurityLog | undefined;
@@ -43,7 +44,9 @@ export function createConnector(opts: ConnectorOptions) {
     input: ConnectInput & { clientProofKeyThumbprint: string },
     call: ConnectCall = {},
   ): Promise<ConnectResult> {
-    const viaTunnel = opts.tunnels.has(link.environmentId);
+    const local = opts.tunnels.has(link.environmentId);
+    const held = local ? null : ((await opts.peers?.locate(link.environmentId)) ?? null);
+    const viaTunnel = local || held !== null;
     if (!viaTunnel && !link.endpoint) throw offline();
     const waitSeconds = input.waitSeconds ?? 0;
     const { token, claims } = await signMintRequest(opts.signingKey, {
@@ -62,9 +65,12 @@ export function createConnector(opts: ConnectorOptions) {
     const body = JSON.stringify({ proof: token });
     let answer: { status: number; body: string };
     try {
-      answer = viaTunnel
-        ? await exchangeThroughTunnel(opts.tunnels, link.environmentId, { path: MINT_PATH, body, signal, maxBytes: MAX_RESPONSE_BYTES })
-        : await postToDirectEndpoint(link.endpoint!, MINT_PATH, body, { policy: opts.directEndpoints, signal, maxBytes: MAX_RESPONSE_BYTES });
+      const exchange = { path: MINT_PATH, body, signal, maxBytes: MAX_RESPONSE_BYTES };
+      answer = local
+        ? await exchangeThroughTunnel(opts.tunnels, link.environmentId, exchange)
+        : held
+          ? await opts.peers!.exchange(held.internalUrl, link.environmentId, exchange)
+          : await postToDirectEndpoint(link.endpoint!, MINT_PATH, body, { policy: opts.directEndpoints, signal, maxBytes: MAX_RESPONSE_BYTES });
     } catch (error) {
       if (timeout.aborted) throw new DomainError('gateway_timeout', 'endpoint_timed_out', 'The environment did not answer in time.');
       if (call.signal?.aborted) throw new DomainError('bad_request', 'invalid_request', 'The request was cancelled.');

@@ -5,6 +5,7 @@ import type { SecurityLog } from '../common/security-log';
 import type { AccountTokenVerifier } from '../identity/account-token';
 import type { DirectEndpointPolicy } from './direct-endpoint';
 import type { RelayStore } from './store';
+import type { PeerHop } from './peer-hop';
 import type { TunnelHub } from './tunnel-hub';
 import type { WaitSlots } from './wait-slots';
 
@@ -26,6 +27,8 @@ export interface RelayDeps {
   endpointTimeoutMs?: number;
   /** The environments' tunnels this instance holds (SPEC §11). */
   tunnels: TunnelHub;
+  /** Other instances' tunnels, over the internal hop (SPEC §12); absent on a single instance. */
+  peers?: PeerHop;
   /** Held waits per account, key and address (S54). */
   waitSlots: WaitSlots;
   /** Which direct endpoints the relay may call (S52). */

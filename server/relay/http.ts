@@ -10,7 +10,8 @@ import type { RelayDeps } from './deps';
 import { createLink, removeLink } from './links.service';
 import { authenticateRelayClient } from './relay-auth';
 import { exchangeToken } from './token.service';
-import { environmentOfHost, forwardThroughTunnel, isDevicePagePath, isRoutedApi, matchRoutedPath } from './routing';
+import { forwardToEnvironment } from './peer-hop';
+import { environmentOfHost, isDevicePagePath, isRoutedApi, matchRoutedPath } from './routing';
 import { relayRouter } from './trpc/relay-router';
 
 export interface RelayHttpOptions {
@@ -57,6 +58,17 @@ function callerGone(res: ServerResponse): AbortSignal {
   return abort.signal;
 }
 
+/** Ready: the database answers and this instance takes tunnels (a balancer's health check, SPEC §12). */
+async function readiness(deps: RelayDeps): Promise<[number, { ready: boolean; database: boolean; acceptingTunnels: boolean }]> {
+  const database = await deps.store.ping().then(
+    () => true,
+    () => false,
+  );
+  const acceptingTunnels = deps.tunnels.accepting();
+  const ready = database && acceptingTunnels;
+  return [ready ? 200 : 503, { ready, database, acceptingTunnels }];
+}
+
 function bearerOf(req: IncomingMessage): string {
   const match = /^Bearer ([A-Za-z0-9_.-]{1,16384})$/.exec(req.headers.authorization ?? '');
   if (!match) throw new DomainError('unauthorized', 'invalid_token', 'Send the owner’s account ID token as Authorization: Bearer.');
@@ -88,7 +100,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
           return void res.end();
         }
         if (!isDevicePagePath(req.method ?? 'GET', pathname)) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'Only the device page is served on an environment’s origin at the relay.' });
-        return forwardThroughTunnel({ hub: deps.tunnels, environmentId: pageOf, path: pathname, query, req, res });
+        return await forwardToEnvironment(deps.tunnels, deps.peers, { environmentId: pageOf, path: pathname, query, req, res });
       }
       const routed = matchRoutedPath(pathname);
       if (routed) {
@@ -99,7 +111,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
         if (!isRoutedApi(req.method ?? 'GET', routed.path, req.headers)) {
           return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'The relay forwards only the client API (POST /oauth/token, DPoP /trpc/*, GET /healthz) to an environment.' }, cors);
         }
-        return forwardThroughTunnel({ hub: deps.tunnels, environmentId: routed.environmentId, path: routed.path, query, req, res, extraResponseHeaders: cors });
+        return await forwardToEnvironment(deps.tunnels, deps.peers, { environmentId: routed.environmentId, path: routed.path, query, req, res, extraResponseHeaders: cors });
       }
       if (pathname.startsWith('/dev-issuer/') || pathname === '/dev-issuer') {
         if (!opts.devIssuer) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'The dev issuer is not enabled on this relay.' });
@@ -138,6 +150,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
         return sendJson(res, 200, { issuer: deps.relayIssuer, publicKey: deps.signingKey.publicJwk }, cors);
       }
       if (pathname === '/healthz' && req.method === 'GET') return sendJson(res, 200, { ok: true, issuer: deps.relayIssuer }, cors);
+      if (pathname === '/readyz' && req.method === 'GET') return sendJson(res, ...(await readiness(deps)), noStore);
       sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: `Nothing at ${req.method} ${pathname.slice(0, 200)}.` }, cors);
     } catch (error) {
       sendError(res, error, { ...cors, ...noStore });

@@ -2,7 +2,7 @@
 // started at once, and a database that goes away and comes back.
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DomainError } from '../common/errors';
 import { createTestDatabase, startTcpProxy, type TcpProxy, type TestDatabase } from '../testing/postgres';
 import { describeDatabaseUrl, isDatabaseUnavailable, openPgRelayStore, UNAVAILABLE_MESSAGE } from './pg-store';
@@ -32,7 +32,7 @@ describe('PostgreSQL relay store: several instances on one database', () => {
       const journal = JSON.parse(readFileSync(new URL('../../drizzle/relay-pg/meta/_journal.json', import.meta.url), 'utf8')) as { entries: unknown[] };
       expect(applied.rows[0].n).toBe(journal.entries.length);
       const tables = await client.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
-      expect(tables.rows.map((r) => r.table_name)).toEqual(['relay_links', 'replay_markers']);
+      expect(tables.rows.map((r) => r.table_name)).toEqual(['relay_identity', 'relay_links', 'relay_tunnels', 'replay_markers']);
     } finally {
       await client.end();
     }
@@ -57,6 +57,29 @@ describe('PostgreSQL relay store: several instances on one database', () => {
     await a.consumeMarker('dpop', 'old', 10);
     expect(await b.pruneMarkers(20)).toBeGreaterThanOrEqual(1);
     expect(await a.consumeMarker('dpop', 'old', 10)).toBe(true);
+  });
+
+  it('tunnel locations: a claim is seen by every instance and NOTIFYd; a lapsed lease is no location; only the holder releases', async () => {
+    const [a, b, c] = stores.map((s) => s.tunnelLocations!);
+    const heard: string[] = [];
+    let listening!: () => void;
+    const up = new Promise<void>((r) => (listening = r));
+    c!.listen((environmentId, instanceId) => heard.push(`${environmentId} ${instanceId}`), (on) => on && listening());
+    await up;
+    const now = Date.now();
+    await a!.claim('env_moving', { instanceId: 'ri_a', internalUrl: 'http://10.0.0.1:4300', leaseExpiresAt: now + 30_000 });
+    expect(await b!.locate('env_moving', now)).toEqual({ instanceId: 'ri_a', internalUrl: 'http://10.0.0.1:4300', leaseExpiresAt: now + 30_000 });
+    // An instance that stopped renewing (killed) holds nothing once its lease lapses.
+    expect(await b!.locate('env_moving', now + 30_001)).toBeNull();
+    await a!.renew('ri_a', ['env_moving'], now + 60_000);
+    expect(await b!.locate('env_moving', now + 30_001)).toMatchObject({ instanceId: 'ri_a' });
+    // The environment moved to B; A's late release of its old tunnel removes nothing.
+    await b!.claim('env_moving', { instanceId: 'ri_b', internalUrl: 'http://10.0.0.2:4300', leaseExpiresAt: now + 30_000 });
+    await a!.release('env_moving', 'ri_a');
+    expect(await c!.locate('env_moving', now)).toMatchObject({ instanceId: 'ri_b' });
+    await b!.release('env_moving', 'ri_b');
+    expect(await c!.locate('env_moving', now)).toBeNull();
+    await vi.waitFor(() => expect(heard).toEqual(['env_moving ri_a', 'env_moving ri_b', 'env_moving ']));
   });
 
   it('close ends the pool and may be called twice', async () => {

@@ -2,15 +2,17 @@
 // and single-use markers are decided by the database, one statement each. Services only see
 // RelayStore; a database that is down surfaces as DomainError('unavailable') and the pool
 // reconnects by itself when it comes back.
-import { eq, lt } from 'drizzle-orm';
+import { and, eq, gt, inArray, lt } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { DomainError } from '../common/errors';
 import { packagePath } from '../common/package-path';
 import * as schema from './db/pg-schema';
-import { relayLinks, relayReplayMarkers } from './db/pg-schema';
-import type { RelayLinkRecord, RelayStore } from './store';
+import { relayIdentity, relayLinks, relayReplayMarkers, relayTunnels } from './db/pg-schema';
+import type { RelayLinkRecord, RelayStore, TunnelLocationStore } from './store';
+
+const MOVES_CHANNEL = 'gatehouse_relay_tunnels';
 
 const migrationsFolder = packagePath('drizzle', 'relay-pg');
 
@@ -122,6 +124,83 @@ export async function openPgRelayStore(databaseUrl: string, opts: PgRelayStoreOp
     }
   }
 
+  const notifyMove = (environmentId: string, instanceId: string) => pool.query('SELECT pg_notify($1, $2)', [MOVES_CHANNEL, `${environmentId} ${instanceId}`]);
+  let listener: pg.Client | null = null;
+  let closing = false;
+  const tunnelLocations: TunnelLocationStore = {
+    claim: (environmentId, location) =>
+      guarded(async () => {
+        await db
+          .insert(relayTunnels)
+          .values({ environmentId, ...location })
+          .onConflictDoUpdate({ target: relayTunnels.environmentId, set: { ...location } });
+        await notifyMove(environmentId, location.instanceId);
+      }),
+    renew: (instanceId, environmentIds, leaseExpiresAt) =>
+      guarded(async () => {
+        if (environmentIds.length === 0) return;
+        await db
+          .update(relayTunnels)
+          .set({ leaseExpiresAt })
+          .where(and(eq(relayTunnels.instanceId, instanceId), inArray(relayTunnels.environmentId, environmentIds)));
+      }),
+    release: (environmentId, instanceId) =>
+      guarded(async () => {
+        const gone = await db.delete(relayTunnels).where(and(eq(relayTunnels.environmentId, environmentId), eq(relayTunnels.instanceId, instanceId)));
+        if (gone.rowCount) await notifyMove(environmentId, '');
+      }),
+    releaseAll: (instanceId) =>
+      guarded(async () => {
+        const gone = await db.delete(relayTunnels).where(eq(relayTunnels.instanceId, instanceId)).returning({ environmentId: relayTunnels.environmentId });
+        for (const row of gone) await notifyMove(row.environmentId, '');
+      }),
+    locate: (environmentId, now) =>
+      guarded(async () => {
+        const [row] = await db
+          .select()
+          .from(relayTunnels)
+          .where(and(eq(relayTunnels.environmentId, environmentId), gt(relayTunnels.leaseExpiresAt, now)))
+          .limit(1);
+        return row ? { instanceId: row.instanceId, internalUrl: row.internalUrl, leaseExpiresAt: row.leaseExpiresAt } : null;
+      }),
+    listen(onMove, onListening) {
+      // One dedicated connection LISTENs; when it drops, callers stop caching until it is back.
+      const connectListener = async () => {
+        if (closing) return;
+        const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: opts.connectionTimeoutMs ?? 5_000, keepAlive: true, application_name: 'gatehouse-relay-listen' });
+        let retried = false;
+        const retry = () => {
+          if (retried) return;
+          retried = true;
+          onListening(false);
+          if (listener === client) listener = null;
+          client.end().catch(() => undefined);
+          if (!closing) setTimeout(() => void connectListener(), 1_000).unref();
+        };
+        client.on('error', (error) => {
+          logUnavailable(error);
+          retry();
+        });
+        client.on('notification', (message) => {
+          const [environmentId, instanceId = ''] = (message.payload ?? '').split(' ');
+          if (environmentId) onMove(environmentId, instanceId);
+        });
+        try {
+          await client.connect();
+          await client.query(`LISTEN ${MOVES_CHANNEL}`);
+          if (closing) return void client.end().catch(() => undefined);
+          listener = client;
+          client.once('end', () => listener === client && retry());
+          onListening(true);
+        } catch (error) {
+          logUnavailable(error);
+          retry();
+        }
+      };
+      void connectListener();
+    },
+  };
+
   const toRecord = (row: typeof relayLinks.$inferSelect): RelayLinkRecord => ({ ...row });
   let closed: Promise<void> | null = null;
 
@@ -161,7 +240,23 @@ export async function openPgRelayStore(databaseUrl: string, opts: PgRelayStoreOp
 
     pruneMarkers: (now) => guarded(async () => (await db.delete(relayReplayMarkers).where(lt(relayReplayMarkers.expiresAt, now))).rowCount ?? 0),
 
+    claimIdentity: (identity, now) =>
+      guarded(async () => {
+        await db.insert(relayIdentity).values({ id: 'relay', ...identity, createdAt: now }).onConflictDoNothing();
+        const [row] = await db.select().from(relayIdentity).where(eq(relayIdentity.id, 'relay')).limit(1);
+        return { publicKey: row!.publicKey, publicUrl: row!.publicUrl };
+      }),
+
+    tunnelLocations,
+
+    ping: () =>
+      guarded(async () => {
+        await pool.query('SELECT 1');
+      }),
+
     close() {
+      closing = true;
+      void listener?.end().catch(() => undefined);
       closed ??= pool.end();
       return closed;
     },

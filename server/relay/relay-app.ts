@@ -14,7 +14,11 @@ import { createRelayRequestHandler, isEnvironmentPageOrigin } from './http';
 import { openPgRelayStore } from './pg-store';
 import { openSqliteRelayStore } from './sqlite-store';
 import type { RelayStore } from './store';
-import { createTunnelHub, type TunnelHubOptions } from './tunnel-hub';
+import { checkSharedIdentity } from './identity';
+import { createPeerHop, readInternalSecret, type PeerHop } from './peer-hop';
+import { createTunnelLocations, type TunnelLocations } from './tunnel-locations';
+import { randomBytes } from 'node:crypto';
+import { createTunnelHub, type TunnelHub, type TunnelHubOptions } from './tunnel-hub';
 import { createWaitSlots, type WaitLimits } from './wait-slots';
 import { hostLabelOf } from '../common/environment-id';
 import { TUNNEL_PATH } from '../tunnel/tunnel-protocol';
@@ -56,6 +60,13 @@ export interface RelayConfig {
   allowedPrivateEndpointOrigins?: string[];
   /** Held waits allowed per account, key and address (S54). */
   waitLimits?: WaitLimits;
+  /**
+   * Where the other instances on `databaseUrl` reach this one (SPEC §12), e.g. `http://10.0.0.5:4300`;
+   * this instance listens there for the internal hop (port 0: any free port). Needs `internalSecretFile`.
+   */
+  internalUrl?: string;
+  /** A file holding the secret every instance shares (≥ 32 characters) for the internal hop. */
+  internalSecretFile?: string;
   /** Tunnel liveness and drain timing (tests shorten them). */
   tunnel?: TunnelHubOptions;
 }
@@ -68,9 +79,13 @@ export interface RelayRuntime {
   /** The browser origin of an environment's device page at this relay, or null when it serves none. */
   deviceOriginOf(environmentId: string): string | null;
   allowOrigin(origin: string): void;
+  /** Where other instances reach this one's internal hop, when it has one. */
+  internalUrl: string | null;
   /** Stops taking tunnels and lets environments move (GOAWAY), then closes. */
   drain(ms?: number): Promise<void>;
   close(): Promise<void>;
+  /** Drops everything at once without telling anyone, as a killed process would (tests of failover). */
+  abandon(): Promise<void>;
 }
 
 export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
@@ -78,7 +93,8 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   ensurePrivateDir(dataDir);
   const clock = config.clock ?? systemClock;
   const host = config.host ?? '127.0.0.1';
-  const key = await loadOrCreateSigningKey(join(dataDir, 'relay-key.json'));
+  const keyFile = join(dataDir, 'relay-key.json');
+  const key = await loadOrCreateSigningKey(keyFile);
   const ownStore = !config.store;
   const store =
     config.store ??
@@ -106,6 +122,17 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   const tunnels = createTunnelHub(deps, config.tunnel);
   deps.tunnels = tunnels;
   deps.onUnlinked = (environmentId) => tunnels.disconnect(environmentId);
+  let internal: { server: Server; url: string; locations: TunnelLocations; peers: PeerHop } | null = null;
+  try {
+    internal = await startInternalHop(config, store, tunnels, clock);
+  } catch (error) {
+    if (ownStore) await store.close();
+    throw error;
+  }
+  if (internal) {
+    deps.peers = internal.peers;
+    tunnels.setHooks(internal.locations);
+  }
   const handlerOpts = { deps, allowedOrigins: () => allowedOrigins, environmentHostSuffix: () => hostSuffix };
 
   const server = createBoundedServer(createRelayRequestHandler({ ...handlerOpts, devIssuer: null }));
@@ -120,11 +147,20 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
       server.listen({ port: config.port ?? 4200, host, backlog: LISTEN_BACKLOG }, () => ok());
     });
   } catch (error) {
+    await stopInternalHop(internal);
     if (ownStore) await store.close(); // a database pool left open would keep the process alive
     throw error;
   }
   const port = (server.address() as AddressInfo).port;
   if (!publicUrl) publicUrl = `http://${host}:${port}`;
+  try {
+    await checkSharedIdentity(store, { publicJwk: key.publicJwk, publicUrl, keyFile }, clock.now());
+  } catch (error) {
+    await new Promise<void>((r) => server.close(() => r()));
+    await stopInternalHop(internal);
+    if (ownStore) await store.close();
+    throw error;
+  }
   deps.relayIssuer = publicUrl;
   if (config.environmentHostSuffix) hostSuffix = config.environmentHostSuffix === 'localhost' ? `localhost:${port}` : config.environmentHostSuffix.replace(/^\.+/, '');
 
@@ -147,6 +183,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   const issuer = config.accountIssuer ?? (devIssuer ? { issuer: devIssuer.issuer, audience: DEV_AUDIENCE } : null);
   if (!issuer) {
     await new Promise<void>((r) => server.close(() => r()));
+    await stopInternalHop(internal);
     if (ownStore) await store.close();
     throw new Error('No account issuer: pass --account-issuer and --account-audience, or run with the dev issuer.');
   }
@@ -169,13 +206,56 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
       if (!allowedOrigins.includes(origin)) allowedOrigins.push(origin);
       devIssuer?.allowOrigin(origin);
     },
+    internalUrl: internal?.url ?? null,
     drain: (ms) => tunnels.drain(ms),
     async close() {
       clearInterval(pruner);
       tunnels.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
+      await stopInternalHop(internal);
       if (ownStore) await store.close(); // whoever opened a store closes it
     },
+    async abandon() {
+      clearInterval(pruner);
+      internal?.locations.abandon();
+      tunnels.abandon();
+      server.closeAllConnections();
+      server.close();
+      internal?.server.closeAllConnections();
+      internal?.server.close();
+      internal?.peers.close();
+      if (ownStore) await store.close();
+    },
   };
+}
+
+/** With a shared database and an internal URL, tunnels are found across instances (SPEC §12). */
+async function startInternalHop(config: RelayConfig, store: RelayStore, hub: TunnelHub, clock: Clock) {
+  if (!config.internalUrl) return null;
+  if (!store.tunnelLocations) throw new Error('--internal-url is for several instances on one PostgreSQL database (--database-url).');
+  if (!config.internalSecretFile) throw new Error('--internal-url needs --internal-secret-file: the secret every instance shares.');
+  const secret = readInternalSecret(config.internalSecretFile);
+  const wanted = new URL(config.internalUrl);
+  if (wanted.protocol !== 'http:') throw new Error('--internal-url is an http:// URL on the instances\' private network (put TLS in front of it if that network is not private).');
+  const server = createBoundedServer();
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen({ port: Number(wanted.port || 80), host: wanted.hostname.replace(/^\[|\]$/g, '') }, () => ok());
+  });
+  wanted.port = String((server.address() as AddressInfo).port);
+  const url = wanted.origin;
+  const instance = { instanceId: `ri_${randomBytes(12).toString('base64url')}`, internalUrl: url };
+  const locations = createTunnelLocations(store.tunnelLocations, instance, clock, { movedAway: (environmentId) => hub.retireLocal(environmentId) });
+  const peers = createPeerHop({ secret, hub, locations, clock });
+  server.on('request', (req, res) => peers.handle(req, res));
+  return { server, url, locations, peers };
+}
+
+async function stopInternalHop(internal: { server: Server; locations: TunnelLocations; peers: PeerHop } | null): Promise<void> {
+  if (!internal) return;
+  internal.server.closeAllConnections();
+  await new Promise<void>((r) => internal.server.close(() => r()));
+  internal.peers.close();
+  await internal.locations.close();
 }

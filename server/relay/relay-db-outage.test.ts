@@ -1,7 +1,7 @@
 // A relay on PostgreSQL whose database goes down: clients get a clean 503-class answer that says so
 // (never a 500 or a stack), and the relay serves again when the database is back, without restart.
 import { createTRPCUntypedClient, httpLink, TRPCClientError } from '@trpc/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fetchWhoAmI, getRelayAccessToken } from '../../shared/client/connect';
 import { dpopFetch } from '../../shared/client/dpop-fetch';
 import { createDpopProof } from '../../shared/dpop';
@@ -59,14 +59,18 @@ describe('the relay’s database goes down and comes back', () => {
       // Linking (the environment reports what the relay said).
       await expect(stack.env.link(stack.relay.publicUrl, await stack.idToken())).rejects.toThrow(UNAVAILABLE_MESSAGE);
 
-      // The relay itself is alive.
+      // The relay itself is alive, but not ready: a balancer sends its traffic elsewhere.
       expect((await fetch(`${stack.relay.publicUrl}/healthz`)).status).toBe(200);
+      const ready = await fetch(`${stack.relay.publicUrl}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ ready: false, database: false, acceptingTunnels: true });
     } finally {
       await proxy.restore();
     }
   });
 
   it('when it is back: the same relay serves again without a restart', async () => {
+    await vi.waitFor(async () => expect((await fetch(`${stack.relay.publicUrl}/readyz`)).status).toBe(200), { timeout: 10_000, interval: 50 });
     const signer = await stack.newSigner();
     expect((await tokenRequest(signer)).status).toBe(200);
     const session = await stack.connect(signer);

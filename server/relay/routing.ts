@@ -58,12 +58,12 @@ const FORWARDED_REQUEST_HEADERS = new Set([
   'user-agent',
   'x-trpc-source',
 ]);
-const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'set-cookie', 'te', 'trailer']);
+export const HOP_BY_HOP_RESPONSE = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'set-cookie', 'te', 'trailer']);
 const MAX_FORWARDED_BODY = 64 * 1024;
 /** Answers up to this size are sent whole (one write, with Content-Length); larger ones stream. */
 const WHOLE_ANSWER_BYTES = 64 * 1024;
 
-function forwardedHeaders(req: IncomingMessage, path: string, query: string, clientAddress: string): OutgoingHttpHeaders {
+export function forwardedHeaders(req: IncomingMessage, path: string, query: string, clientAddress: string): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = { ':method': req.method ?? 'GET', ':path': `${path}${query}`, ':scheme': 'http', ':authority': 'environment.tunnel' };
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!.toLowerCase();
@@ -86,6 +86,8 @@ export interface ForwardOptions {
   req: IncomingMessage;
   res: ServerResponse;
   extraResponseHeaders?: Record<string, string>;
+  /** The caller's address when the request came over the internal hop from another instance. */
+  clientAddress?: string;
 }
 
 /**
@@ -101,7 +103,7 @@ export function forwardThroughTunnel(opts: ForwardOptions): void {
   const bodyless = req.method === 'GET' || req.method === 'HEAD';
   let stream;
   try {
-    stream = opts.hub.request(opts.environmentId, forwardedHeaders(req, opts.path, opts.query, req.socket.remoteAddress ?? ''), bodyless);
+    stream = opts.hub.request(opts.environmentId, forwardedHeaders(req, opts.path, opts.query, opts.clientAddress ?? req.socket.remoteAddress ?? ''), bodyless);
   } catch (error) {
     return sendError(res, error, { ...opts.extraResponseHeaders, 'cache-control': 'no-store', 'retry-after': '5' });
   }

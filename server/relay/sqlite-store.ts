@@ -49,6 +49,9 @@ export function openSqliteRelayStore(file: string): RelayStore {
     async pruneMarkers(now) {
       return db.delete(relayReplayMarkers).where(and(lt(relayReplayMarkers.expiresAt, now))).run().changes;
     },
+    async ping() {
+      sqlite.prepare('SELECT 1').get();
+    },
     async close() {
       sqlite.close();
     },

@@ -34,6 +34,14 @@ interface RelayTunnel {
   openedAt: number;
   lastAnsweredAt: () => number;
   stopLiveness: () => void;
+  /** Told the location store it is gone (once). */
+  released?: boolean;
+}
+
+/** Where the hub reports the tunnels it holds (SPEC §12 locations); absent on a single instance. */
+export interface TunnelHubHooks {
+  opened(environmentId: string): void;
+  closed(environmentId: string): void;
 }
 
 export interface TunnelInfo {
@@ -54,6 +62,7 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string, message: 
 }
 
 export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
+  let hooks: TunnelHubHooks | null = null;
   const tunnels = new Map<string, RelayTunnel>();
   const draining = new Set<RelayTunnel>();
   const wss = new WebSocketServer({
@@ -65,8 +74,16 @@ export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
   let accepting = true;
 
   /** Lets a tunnel finish what it carries, then closes it; it takes no new streams meanwhile. */
+  /** The last local tunnel of an environment is gone (replaced ones are not): its location goes too. */
+  function released(tunnel: RelayTunnel): void {
+    if (tunnel.released || tunnels.has(tunnel.environmentId)) return;
+    tunnel.released = true;
+    hooks?.closed(tunnel.environmentId);
+  }
+
   function retire(tunnel: RelayTunnel, drainMs = opts.drainMs ?? REPLACED_DRAIN_MS): void {
     if (tunnels.get(tunnel.environmentId) === tunnel) tunnels.delete(tunnel.environmentId);
+    released(tunnel);
     if (draining.has(tunnel) || tunnel.session.destroyed) return;
     draining.add(tunnel);
     tunnel.stopLiveness();
@@ -89,6 +106,7 @@ export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
     draining.delete(tunnel);
     tunnel.stopLiveness();
     if (tunnels.get(tunnel.environmentId) === tunnel) tunnels.delete(tunnel.environmentId);
+    released(tunnel);
     if (!tunnel.session.destroyed) tunnel.session.destroy();
     tunnel.ws.terminate();
   }
@@ -126,7 +144,11 @@ export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
     duplex.on('error', () => drop(tunnel));
     const previous = tunnels.get(environmentId);
     tunnels.set(environmentId, tunnel);
-    if (previous) retire(previous);
+    if (previous) {
+      previous.released = true; // the location stays: it is this instance's again
+      retire(previous);
+    }
+    hooks?.opened(environmentId);
     securityLogOf(deps).record({ kind: 'tunnel_opened', where: previous ? 'relay tunnel (replaced the previous one)' : 'relay tunnel', environmentId });
   }
 
@@ -154,6 +176,17 @@ export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
           else refuseUpgrade(socket, 503, 'unavailable', 'The relay could not check the tunnel proof right now; try again.');
         },
       );
+    },
+
+    /** Reports opened and closed tunnels from now on. */
+    setHooks(h: TunnelHubHooks | null): void {
+      hooks = h;
+    },
+
+    /** Another instance holds this environment's tunnel now: ours finishes its streams and goes. */
+    retireLocal(environmentId: string): void {
+      const tunnel = tunnels.get(environmentId);
+      if (tunnel) retire(tunnel);
     },
 
     has(environmentId: string): boolean {
@@ -184,6 +217,11 @@ export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
       if (tunnel) drop(tunnel);
     },
 
+    /** False once draining or closed: the instance is not ready for new tunnels (`/readyz`). */
+    accepting(): boolean {
+      return accepting;
+    },
+
     count(): number {
       return tunnels.size;
     },
@@ -194,6 +232,13 @@ export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
       const all = [...tunnels.values()];
       for (const t of all) retire(t, drainMs);
       await Promise.all([...draining].map((t) => new Promise<void>((r) => (t.session.destroyed ? r() : t.session.once('close', () => r())))));
+    },
+
+    /** Cuts every tunnel's socket first, so no GOAWAY goes out: what a killed process leaves (tests). */
+    abandon(): void {
+      hooks = null;
+      for (const t of [...tunnels.values(), ...draining]) t.ws.terminate();
+      this.close();
     },
 
     close(): void {

@@ -31,7 +31,7 @@ beforeAll(async () => {
   database = await createTestDatabase('two_relays');
   lb = await startLoadBalancer();
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-two-relays-'));
-  // Tunnels across instances are the relay-at-scale work; here the environment has a direct endpoint.
+  // Tunnels across instances: three-relays.test.ts. Here the environment has a direct endpoint (it has a public address).
   const common = { port: 0, devIssuer: true, publicUrl: lb.url, databaseUrl: database.url, allowPrivateEndpoints: true };
   relayA = await startRelay({ ...common, dataDir: join(dir, 'relay-a') });
   // Instances behind one URL share its signing key (and, in dev, the dev issuer's key).

@@ -120,8 +120,11 @@ export async function runRelayStart(opts: {
   allowedOrigins: string[];
   environmentHostSuffix?: string;
   allowPrivateEndpoints?: boolean;
+  internalUrl?: string;
+  internalSecretFile?: string;
 }): Promise<number> {
   const relay = await startRelay({
+    ...(opts.internalUrl && { internalUrl: opts.internalUrl, internalSecretFile: opts.internalSecretFile! }),
     dataDir: opts.dataDir,
     port: opts.port,
     devIssuer: opts.devIssuer,
@@ -136,6 +139,7 @@ export async function runRelayStart(opts: {
   console.log(`Relay         ${relay.publicUrl}`);
   console.log(`Data          ${opts.dataDir}`);
   console.log(`Store         ${opts.databaseUrl ? `PostgreSQL ${describeDatabaseUrl(opts.databaseUrl)} (shared by every relay instance on it)` : 'SQLite (embedded, this instance only)'}`);
+  if (relay.internalUrl) console.log(`Internal hop  ${relay.internalUrl} (other relay instances forward to tunnels held here)`);
   if (relay.devIssuer) console.log(`Dev issuer    ${relay.devIssuer.issuer} (loopback callers only)`);
   console.log(`Tunnels       ${relay.publicUrl.replace(/^http/, 'ws')}/v1/tunnel; devices reach environments at ${relay.publicUrl}/e/<environment id>`);
   if (opts.environmentHostSuffix) console.log(`Device pages  on <label>.${opts.environmentHostSuffix}`);

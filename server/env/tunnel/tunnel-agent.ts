@@ -60,6 +60,7 @@ export function startTunnelAgent(opts: TunnelAgentOptions) {
   let current: { ws: WebSocket; session: ServerHttp2Session | null } | null = null;
   const listeners = new Set<(s: TunnelStatus) => void>();
   let lastAnswered = () => 0;
+  const retiring = new Set<{ ws: WebSocket; session: ServerHttp2Session | null }>();
 
   const server = http2.createServer({ settings: { maxConcurrentStreams: 2000 }, maxSessionMemory: 64 }, (req: Http2ServerRequest, res: Http2ServerResponse) => {
     markTunnelRequest(req);
@@ -122,13 +123,16 @@ export function startTunnelAgent(opts: TunnelAgentOptions) {
     current = attemptState;
     let lastError = 'the connection closed';
     let settled = false;
+    // Asked to move (GOAWAY): a new tunnel is dialled at once while this one finishes its streams.
+    let moved = false;
     const finish = () => {
       if (settled) return;
       settled = true;
+      retiring.delete(attemptState);
       if (current === attemptState) current = null;
       attemptState.session?.destroy();
       duplex.destroy();
-      if (!stopped) retryLater(relayUrl, lastError);
+      if (!stopped && !moved) retryLater(relayUrl, lastError);
     };
     duplex.on('error', (error) => {
       lastError = error.message;
@@ -165,6 +169,12 @@ export function startTunnelAgent(opts: TunnelAgentOptions) {
         });
         session.on('goaway', () => {
           lastError = 'the relay asked this tunnel to move (replaced or shutting down)';
+          if (moved || stopped || current !== attemptState) return;
+          moved = true;
+          current = null;
+          retiring.add(attemptState);
+          log(`tunnel: ${lastError}; connecting again while open streams finish`);
+          void connect();
         });
         session.on('close', () => {
           liveness.stop();
@@ -204,10 +214,11 @@ export function startTunnelAgent(opts: TunnelAgentOptions) {
       if (timer) clearTimeout(timer);
       const c = current;
       current = null;
-      if (c) {
-        c.session?.destroy();
-        c.ws.terminate();
+      for (const t of [...(c ? [c] : []), ...retiring]) {
+        t.session?.destroy();
+        t.ws.terminate();
       }
+      retiring.clear();
       setStatus({ state: 'stopped' });
     },
   };

@@ -23,3 +23,25 @@ export const relayReplayMarkers = pgTable(
   },
   (t) => [primaryKey({ columns: [t.kind, t.key] }), index('replay_markers_expiry_idx').on(t.expiresAt)],
 );
+
+// The one identity every instance on this database must share (SPEC §12): the first instance to
+// start records its key and public URL; a later one with another key or URL refuses to start.
+export const relayIdentity = pgTable('relay_identity', {
+  id: text('id').primaryKey(),
+  publicKey: jsonb('public_key').$type<JWK>().notNull(),
+  publicUrl: text('public_url').notNull(),
+  createdAt: bigint('created_at', { mode: 'number' }).notNull(),
+});
+
+// Which instance holds each environment's tunnel (SPEC §12), so any instance can forward to it.
+// The holder renews its lease every 10 s; a lapsed lease is an instance gone.
+export const relayTunnels = pgTable(
+  'relay_tunnels',
+  {
+    environmentId: text('environment_id').primaryKey(),
+    instanceId: text('instance_id').notNull(),
+    internalUrl: text('internal_url').notNull(),
+    leaseExpiresAt: bigint('lease_expires_at', { mode: 'number' }).notNull(),
+  },
+  (t) => [index('relay_tunnels_instance_idx').on(t.instanceId)],
+);
