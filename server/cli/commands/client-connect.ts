@@ -17,6 +17,8 @@ export interface ClientConnectOptions {
   environment: string;
   relay: string;
   account: string;
+  /** An account ID token from a real provider; without it the relay's dev issuer signs `account` in. */
+  idToken?: string;
   keyFile?: string;
   label?: string;
   wait: boolean;
@@ -52,7 +54,7 @@ export async function runClientConnect(out: Output, opts: ClientConnectOptions):
       relayUrl: opts.relay.replace(/\/+$/, ''),
       environmentId: opts.environment,
       signer,
-      getIdToken: () => devIdToken(opts.relay.replace(/\/+$/, ''), opts.account),
+      getIdToken: () => (opts.idToken ? Promise.resolve(opts.idToken) : devIdToken(opts.relay.replace(/\/+$/, ''), opts.account)),
       client: { label: opts.label ?? hostname(), deviceType: 'desktop', os: osName() },
       wait: opts.wait,
       onPending,
