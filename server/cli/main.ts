@@ -20,6 +20,12 @@ export function oneLine(message: string, max = 600): string {
   return chars.length <= max ? clean : `${chars.slice(0, max - 200).join('')}…${chars.slice(-199).join('')}`;
 }
 
+function metricsListenOf(value: string): { host: string; port: number } {
+  const match = /^(?:(\[[0-9a-f:]+\]|[0-9.]+|localhost):)?(\d{1,5})$/i.exec(value);
+  if (!match || Number(match[2]) > 65535) throw new UsageError('--metrics-listen is [host:]port, e.g. 9464 or 127.0.0.1:9464.');
+  return { host: (match[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+}
+
 export function buildProgram(run: (code: Promise<number>) => void): Command {
   const program = new Command('gatehouse')
     .description('Let your own devices into your own machine, and nobody else.')
@@ -90,9 +96,10 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--dev-issuer', 'mount the dev account issuer (any username, no password: development only, loopback callers only)')
     .option('--environment-host-suffix <suffix>', 'serve device pages on {label}.<suffix> (a wildcard DNS name and certificate), e.g. relay.example.com')
     .option('--allow-private-endpoints', 'let environments name direct endpoints on private, loopback or link-local addresses')
+    .option('--metrics-listen <[host:]port>', 'serve Prometheus metrics at GET /metrics there (host defaults to 127.0.0.1; off by default)')
     .option('--internal-url <url>', 'with --database-url: where the other relay instances reach this one (http://private-address:port); it listens there for their forwarded requests')
     .option('--internal-secret-file <file>', 'the secret every relay instance shares for the internal hop (≥ 32 characters, e.g. openssl rand -base64 48)')
-    .action((o: Common & { internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean }) => {
+    .action((o: Common & { internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean; metricsListen?: string }) => {
       run(
         (async () => {
           const [{ isPostgresUrl }, { relayDataDir, runRelayStart }] = await Promise.all([import('../relay/pg-store'), import('./commands/serve')]);
@@ -111,6 +118,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
             port: portOf(o.port, 'GATEHOUSE_RELAY_PORT', 4200),
             devIssuer: !!o.devIssuer,
             allowPrivateEndpoints: !!o.allowPrivateEndpoints,
+            ...(o.metricsListen !== undefined && { metricsListen: metricsListenOf(o.metricsListen) }),
             ...(o.environmentHostSuffix && { environmentHostSuffix: o.environmentHostSuffix }),
             allowedOrigins: o.allowOrigin ?? [],
             ...(databaseUrl && { databaseUrl }),

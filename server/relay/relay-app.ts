@@ -1,6 +1,8 @@
 // Composes one relay: store, key, account-token verifier, optional dev issuer, HTTP server.
 import { importJWK } from 'jose';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createRelayMetrics, routeOf, startMetricsServer, type RelayMetrics } from './metrics';
+import { environmentOfHost } from './routing';
 import { createBoundedServer } from '../common/server-limits';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -67,6 +69,8 @@ export interface RelayConfig {
   internalUrl?: string;
   /** A file holding the secret every instance shares (≥ 32 characters) for the internal hop. */
   internalSecretFile?: string;
+  /** Serve Prometheus metrics on this loopback address (SPEC §12); absent: no metrics listener. */
+  metricsListen?: { host: string; port: number };
   /** Tunnel liveness and drain timing (tests shorten them). */
   tunnel?: TunnelHubOptions;
 }
@@ -81,6 +85,8 @@ export interface RelayRuntime {
   allowOrigin(origin: string): void;
   /** Where other instances reach this one's internal hop, when it has one. */
   internalUrl: string | null;
+  /** Where this instance serves Prometheus metrics, when it does. */
+  metricsUrl: string | null;
   /** Stops taking tunnels and lets environments move (GOAWAY), then closes. */
   drain(ms?: number): Promise<void>;
   close(): Promise<void>;
@@ -119,8 +125,13 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     tunnels: undefined as never, // made just below: the hub reads these deps when tunnels arrive
     ...(config.endpointTimeoutMs !== undefined && { endpointTimeoutMs: config.endpointTimeoutMs }),
   } as RelayDeps;
-  const tunnels = createTunnelHub(deps, config.tunnel);
+  let metrics: RelayMetrics | null = null;
+  const tunnels = createTunnelHub(deps, { ...config.tunnel, onStream: () => metrics?.streamOpened() });
   deps.tunnels = tunnels;
+  if (config.metricsListen) {
+    metrics = createRelayMetrics({ tunnelsOpen: () => tunnels.count(), waitsHeld: () => deps.waitSlots.held() });
+    deps.store = countingReplayErrors(store, metrics);
+  }
   deps.onUnlinked = (environmentId) => tunnels.disconnect(environmentId);
   let internal: { server: Server; url: string; locations: TunnelLocations; peers: PeerHop } | null = null;
   try {
@@ -135,7 +146,11 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   }
   const handlerOpts = { deps, allowedOrigins: () => allowedOrigins, environmentHostSuffix: () => hostSuffix };
 
-  const server = createBoundedServer(createRelayRequestHandler({ ...handlerOpts, devIssuer: null }));
+  const counted = (handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>) => (req: IncomingMessage, res: ServerResponse) => {
+    metrics?.observe(req, res, routeOf(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!, environmentOfHost(req.headers.host, hostSuffix) !== null));
+    return handle(req, res);
+  };
+  const server = createBoundedServer(counted(createRelayRequestHandler({ ...handlerOpts, devIssuer: null })));
   server.on('upgrade', (req, socket, head) => {
     if (new URL(req.url ?? '/', 'http://relay.invalid').pathname === TUNNEL_PATH && deps.relayIssuer) return tunnels.handleUpgrade(req, socket, head);
     socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -189,7 +204,9 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   }
   deps.accountTokens = createOidcAccountTokenVerifier({ issuer: issuer.issuer, audience: issuer.audience, clock });
   server.removeAllListeners('request');
-  server.on('request', createRelayRequestHandler({ ...handlerOpts, devIssuer }));
+  server.on('request', counted(createRelayRequestHandler({ ...handlerOpts, devIssuer })));
+  let metricsServer: { server: Server; url: string } | null = null;
+  if (metrics && config.metricsListen) metricsServer = await startMetricsServer(metrics, config.metricsListen);
 
   const pruner = setInterval(() => void store.pruneMarkers(clock.now()).catch(() => undefined), 60_000);
   pruner.unref();
@@ -207,9 +224,11 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
       devIssuer?.allowOrigin(origin);
     },
     internalUrl: internal?.url ?? null,
+    metricsUrl: metricsServer?.url ?? null,
     drain: (ms) => tunnels.drain(ms),
     async close() {
       clearInterval(pruner);
+      metricsServer?.server.close();
       tunnels.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
@@ -218,6 +237,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     },
     async abandon() {
       clearInterval(pruner);
+      metricsServer?.server.close();
       internal?.locations.abandon();
       tunnels.abandon();
       server.closeAllConnections();
@@ -258,4 +278,18 @@ async function stopInternalHop(internal: { server: Server; locations: TunnelLoca
   await new Promise<void>((r) => internal.server.close(() => r()));
   internal.peers.close();
   await internal.locations.close();
+}
+
+/** The store as the relay uses it, counting replay-store failures (each refuses its request). */
+function countingReplayErrors(store: RelayStore, metrics: RelayMetrics): RelayStore {
+  const counting = Object.create(store) as RelayStore;
+  counting.consumeMarker = async (...args) => {
+    try {
+      return await store.consumeMarker(...args);
+    } catch (error) {
+      metrics.replayStoreFailed();
+      throw error;
+    }
+  };
+  return counting;
 }

@@ -25,6 +25,8 @@ const MAX_PROOF_LENGTH = 4096;
 export interface TunnelHubOptions extends LivenessOptions {
   /** How long a replaced or draining tunnel may finish its open streams (default 30 s). */
   drainMs?: number;
+  /** Told of every stream opened to an environment (metrics). */
+  onStream?: () => void;
 }
 
 interface RelayTunnel {
@@ -204,7 +206,9 @@ export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
       const tunnel = tunnels.get(environmentId);
       if (!tunnel || tunnel.session.destroyed || tunnel.session.closed) throw offline();
       try {
-        return tunnel.session.request(headers, { endStream });
+        const stream = tunnel.session.request(headers, { endStream });
+        opts.onStream?.();
+        return stream;
       } catch {
         drop(tunnel);
         throw offline();

@@ -122,6 +122,7 @@ export async function runRelayStart(opts: {
   allowPrivateEndpoints?: boolean;
   internalUrl?: string;
   internalSecretFile?: string;
+  metricsListen?: { host: string; port: number };
 }): Promise<number> {
   const relay = await startRelay({
     ...(opts.internalUrl && { internalUrl: opts.internalUrl, internalSecretFile: opts.internalSecretFile! }),
@@ -131,6 +132,7 @@ export async function runRelayStart(opts: {
     allowedOrigins: opts.allowedOrigins,
     ...(opts.environmentHostSuffix && { environmentHostSuffix: opts.environmentHostSuffix }),
     ...(opts.allowPrivateEndpoints && { allowPrivateEndpoints: true }),
+    ...(opts.metricsListen && { metricsListen: opts.metricsListen }),
     ...(opts.databaseUrl && { databaseUrl: opts.databaseUrl }),
     ...(opts.publicUrl && { publicUrl: opts.publicUrl }),
     ...(opts.accountIssuer && { accountIssuer: opts.accountIssuer }),
@@ -143,6 +145,7 @@ export async function runRelayStart(opts: {
   if (relay.devIssuer) console.log(`Dev issuer    ${relay.devIssuer.issuer} (loopback callers only)`);
   console.log(`Tunnels       ${relay.publicUrl.replace(/^http/, 'ws')}/v1/tunnel; devices reach environments at ${relay.publicUrl}/e/<environment id>`);
   if (opts.environmentHostSuffix) console.log(`Device pages  on <label>.${opts.environmentHostSuffix}`);
+  if (relay.metricsUrl) console.log(`Metrics       ${relay.metricsUrl}`);
   const signal = await untilSignal();
   if (signal === 'SIGTERM') {
     console.log('Draining: environments are asked to move (GOAWAY); open streams may finish.');
