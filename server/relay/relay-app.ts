@@ -2,6 +2,8 @@
 import { importJWK } from 'jose';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRelayMetrics, routeOf, startMetricsServer, type RelayMetrics } from './metrics';
+import type { DestinationStream } from 'pino';
+import { createRequestLog } from '../common/request-log';
 import { environmentOfHost } from './routing';
 import { createBoundedServer } from '../common/server-limits';
 import type { AddressInfo } from 'node:net';
@@ -69,6 +71,8 @@ export interface RelayConfig {
   internalUrl?: string;
   /** A file holding the secret every instance shares (≥ 32 characters) for the internal hop. */
   internalSecretFile?: string;
+  /** One JSON line per request (pino): `true` to stdout, or a stream of one's own; absent: none. */
+  requestLog?: boolean | DestinationStream;
   /** Serve Prometheus metrics on this loopback address (SPEC §12); absent: no metrics listener. */
   metricsListen?: { host: string; port: number };
   /** Tunnel liveness and drain timing (tests shorten them). */
@@ -146,8 +150,13 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   }
   const handlerOpts = { deps, allowedOrigins: () => allowedOrigins, environmentHostSuffix: () => hostSuffix };
 
+  const requestLog = config.requestLog ? createRequestLog('relay', config.requestLog === true ? undefined : config.requestLog) : null;
   const counted = (handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>) => (req: IncomingMessage, res: ServerResponse) => {
-    metrics?.observe(req, res, routeOf(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!, environmentOfHost(req.headers.host, hostSuffix) !== null));
+    if (metrics || requestLog) {
+      const route = routeOf(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!, environmentOfHost(req.headers.host, hostSuffix) !== null);
+      metrics?.observe(req, res, route);
+      requestLog?.observe(req, res, route);
+    }
     return handle(req, res);
   };
   const server = createBoundedServer(counted(createRelayRequestHandler({ ...handlerOpts, devIssuer: null })));

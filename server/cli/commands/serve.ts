@@ -133,6 +133,7 @@ export async function runRelayStart(opts: {
     ...(opts.environmentHostSuffix && { environmentHostSuffix: opts.environmentHostSuffix }),
     ...(opts.allowPrivateEndpoints && { allowPrivateEndpoints: true }),
     ...(opts.metricsListen && { metricsListen: opts.metricsListen }),
+    requestLog: true, // one JSON line per request on stdout
     ...(opts.databaseUrl && { databaseUrl: opts.databaseUrl }),
     ...(opts.publicUrl && { publicUrl: opts.publicUrl }),
     ...(opts.accountIssuer && { accountIssuer: opts.accountIssuer }),
