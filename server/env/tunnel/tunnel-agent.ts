@@ -18,7 +18,7 @@ import {
 } from '../../tunnel/tunnel-protocol';
 import type { EnvDeps } from '../deps';
 import { readRelayLink } from '../link/link.service';
-import { dropConnectionHeaders, markTunnelRequest, refuseOnTunnel } from './tunnel-requests';
+import { dropConnectionHeaders, endStreamWithLastData, markTunnelRequest, refuseOnTunnel } from './tunnel-requests';
 
 export const BACKOFF_BASE_MS = 500;
 export const BACKOFF_MAX_MS = 30_000;
@@ -65,6 +65,7 @@ export function startTunnelAgent(opts: TunnelAgentOptions) {
   const server = http2.createServer({ settings: { maxConcurrentStreams: 2000 }, maxSessionMemory: 64 }, (req: Http2ServerRequest, res: Http2ServerResponse) => {
     markTunnelRequest(req);
     dropConnectionHeaders(res);
+    endStreamWithLastData(res);
     if (refuseOnTunnel(req, res)) return;
     void opts.handler(req as unknown as IncomingMessage, res as unknown as ServerResponse);
   });

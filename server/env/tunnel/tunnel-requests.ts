@@ -2,7 +2,7 @@
 // never an owner credential or owner page, whatever the relay sends. Only on tunnel streams is the
 // relay's `gatehouse-client-address` header believed.
 import type { IncomingMessage } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse, ServerStreamResponseOptions } from 'node:http2';
 
 const tunnelRequests = new WeakSet<object>();
 
@@ -60,4 +60,18 @@ export function dropConnectionHeaders(res: Http2ServerResponse): void {
     }
     return writeHead(status, ...rest);
   }) as typeof res.writeHead;
+}
+
+/**
+ * Node's compat response always asks for trailers (`waitForTrailers: true`), so the last DATA frame
+ * goes out without END_STREAM and, once nghttp2 asks for the trailers, an empty DATA frame with
+ * END_STREAM follows in a write of its own. Through the tunnel that is a second WebSocket message
+ * after a later turn of the event loop (the previous write must finish first), and the relay, which
+ * answers a small response whole, waits for it. The environment sends no trailers: END_STREAM rides
+ * on the last DATA frame (or on HEADERS when there is no body).
+ */
+export function endStreamWithLastData(res: Http2ServerResponse): void {
+  const stream = res.stream;
+  const respond = stream.respond.bind(stream);
+  stream.respond = (headers, options?: ServerStreamResponseOptions) => respond(headers, { ...options, waitForTrailers: false });
 }
