@@ -11,6 +11,7 @@ import { createDpopProof, type DpopSigner } from '../../shared/dpop';
 import { approveClient } from '../../server/env/connect/client-decisions.service';
 import { requestClient } from '../../server/env/connect/client-requests.service';
 import { setSecurityMode } from '../../server/env/connect/security-mode.service';
+import { MAX_SESSION_STREAMS_PER_CLIENT_SESSION } from '../../server/env/events/subscription-slots';
 import { BACKOFF_BASE_MS, BACKOFF_MAX_MS } from '../../server/env/tunnel/tunnel-agent';
 import { startRelay } from '../../server/relay/relay-app';
 import { routedEndpointOf } from '../../server/relay/routing';
@@ -139,14 +140,21 @@ export async function tunnelCallsRun(ctx: BenchContext): Promise<RunMetrics> {
   }
 }
 
-/** One T3 round: a freshly approved client opens the streams on `side`; the owner revokes it. */
+/**
+ * One T3 round: a freshly approved client opens the streams on `side`, over several sessions (a
+ * client session holds at most MAX_SESSION_STREAMS_PER_CLIENT_SESSION); the owner revokes it.
+ */
 async function revokeRound(ctx: BenchContext, stack: Stack, side: Side): Promise<{ latencies: number[]; missing: number }> {
   const signer = await stack.newSigner();
   requestClient(stack.env.deps, { clientProofKeyThumbprint: signer.thumbprint, accountId: 'owner' });
   approveClient(stack.env.deps, signer.thumbprint, 'api');
-  const me = await connectedClient(stack, signer);
+  const headers: Record<string, string>[] = [];
+  while (headers.length < SSE_STREAMS) {
+    const session = await connectedClient(stack, signer);
+    headers.push(...(await proofHeaders(session, side, 'client.session', Math.min(MAX_SESSION_STREAMS_PER_CLIENT_SESSION, SSE_STREAMS - headers.length))));
+  }
   const path = `${new URL(side.base).pathname.replace(/\/$/, '')}/trpc/client.session`;
-  await ctx.worker.call('sseOpen', { host: side.host, port: side.port, path, headers: await proofHeaders(me, side, 'client.session', SSE_STREAMS), n: SSE_STREAMS, readyMarker: '"active"' });
+  await ctx.worker.call('sseOpen', { host: side.host, port: side.port, path, headers, n: SSE_STREAMS, readyMarker: '"active"' });
   const env = new URL(stack.env.publicUrl);
   try {
     const round = await ctx.worker.call('sseRound', {
