@@ -129,6 +129,17 @@ describe('S53 tunnel authentication', () => {
     expect((await handshake(`Gatehouse-Tunnel ${linkTyp}`)).status).toBe(401);
   });
 
+  it('a proven tunnel that sends garbage instead of HTTP/2 is dropped; the relay carries on', async () => {
+    const opened = await handshake(`Gatehouse-Tunnel ${await proofFor(env)}`);
+    expect(opened.status).toBe(101);
+    const closed = new Promise<void>((r) => opened.ws!.once('close', () => r()));
+    opened.ws!.send(Buffer.from('GET / HTTP/1.1\r\n\r\n' + '\x00\xff'.repeat(64)));
+    await closed;
+    await vi.waitFor(() => expect(relay.deps.tunnels.has(env.environmentId)).toBe(false));
+    expect((await fetch(`${relay.publicUrl}/healthz`)).status).toBe(200);
+    expect((await fetch(`${relay.publicUrl}/e/${env.environmentId}/healthz`)).status).toBe(503);
+  });
+
   it('refuses a WebSocket without the tunnel subprotocol', async () => {
     expect((await handshake(`Gatehouse-Tunnel ${await proofFor(env)}`, ['chat'])).status).toBe(400);
   });
