@@ -103,7 +103,10 @@ async function startGatehouse(): Promise<{ gatehouse: Gatehouse; stop(): Promise
     dataDir,
     api: createOwnerClient(env.publicUrl, env.adminToken, 'api'),
     async cli(...args) {
-      const { stdout } = await run(process.execPath, [join(repoRoot, 'bin/gatehouse.js'), ...args, '--data-dir', dataDir], { cwd: repoRoot, timeout: 20_000 });
+      // Options go before a `--` (after it every word is an argument, e.g. a thumbprint starting with '-').
+      const end = args.includes('--') ? args.indexOf('--') : args.length;
+      const argv = [...args.slice(0, end), '--data-dir', dataDir, ...args.slice(end)];
+      const { stdout } = await run(process.execPath, [join(repoRoot, 'bin/gatehouse.js'), ...argv], { cwd: repoRoot, timeout: 20_000 });
       return stdout;
     },
     async askFromNode(client) {

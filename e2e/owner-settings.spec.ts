@@ -175,7 +175,8 @@ test('7 · changes made outside the page (API, CLI, a device asking) show up liv
     .poll(() => owner.evaluate(() => (window as unknown as { shownNotifications: string[] }).shownNotifications))
     .toEqual([`A device wants to connect: Desk PC · verification code ${desk.code}`]);
 
-  expect(await gatehouse.cli('connect', 'security', 'approve', desk.thumbprint.slice(0, 10))).toContain('Approved');
+  // `--`: a thumbprint (base64url) may start with '-', which would read as an option.
+  expect(await gatehouse.cli('connect', 'security', 'approve', '--', desk.thumbprint.slice(0, 10))).toContain('Approved');
   await expect(row).toContainText('Approved');
   await expect(owner.getByRole('navigation', { name: 'Main' }).getByLabel(/pending/)).toHaveCount(0);
 

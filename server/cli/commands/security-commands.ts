@@ -78,7 +78,7 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
   for (const decision of ['approve', 'reject', 'revoke'] as const) {
     common(security.command(decision))
       .description(decisionHelp[decision])
-      .argument('<thumbprint>', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters`)
+      .argument('<thumbprint>', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters (one that starts with '-' goes after --: ${decision} -- -AbC…)`)
       .action((thumbprint: string, _o: unknown, cmd: Command) => {
         const o = optionsOf(cmd);
         const out = createOutput(!!o.json);
