@@ -6,6 +6,9 @@ export const actorLabel: Record<AuditActor, string> = {
   cli: 'CLI',
   api: 'API',
   system: 'Gatehouse',
+  invite: 'Invite',
+  approver: 'Approver device',
+  client: 'The device',
 };
 
 const modeName = (mode: string | null) => (mode === 'client-approval' ? 'client approval' : mode === 'account' ? 'account access' : mode === null ? 'unreadable' : mode);
@@ -41,5 +44,35 @@ export function describeAuditEntry(entry: AuditRecord | LegacyAuditRecord, clien
       const verb = e.action === 'pending_expired' ? 'expired after 24 hours' : `${many ? 'were' : 'was'} dropped (too many pending requests)`;
       return `${subject} ${verb}`;
     }
+    case 'client_renamed':
+      return e.detail.to === null ? `Cleared the name of ${who}` : `Renamed ${e.detail.from === null ? who : e.detail.from} to ${e.detail.to}`;
+    case 'client_sessions_ended':
+      return `Ended the sessions of ${who}${ended}`;
+    case 'approval_expired':
+      return `The approval of ${who} expired${ended}`;
+    case 'client_joined_with_invite':
+      return `${who} joined with invite${e.detail.inviteLabel ? ` '${e.detail.inviteLabel}'` : ''}`;
+    case 'invite_created':
+      return `Created invite${e.detail.label ? ` '${e.detail.label}'` : ''} (expires ${e.detail.expiresAt})`;
+    case 'invite_revoked':
+      return `Revoked invite${e.detail.label ? ` '${e.detail.label}'` : ''}`;
+    case 'lockdown_set':
+      return e.detail.until === null ? 'New devices are accepted again' : `Paused new devices until ${e.detail.until}`;
+    case 'client_key_rotated':
+      return `${who} moved to a new key (${e.detail.oldThumbprint.slice(0, 8)}… → ${e.detail.newThumbprint.slice(0, 8)}…)${ended}`;
+    case 'approver_set':
+      return e.detail.approver ? `Made ${who} an approver` : `${who} is no longer an approver`;
+    case 'passkey_registered':
+      return `Registered passkey '${e.detail.passkeyName}'`;
+    case 'passkey_removed':
+      return `Removed passkey '${e.detail.passkeyName}'`;
+    case 'passkey_renamed':
+      return `Renamed passkey '${e.detail.from}' to '${e.detail.to}'`;
+    case 'webhook_created':
+      return `Added a webhook to ${e.detail.host}`;
+    case 'webhook_removed':
+      return `Removed the webhook to ${e.detail.host}`;
+    case 'owner_signed_out':
+      return e.detail.all ? `Signed out everywhere${ended}` : 'Signed out';
   }
 }

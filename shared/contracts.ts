@@ -77,6 +77,12 @@ export const ConnectClient = z.object({
   approvedAt: IsoTime.nullable(),
   rejectedAt: IsoTime.nullable(),
   lastSeenAt: IsoTime.nullable(),
+  /** Owner-set name (SPEC §13), shown instead of the client's own label where set. */
+  name: z.string().nullable(),
+  /** When an approval with a lifetime ends (SPEC §13); null: until revoked, or not approved. */
+  approvalExpiresAt: IsoTime.nullable(),
+  /** The owner lets this approved client approve others (SPEC §13, S59). */
+  approver: z.boolean(),
 });
 export type ConnectClient = z.infer<typeof ConnectClient>;
 
@@ -87,7 +93,8 @@ export type DecisionResult = z.infer<typeof DecisionResult>;
 export const RevokeResult = z.object({ revoked: z.literal(true), endedSessions: z.number().int() });
 export type RevokeResult = z.infer<typeof RevokeResult>;
 
-export const auditActors = ['web', 'cli', 'api', 'system'] as const;
+/** `invite`: a device joined with an invite; `approver`: an approver device decided; `client`: the client itself (key rotation). */
+export const auditActors = ['web', 'cli', 'api', 'system', 'invite', 'approver', 'client'] as const;
 export const AuditActor = z.enum(auditActors);
 export type AuditActor = z.infer<typeof AuditActor>;
 
@@ -100,6 +107,22 @@ export const auditActions = [
   'client_account_changed',
   'pending_expired',
   'pending_evicted',
+  // Second wave (SPEC §13–§14).
+  'client_renamed',
+  'client_sessions_ended',
+  'approval_expired',
+  'client_joined_with_invite',
+  'invite_created',
+  'invite_revoked',
+  'lockdown_set',
+  'client_key_rotated',
+  'approver_set',
+  'passkey_registered',
+  'passkey_renamed',
+  'passkey_removed',
+  'webhook_created',
+  'webhook_removed',
+  'owner_signed_out',
 ] as const;
 export const AuditAction = z.enum(auditActions);
 export type AuditAction = z.infer<typeof AuditAction>;
@@ -116,6 +139,21 @@ export const AuditRecord = z.discriminatedUnion('action', [
   z.object({ action: z.literal('client_account_changed'), detail: z.object({ endedSessions: count }) }),
   /** Drops within one window share an entry: how many, the first few thumbprints, and the last drop's time. */
   z.object({ action: z.enum(['pending_expired', 'pending_evicted']), detail: z.object({ count: count, sample: z.array(z.string()), lastAt: IsoTime }) }),
+  z.object({ action: z.literal('client_renamed'), detail: z.object({ from: z.string().nullable(), to: z.string().nullable() }) }),
+  /** The owner ended a device's sessions without changing its decision (e.g. in account mode). */
+  z.object({ action: z.literal('client_sessions_ended'), detail: z.object({ endedSessions: count }) }),
+  z.object({ action: z.literal('approval_expired'), detail: z.object({ approvedUntil: IsoTime, endedSessions: count }) }),
+  z.object({ action: z.literal('client_joined_with_invite'), detail: z.object({ inviteId: z.string(), inviteLabel: z.string().nullable() }) }),
+  z.object({ action: z.literal('invite_created'), detail: z.object({ inviteId: z.string(), label: z.string().nullable(), expiresAt: IsoTime }) }),
+  z.object({ action: z.literal('invite_revoked'), detail: z.object({ inviteId: z.string(), label: z.string().nullable() }) }),
+  /** `until` null: new devices are accepted again. */
+  z.object({ action: z.literal('lockdown_set'), detail: z.object({ until: IsoTime.nullable() }) }),
+  z.object({ action: z.literal('client_key_rotated'), detail: z.object({ oldThumbprint: z.string(), newThumbprint: z.string(), endedSessions: count }) }),
+  z.object({ action: z.literal('approver_set'), detail: z.object({ approver: z.boolean() }) }),
+  z.object({ action: z.enum(['passkey_registered', 'passkey_removed']), detail: z.object({ passkeyName: z.string() }) }),
+  z.object({ action: z.literal('passkey_renamed'), detail: z.object({ from: z.string(), to: z.string() }) }),
+  z.object({ action: z.enum(['webhook_created', 'webhook_removed']), detail: z.object({ webhookId: z.string(), host: z.string() }) }),
+  z.object({ action: z.literal('owner_signed_out'), detail: z.object({ all: z.boolean(), endedSessions: count }) }),
 ]);
 export type AuditRecord = z.infer<typeof AuditRecord>;
 

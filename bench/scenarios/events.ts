@@ -40,6 +40,9 @@ function rawEvent(thumbprint: string, revision: number) {
       approvedAt: at,
       rejectedAt: null,
       lastSeenAt: null,
+    name: null,
+    approvalExpiresAt: null,
+    approver: false,
     },
   };
 }

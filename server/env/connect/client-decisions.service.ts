@@ -24,10 +24,10 @@ function decide(deps: EnvDeps, thumbprint: string, decision: Decision, actor: Au
       const bump = { updatedAt: at, requestCount: 0, version: sql`${connectClients.version} + 1` };
       const changes =
         decision === 'approve'
-          ? { ...bump, status: 'approved' as const, approvedAt: at, rejectedAt: null, lastSeenAt: before.status === 'approved' ? before.lastSeenAt : null }
+          ? { ...bump, status: 'approved' as const, approvedAt: at, rejectedAt: null, lastSeenAt: before.status === 'approved' ? before.lastSeenAt : null, approvalExpiresAt: null }
           : decision === 'reject'
-            ? { ...bump, status: 'rejected' as const, rejectedAt: at, approvedAt: null, lastSeenAt: null }
-            : { ...bump, status: 'pending' as const, revokedAt: at, approvedAt: null, rejectedAt: null, lastSeenAt: null };
+            ? { ...bump, status: 'rejected' as const, rejectedAt: at, approvedAt: null, lastSeenAt: null, approvalExpiresAt: null, approver: false }
+            : { ...bump, status: 'pending' as const, revokedAt: at, approvedAt: null, rejectedAt: null, lastSeenAt: null, approvalExpiresAt: null, approver: false };
       // Conditional on the row still being active: a racing revoke makes this a no-op, never a resurrection.
       const updated = tx.update(connectClients).set(changes).where(active(thumbprint)).returning().get();
       if (!updated) throw notFound(thumbprint);

@@ -67,6 +67,8 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
         approvedAt: null,
         rejectedAt: null,
         lastSeenAt: null,
+        approvalExpiresAt: null,
+        approver: false,
         version: sql`${connectClients.version} + 1`,
       })
       .where(eq(connectClients.clientProofKeyThumbprint, thumbprint))

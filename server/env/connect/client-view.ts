@@ -36,5 +36,8 @@ export function toConnectClient(row: ConnectClientRow): ConnectClient {
     approvedAt: row.approvedAt,
     rejectedAt: row.rejectedAt,
     lastSeenAt: row.lastSeenAt,
+    name: row.name === null ? null : normalizeClientText(row.name, LABEL_MAX) || null,
+    approvalExpiresAt: row.approvalExpiresAt,
+    approver: row.approver,
   };
 }

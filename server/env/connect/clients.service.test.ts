@@ -40,6 +40,9 @@ describe('client state machine (SPEC §5.2)', () => {
       approvedAt: null,
       rejectedAt: null,
       lastSeenAt: null,
+    name: null,
+    approvalExpiresAt: null,
+    approver: false,
       verificationCode: verificationCodeOf(T),
     });
     expect(events.map((e) => e.type)).toEqual(['connectClientUpserted']);

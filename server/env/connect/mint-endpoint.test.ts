@@ -125,7 +125,7 @@ describe('mint endpoint', () => {
     const { token } = await mintToken();
     const raw = stack.env.deps.db.$client;
     raw.pragma('ignore_check_constraints = ON');
-    raw.prepare("INSERT OR REPLACE INTO connect_settings VALUES (1, 'bogus', 'x')").run();
+    raw.prepare("INSERT OR REPLACE INTO connect_settings (id, security_mode, updated_at) VALUES (1, 'bogus', 'x')").run();
     raw.pragma('ignore_check_constraints = OFF');
     const refused = await post({ proof: token });
     expect(refused).toMatchObject({ status: 500, body: { reason: 'security_mode_unreadable' } });

@@ -9,7 +9,7 @@ import type { AccessEvent } from '../../../shared/contracts';
 
 const corrupt = (deps: ReturnType<typeof createTestDeps>['deps'], value: string) => {
   deps.db.$client.pragma('ignore_check_constraints = ON');
-  deps.db.$client.prepare("INSERT OR REPLACE INTO connect_settings VALUES (1, ?, '2026-01-01T00:00:00.000Z')").run(value);
+  deps.db.$client.prepare("INSERT OR REPLACE INTO connect_settings (id, security_mode, updated_at) VALUES (1, ?, '2026-01-01T00:00:00.000Z')").run(value);
   deps.db.$client.pragma('ignore_check_constraints = OFF');
 };
 

@@ -31,6 +31,8 @@ function prepareHotQueries(db: EnvDb) {
     rejectedAt: sql`NULL`,
     revokedAt: sql`NULL`,
     lastSeenAt: sql`NULL`,
+    approvalExpiresAt: sql`NULL`,
+    approver: sql`0`,
   };
   return {
     /** A new pending client, or a revoked one asking again: every decision and timestamp starts over. */

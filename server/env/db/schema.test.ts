@@ -30,8 +30,8 @@ describe('environment schema CHECK constraints (raw SQL)', () => {
   });
 
   it.each([
-    ['an unknown security mode', "INSERT INTO connect_settings VALUES (1, 'open', '" + at + "')", /connect_settings_mode/],
-    ['a second settings row', "INSERT INTO connect_settings VALUES (2, 'account', '" + at + "')", /connect_settings_single_row/],
+    ['an unknown security mode', "INSERT INTO connect_settings (id, security_mode, updated_at) VALUES (1, 'open', '" + at + "')", /connect_settings_mode/],
+    ['a second settings row', "INSERT INTO connect_settings (id, security_mode, updated_at) VALUES (2, 'account', '" + at + "')", /connect_settings_single_row/],
     ['an unknown audit actor', "INSERT INTO audit_log (at, actor, action, detail) VALUES ('" + at + "', 'robot', 'client_requested', '{}')", /audit_log_actor/],
     ['an unknown audit action', "INSERT INTO audit_log (at, actor, action, detail) VALUES ('" + at + "', 'web', 'x', '{}')", /audit_log_action/],
     ['an audit detail that is not a JSON object', "INSERT INTO audit_log (at, actor, action, detail) VALUES ('" + at + "', 'web', 'client_approved', 'was pending')", /audit_log_detail_object/],

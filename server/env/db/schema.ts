@@ -1,7 +1,7 @@
 // Environment database (SPEC §5.1). drizzle-kit generates drizzle/env from this file.
 import { sql } from 'drizzle-orm';
-import { check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
-import { auditActions, type AuditEntry } from '../../../shared/contracts';
+import { blob, check, index, integer, primaryKey, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { auditActions, auditActors, type AuditEntry } from '../../../shared/contracts';
 
 /** The one row that names this environment. */
 export const environment = sqliteTable(
@@ -20,6 +20,8 @@ export const connectSettings = sqliteTable(
     id: integer('id').primaryKey(),
     securityMode: text('security_mode').notNull(),
     updatedAt: text('updated_at').notNull(),
+    /** New devices are paused until this time (SPEC §13); null: accepted. */
+    lockdownUntil: text('lockdown_until'),
   },
   (t) => [
     check('connect_settings_single_row', sql`${t.id} = 1`),
@@ -49,6 +51,18 @@ export const connectClients = sqliteTable(
     lastSeenAt: text('last_seen_at'),
     /** Bumped on every decision; credentials carry the version they were minted under. */
     version: integer('version').notNull().default(0),
+    /** Owner-set name (SPEC §13); the client's own `label` stays as "calls itself …". */
+    name: text('name'),
+    /** An approval with a lifetime ends here (ISO); null: until revoked. */
+    approvalExpiresAt: text('approval_expires_at'),
+    /** The owner lets this approved client approve others (S59). */
+    approver: integer('approver', { mode: 'boolean' }).notNull().default(false),
+    /** The address the relay saw on the client's latest request (the mint request's signed `source`). */
+    lastSource: text('last_source'),
+    /** The client software's own version string, as it reported it (unauthenticated, normalized). */
+    software: text('software'),
+    /** The invite this client joined with, if any. */
+    inviteId: text('invite_id'),
   },
   (t) => [
     check('connect_clients_status', sql`${t.status} IN ('pending', 'approved', 'rejected')`),
@@ -68,6 +82,8 @@ export const connectClients = sqliteTable(
     check('connect_clients_seen_only_approved', sql`${t.lastSeenAt} IS NULL OR ${t.status} = 'approved'`),
     check('connect_clients_revoked_inert', sql`${t.revokedAt} IS NULL OR ${t.status} = 'pending'`),
     check('connect_clients_request_count', sql`${t.requestCount} >= 0`),
+    check('connect_clients_expiry_only_approved', sql`${t.approvalExpiresAt} IS NULL OR ${t.status} = 'approved'`),
+    check('connect_clients_approver_only_approved', sql`${t.approver} = 0 OR ${t.status} = 'approved'`),
     index('connect_clients_status_idx').on(t.status, t.revokedAt),
   ],
 );
@@ -111,7 +127,96 @@ export const ownerSessions = sqliteTable('owner_sessions', {
   scopes: text('scopes').notNull(),
   createdAt: integer('created_at').notNull(),
   expiresAt: integer('expires_at').notNull(),
+  /** When this session last passed a passkey user verification (step-up, SPEC §14), epoch ms. */
+  verifiedAt: integer('verified_at'),
 });
+
+/** Invites (SPEC §13): pre-approved pairing of exactly one key. The secret is kept to check the HMAC proof. */
+export const connectInvites = sqliteTable(
+  'connect_invites',
+  {
+    inviteId: text('invite_id').primaryKey(),
+    label: text('label'),
+    secret: text('secret').notNull(),
+    createdAt: text('created_at').notNull(),
+    expiresAt: text('expires_at').notNull(),
+    createdBy: text('created_by').notNull(),
+    usedAt: text('used_at'),
+    usedByThumbprint: text('used_by_thumbprint'),
+    revokedAt: text('revoked_at'),
+  },
+  (t) => [
+    check('connect_invites_used_pair', sql`(${t.usedAt} IS NULL) = (${t.usedByThumbprint} IS NULL)`),
+    index('connect_invites_expiry_idx').on(t.expiresAt),
+  ],
+);
+
+/** The owner's passkeys (SPEC §14, @simplewebauthn/server). */
+export const ownerPasskeys = sqliteTable('owner_passkeys', {
+  credentialId: text('credential_id').primaryKey(),
+  name: text('name').notNull(),
+  publicKey: blob('public_key', { mode: 'buffer' }).notNull(),
+  counter: integer('counter').notNull(),
+  transports: text('transports', { mode: 'json' }).$type<string[]>(),
+  deviceType: text('device_type'),
+  backedUp: integer('backed_up', { mode: 'boolean' }).notNull().default(false),
+  aaguid: text('aaguid'),
+  createdAt: text('created_at').notNull(),
+  lastUsedAt: text('last_used_at'),
+});
+
+/** WebAuthn challenges: single-use, short-lived, bound to a purpose (and to an owner session for step-up). */
+export const ownerWebauthnChallenges = sqliteTable('owner_webauthn_challenges', {
+  challenge: text('challenge').primaryKey(),
+  purpose: text('purpose', { enum: ['register', 'login', 'step_up'] }).notNull(),
+  ownerSessionHash: text('owner_session_hash'),
+  expiresAt: integer('expires_at').notNull(),
+  usedAt: integer('used_at'),
+});
+
+/** Webhooks (SPEC §14). The signing secret is stored sealed with a key kept outside the database (S61). */
+export const webhooks = sqliteTable(
+  'webhooks',
+  {
+    webhookId: text('webhook_id').primaryKey(),
+    url: text('url').notNull(),
+    events: text('events', { mode: 'json' }).$type<string[]>().notNull(),
+    format: text('format', { enum: ['json', 'slack', 'discord'] }).notNull(),
+    sealedSecret: text('sealed_secret').notNull(),
+    createdAt: text('created_at').notNull(),
+  },
+  (t) => [check('webhooks_format', sql`${t.format} IN ('json', 'slack', 'discord')`)],
+);
+
+/** The persistent delivery queue and log: a restart loses none. */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    webhookId: text('webhook_id')
+      .notNull()
+      .references(() => webhooks.webhookId, { onDelete: 'cascade' }),
+    /** The Standard Webhooks `webhook-id`: the same across retries. */
+    messageId: text('message_id').notNull(),
+    eventType: text('event_type').notNull(),
+    /** Repeated `client.pending` of one device collapse on this key. */
+    collapseKey: text('collapse_key'),
+    payload: text('payload').notNull(),
+    createdAt: integer('created_at').notNull(),
+    status: text('status', { enum: ['pending', 'delivered', 'failed'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at'),
+    lastAttemptAt: integer('last_attempt_at'),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    deliveredAt: integer('delivered_at'),
+  },
+  (t) => [
+    check('webhook_deliveries_status', sql`${t.status} IN ('pending', 'delivered', 'failed')`),
+    index('webhook_deliveries_due_idx').on(t.status, t.nextAttemptAt),
+    index('webhook_deliveries_webhook_idx').on(t.webhookId, t.id),
+  ],
+);
 
 export const ownerLoginCodes = sqliteTable('owner_login_codes', {
   codeHash: text('code_hash').primaryKey(),
@@ -153,15 +258,16 @@ export const auditLog = sqliteTable(
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
     at: text('at').notNull(),
-    actor: text('actor', { enum: ['web', 'cli', 'api', 'system'] }).notNull(),
+    actor: text('actor', { enum: auditActors }).notNull(),
     action: text('action', { enum: auditActions }).notNull(),
     clientProofKeyThumbprint: text('client_proof_key_thumbprint'),
     /** A JSON object: the action's typed detail (AuditRecord), or `{legacy}` for text from before. */
     detail: text('detail', { mode: 'json' }).$type<AuditEntry['detail']>().notNull(),
   },
   (t) => [
-    check('audit_log_actor', sql`${t.actor} IN ('web', 'cli', 'api', 'system')`),
+    check('audit_log_actor', sql.raw(`"actor" IN (${auditActors.map((a) => `'${a}'`).join(', ')})`)),
     check('audit_log_action', sql.raw(`"action" IN (${auditActions.map((a) => `'${a}'`).join(', ')})`)),
+    index('audit_log_thumbprint_idx').on(t.clientProofKeyThumbprint, t.id),
     check('audit_log_detail_object', sql`json_valid(${t.detail}) AND json_type(${t.detail}) = 'object'`),
   ],
 );

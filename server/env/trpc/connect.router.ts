@@ -4,7 +4,7 @@ import { listAudit } from '../audit/audit.service';
 import { listClients } from '../connect/clients.service';
 import { approveClient, rejectClient, revokeClient } from '../connect/client-decisions.service';
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
-import { ownerReadProcedure, ownerWriteProcedure, router } from './init';
+import { ownerReadProcedure, ownerStepUpProcedure, ownerWriteProcedure, router } from './init';
 
 export const connectRouter = router({
   securityMode: router({
@@ -15,7 +15,7 @@ export const connectRouter = router({
   }),
   clients: router({
     list: ownerReadProcedure.query(({ ctx }) => listClients(ctx.deps)),
-    approve: ownerWriteProcedure
+    approve: ownerStepUpProcedure
       .input(ThumbprintInput)
       .mutation(({ ctx, input }) => approveClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
     reject: ownerWriteProcedure

@@ -87,7 +87,7 @@ describe('owner procedures with access', () => {
   it('an unreadable stored mode is an error with a reset hint, never account', async () => {
     const { deps } = createTestDeps();
     deps.db.$client.pragma('ignore_check_constraints = ON');
-    deps.db.$client.prepare("INSERT INTO connect_settings VALUES (1, 'weird', 'x')").run();
+    deps.db.$client.prepare("INSERT INTO connect_settings (id, security_mode, updated_at) VALUES (1, 'weird', 'x')").run();
     const caller = envRouter.createCaller(ownerContext(deps));
     await expect(caller.connect.securityMode.get()).rejects.toMatchObject({ code: 'INTERNAL_SERVER_ERROR', message: expect.stringContaining('--mode') });
     await caller.connect.securityMode.set({ mode: 'account' });

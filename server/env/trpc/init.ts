@@ -4,6 +4,7 @@ import { formatTrpcError, rethrowDomainErrors } from '../../common/trpc';
 import type { EnvDeps } from '../deps';
 import type { OwnerIdentity } from '../owner/owner-auth.service';
 import type { ClientIdentity } from '../connect/client-auth';
+import { requireRecentUserVerification } from '../owner/step-up';
 
 export interface EnvContext {
   deps: EnvDeps;
@@ -47,6 +48,11 @@ const requireScope = (scope: OwnerScope) =>
 
 export const ownerReadProcedure = publicProcedure.use(requireScope('access:read'));
 export const ownerWriteProcedure = publicProcedure.use(requireScope('access:write'));
+/** Dangerous owner changes (SPEC §14): approving, invites, approvers; they need a recent step-up once a passkey exists. */
+export const ownerStepUpProcedure = ownerWriteProcedure.use(({ ctx, next }) => {
+  requireRecentUserVerification(ctx);
+  return next();
+});
 
 export const clientProcedure = publicProcedure.use(async ({ ctx, next }) => {
   const client = await ctx.authenticateClient();

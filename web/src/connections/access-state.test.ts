@@ -18,6 +18,9 @@ function client(n: number, status: ConnectClient['status'], updatedAt: string, e
     approvedAt: status === 'approved' ? updatedAt : null,
     rejectedAt: status === 'rejected' ? updatedAt : null,
     lastSeenAt: null,
+    name: null,
+    approvalExpiresAt: null,
+    approver: false,
     ...extra,
   };
 }
