@@ -1,11 +1,13 @@
 // The strict RFC 9449 DPoP proof verifier shared by the relay and the environment (SECURITY S1–S16, S21).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { compactVerify, importJWK, type CryptoKey as JoseKey } from 'jose';
+import { compactVerify } from 'jose';
+import type { KeyObject } from 'node:crypto';
 import { DomainError } from '../common/errors';
 import { epochSeconds } from '../common/clock';
 import { JwsFormatError, MAX_COMPACT_JWS_LENGTH, precheckCompactJws } from '../common/jws-precheck';
 import { InvalidJwkError, jwkThumbprint, publicJwkOf, type PublicJwk } from '../../shared/thumbprint';
 import { accessTokenHash } from '../../shared/dpop';
+import { importProofKey } from './proof-key-cache';
 
 export const DPOP_MAX_AGE_SECONDS = 60;
 export const DPOP_MAX_FUTURE_SECONDS = 5;
@@ -204,13 +206,12 @@ export async function verifyDpopProof(proof: string, opts: VerifyDpopOptions): P
   }
 
   // S23: the signature is checked (by jose) with the very key the thumbprint was computed from.
-  let key: JoseKey | Uint8Array;
+  let key: KeyObject;
   try {
-    key = await importJWK({ ...publicJwk }, alg);
+    key = importProofKey(publicJwk, alg, thumbprint);
   } catch {
     throw new DpopError('DPoP proof jwk is not a usable public key');
   }
-  if (key instanceof Uint8Array) throw new DpopError('DPoP proof jwk is not a usable public key');
   try {
     await compactVerify(proof, key, { algorithms: [alg] });
   } catch {

@@ -18,6 +18,8 @@ export function openSqliteRelayStore(file: string): RelayStore {
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder });
 
+  // The hot write (one per DPoP-authenticated request): compiled once, not rebuilt by Drizzle per call.
+  const insertMarker = sqlite.prepare('INSERT INTO replay_markers (kind, key, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
   const toRecord = (row: typeof relayLinks.$inferSelect): RelayLinkRecord => ({ ...row, environmentPublicKey: JSON.parse(row.environmentPublicKey) });
 
   return {
@@ -44,7 +46,7 @@ export function openSqliteRelayStore(file: string): RelayStore {
       return db.delete(relayLinks).where(eq(relayLinks.environmentId, environmentId)).run().changes > 0;
     },
     async consumeMarker(kind, key, expiresAt) {
-      return db.insert(relayReplayMarkers).values({ kind, key, expiresAt }).onConflictDoNothing().run().changes === 1;
+      return insertMarker.run(kind, key, expiresAt).changes === 1;
     },
     async pruneMarkers(now) {
       return db.delete(relayReplayMarkers).where(and(lt(relayReplayMarkers.expiresAt, now))).run().changes;
