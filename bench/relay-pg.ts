@@ -27,6 +27,9 @@ import { startEnvironment, type EnvRuntime } from '../server/env/env-app';
 import { startRelay, type RelayRuntime } from '../server/relay/relay-app';
 import { BACKEND_IDLE_MS, startLoadBalancer, type Backend, type LoadBalancer } from '../server/testing/load-balancer';
 import { createTestDatabase, startThrowawayPostgres, TEST_DATABASE_ENV, type ThrowawayPostgres } from '../server/testing/postgres';
+import type { JWK } from 'jose';
+import { measureCryptoFloor } from './lib/crypto-floor';
+import { startOidcPeer, type OidcPeer } from './lib/oidc-peer';
 
 export const IN_FLIGHT = 32;
 /** Connections each relay instance may hold to PostgreSQL (the relay's default). */
@@ -50,29 +53,49 @@ export interface RelayPgEntry {
 // ---------------------------------------------------------------------------------------------
 // Children: one relay, the environment, or the balancer, driven over IPC ({id, cmd, args}).
 
-type Role = 'relay' | 'env' | 'lb';
+export type Role = 'relay' | 'env' | 'lb' | 'peer';
 
 async function serveChild(role: Role): Promise<void> {
   let relay: RelayRuntime | null = null;
   let env: EnvRuntime | null = null;
   let lb: LoadBalancer | null = null;
+  let peer: OidcPeer | null = null;
   const handlers: Record<string, (args: any) => unknown> = {
-    async startRelay(a: { dataDir: string; publicUrl: string; databaseUrl: string; poolMax: number }) {
+    async startRelay(a: { dataDir: string; publicUrl?: string; databaseUrl?: string; poolMax?: number; internalUrl?: string; internalSecretFile?: string; port?: number }) {
       // R1/R2 measure the shared store, so the environment is called at a direct endpoint (loopback).
-      relay = await startRelay({ dataDir: a.dataDir, port: 0, devIssuer: true, publicUrl: a.publicUrl, databaseUrl: a.databaseUrl, databasePoolMax: a.poolMax, allowPrivateEndpoints: true });
+      // Without databaseUrl: the embedded SQLite store (one instance, as `gatehouse relay` runs by default).
+      relay = await startRelay({
+        dataDir: a.dataDir,
+        port: a.port ?? 0,
+        devIssuer: true,
+        ...(a.publicUrl && { publicUrl: a.publicUrl }),
+        ...(a.databaseUrl && { databaseUrl: a.databaseUrl, databasePoolMax: a.poolMax }),
+        ...(a.internalUrl && { internalUrl: a.internalUrl, internalSecretFile: a.internalSecretFile }),
+        allowPrivateEndpoints: true,
+      });
       // As behind any balancer: the backend's keep-alive outlives the balancer's idle timeout.
       relay.server.keepAliveTimeout = BACKEND_IDLE_MS;
       const address = relay.server.address();
-      return { port: typeof address === 'object' && address ? address.port : 0 };
+      return { port: typeof address === 'object' && address ? address.port : 0, publicUrl: relay.publicUrl };
     },
+    holdsTunnel: (a: { environmentId: string }) => relay!.deps.tunnels.has(a.environmentId),
+    seesTunnelAt: async (a: { environmentId: string }) => (await relay!.deps.peers?.locate(a.environmentId))?.internalUrl ?? null,
+    internalUrl: () => relay!.internalUrl ?? null,
     idToken: (a: { account: string }) => relay!.devIssuer!.issueIdToken(a.account),
-    async startEnv(a: { dataDir: string; connectOrigins: string[] }) {
-      env = await startEnvironment({ dataDir: a.dataDir, port: 0, connectOrigins: a.connectOrigins, tunnel: false });
+    async startEnv(a: { dataDir: string; connectOrigins: string[]; tunnel?: { backoffBaseMs: number; backoffMaxMs: number } | true }) {
+      env = await startEnvironment({ dataDir: a.dataDir, port: 0, connectOrigins: a.connectOrigins, tunnel: a.tunnel ?? false });
       return { environmentId: env.environmentId, publicUrl: env.publicUrl };
     },
-    async link(a: { relayUrl: string; idToken: string }) {
-      await env!.link(a.relayUrl, a.idToken, { directEndpoint: env!.publicUrl });
+    async link(a: { relayUrl: string; idToken: string; tunnel?: boolean }) {
+      await env!.link(a.relayUrl, a.idToken, a.tunnel ? {} : { directEndpoint: env!.publicUrl });
     },
+    tunnelState: () => env!.tunnel?.status().state ?? 'none',
+    async startPeer(a: { signingJwk: JWK; clientAssertionPublicJwk: JWK }) {
+      peer = await startOidcPeer(a);
+      return { issuer: peer.issuer, tokenUrl: peer.tokenUrl, port: peer.port, basicSecret: peer.basicSecret };
+    },
+    peerReplayEntries: () => peer!.replayEntries(),
+    cryptoFloor: (a: { count: number }) => measureCryptoFloor(a.count),
     accountMode: () => void setSecurityMode(env!.deps, 'account', 'api'),
     async startLb() {
       lb = await startLoadBalancer({ log: false });
@@ -87,6 +110,7 @@ async function serveChild(role: Role): Promise<void> {
     await env?.close().catch(() => undefined);
     await relay?.close().catch(() => undefined);
     await lb?.close().catch(() => undefined);
+    await peer?.close().catch(() => undefined);
   };
   process.on('message', (message: { id: number; cmd: string; args?: unknown }) => {
     void (async () => {
@@ -103,13 +127,15 @@ async function serveChild(role: Role): Promise<void> {
   process.send?.({ event: 'ready' });
 }
 
-interface Child {
+export interface Child {
   name: string;
+  /** kill -9: no cleanup, no goodbye (R4). */
+  kill(): Promise<void>;
   call<T = unknown>(cmd: string, args?: unknown): Promise<T>;
   close(): Promise<void>;
 }
 
-async function startChild(role: Role, name: string): Promise<Child> {
+export async function startChild(role: Role, name: string): Promise<Child> {
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--heap-prof') && !a.startsWith('--inspect'));
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
     execArgv,
@@ -162,6 +188,12 @@ async function startChild(role: Role, name: string): Promise<Child> {
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
         child.send({ id, cmd, args });
       });
+    },
+    async kill() {
+      if (exited) return;
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await gone;
     },
     async close() {
       if (exited) return;
