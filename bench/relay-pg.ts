@@ -147,7 +147,7 @@ export async function startChild(role: Role, name: string): Promise<Child> {
   let nextId = 1;
   let exited = false;
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start in 30 s`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${name} did not start in 90 s`)), 90_000);
     child.on('message', (m: { event?: string; id?: number; ok?: boolean; result?: unknown; error?: string }) => {
       if (m.event === 'ready') {
         clearTimeout(timer);
