@@ -137,6 +137,9 @@ export interface Child {
 
 export async function startChild(role: Role, name: string): Promise<Child> {
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--heap-prof') && !a.startsWith('--inspect'));
+  // GATEHOUSE_BENCH_PROFILE=relay,/tmp/prof: that role's children write a --cpu-prof profile there.
+  const [profileRole, profileDir] = (process.env.GATEHOUSE_BENCH_PROFILE ?? '').split(',');
+  if (profileRole === role && profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
     execArgv,
     env: { ...process.env, [ROLE_ENV]: role },

@@ -1,5 +1,5 @@
 // The relay's physical floor for one full connect (issue 20 item 4): the signature work it cannot
-// skip, measured alone with the same library calls the product makes (jose over node:crypto keys),
+// skip, measured alone with the same library calls the product makes (jose with WebCrypto keys, as server/dpop/proof-key-cache.ts imports them),
 // 64 in flight, as CPU time of this process (the crypto runs on libuv's pool: its threads count).
 //
 // A full connect at the relay is a token exchange and a connect:
@@ -8,8 +8,7 @@
 //   connect          verify the EdDSA access token, verify the ES256 DPoP proof (same key),
 //                    sign the EdDSA mint request, verify the environment's EdDSA mint answer.
 // Floor = 1 P-256 import + 2 ES256 verify + 3 EdDSA verify + 2 EdDSA sign (hashes are µs: left out).
-import { createPublicKey } from 'node:crypto';
-import { compactVerify, exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { compactVerify, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT } from 'jose';
 
 const IN_FLIGHT = 64;
 
@@ -50,15 +49,15 @@ export async function measureCryptoFloor(count: number): Promise<CryptoFloor> {
   const claims = { iss: 'http://127.0.0.1/issuer', aud: 'http://127.0.0.1', sub: 'owner', scope: 'environment:connect' };
   const sign = () => new SignJWT({ ...claims, jti: crypto.randomUUID() }).setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' }).setIssuedAt().setExpirationTime('10m').sign(ed.privateKey);
   const tokens = await Promise.all(Array.from({ length: count }, sign));
-  const keys = es.map((e) => createPublicKey({ key: e.jwk as never, format: 'jwk' }));
+  const keys = await Promise.all(es.map((e) => importJWK(e.jwk, 'ES256')));
   // Warm the JIT on a few of each, as the server is warm.
   for (let i = 0; i < Math.min(32, count); i++) {
-    createPublicKey({ key: es[i]!.jwk as never, format: 'jwk' });
+    await importJWK(es[i]!.jwk, 'ES256');
     await compactVerify(es[i]!.proof, keys[i]!, { algorithms: ['ES256'] });
     await jwtVerify(tokens[i]!, ed.publicKey, { algorithms: ['EdDSA'] });
     await sign();
   }
-  const importP256 = await cpuPerOp(count, (i) => createPublicKey({ key: es[i]!.jwk as never, format: 'jwk' }));
+  const importP256 = await cpuPerOp(count, (i) => importJWK(es[i]!.jwk, 'ES256'));
   const verifyEs256 = await cpuPerOp(count, (i) => compactVerify(es[i]!.proof, keys[i]!, { algorithms: ['ES256'] }));
   const verifyEdDsa = await cpuPerOp(count, (i) => jwtVerify(tokens[i]!, ed.publicKey, { algorithms: ['EdDSA'], issuer: claims.iss, audience: claims.aud }));
   const signEdDsa = await cpuPerOp(count, () => sign());

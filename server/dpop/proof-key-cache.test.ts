@@ -4,18 +4,26 @@ import { base64url } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { jwkThumbprint, publicJwkOf } from '../../shared/thumbprint';
 import { claims, ed25519Key, es256Key, header, proofWith, signRaw, verifyOptions } from './dpop-test-kit';
-import { importProofKey, PROOF_KEY_CACHE_MAX, proofKeyCacheSize } from './proof-key-cache';
+import { accessTokenHash } from '../../shared/dpop';
+import { accessTokenHashOf, importProofKey, PROOF_KEY_CACHE_MAX, proofKeyCacheSize, proofKeyThumbprint } from './proof-key-cache';
 import { DpopError, verifyDpopProof } from './verify-dpop';
 
 describe('DPoP proof-key cache', () => {
+  it('computes the same RFC 7638 thumbprint and ath as the browser-safe helpers', async () => {
+    for (const key of [await es256Key(), await es256Key(), await ed25519Key()]) {
+      expect(proofKeyThumbprint(publicJwkOf(key.publicJwk))).toBe(await jwkThumbprint(key.publicJwk));
+    }
+    for (const token of ['a', 'eyJhbGciOiJFZERTQSJ9.e30.sig', 'ü'.repeat(100)]) expect(accessTokenHashOf(token)).toBe(await accessTokenHash(token));
+  });
+
   it('hands the same imported key to every proof of one key, and a different one to another key', async () => {
     const a = await es256Key();
     const b = await es256Key();
     const ta = await jwkThumbprint(a.publicJwk);
     const tb = await jwkThumbprint(b.publicJwk);
-    const ka = importProofKey(publicJwkOf(a.publicJwk), 'ES256', ta);
-    expect(importProofKey(publicJwkOf(a.publicJwk), 'ES256', ta)).toBe(ka);
-    expect(importProofKey(publicJwkOf(b.publicJwk), 'ES256', tb)).not.toBe(ka);
+    const ka = await importProofKey(publicJwkOf(a.publicJwk), 'ES256', ta);
+    expect(await importProofKey(publicJwkOf(a.publicJwk), 'ES256', ta)).toBe(ka);
+    expect(await importProofKey(publicJwkOf(b.publicJwk), 'ES256', tb)).not.toBe(ka);
     // Both verify their own proofs twice (second time from the cache)...
     for (let i = 0; i < 2; i++) {
       expect((await verifyDpopProof(await proofWith(a), verifyOptions)).thumbprint).toBe(ta);
@@ -38,8 +46,8 @@ describe('DPoP proof-key cache', () => {
   it('works for Ed25519 keys too, keyed apart from P-256', async () => {
     const ed = await ed25519Key();
     const t = await jwkThumbprint(ed.publicJwk);
-    const key = importProofKey(publicJwkOf(ed.publicJwk), 'EdDSA', t);
-    expect(key.asymmetricKeyType).toBe('ed25519');
+    const key = await importProofKey(publicJwkOf(ed.publicJwk), 'EdDSA', t);
+    expect(key.algorithm.name).toBe('Ed25519');
     expect((await verifyDpopProof(await proofWith(ed), verifyOptions)).thumbprint).toBe(t);
   });
 
@@ -47,12 +55,12 @@ describe('DPoP proof-key cache', () => {
     const first = await es256Key();
     const firstJwk = publicJwkOf(first.publicJwk);
     const firstId = await jwkThumbprint(firstJwk);
-    const kept = importProofKey(firstJwk, 'ES256', firstId);
+    const kept = await importProofKey(firstJwk, 'ES256', firstId);
     // Fill the cache with one real key under many names (the cache trusts its caller's thumbprint).
     const filler = await es256Key();
     const fillerJwk = publicJwkOf(filler.publicJwk);
-    for (let i = 0; i < PROOF_KEY_CACHE_MAX + 10; i++) importProofKey(fillerJwk, 'ES256', `filler-${i}`);
+    for (let i = 0; i < PROOF_KEY_CACHE_MAX + 10; i++) await importProofKey(fillerJwk, 'ES256', `filler-${i}`);
     expect(proofKeyCacheSize()).toBe(PROOF_KEY_CACHE_MAX);
-    expect(importProofKey(firstJwk, 'ES256', firstId)).not.toBe(kept);
+    expect(await importProofKey(firstJwk, 'ES256', firstId)).not.toBe(kept);
   });
 });
