@@ -4,7 +4,7 @@
 //   npx tsx bench/run.ts            full run (bounded to about 10 minutes)
 //   npx tsx bench/run.ts --smoke    fewer rounds and requests (under 3 minutes)
 //   npx tsx bench/run.ts --only=P1,P8   just the scenarios of those items (for profiling)
-import { benchRelayPg } from './relay-pg';
+import { benchRelayPg, benchRelayScale } from './relay-pg';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext, RunMetrics } from './lib/context';
 import { formatTable, machine, meets, writeResults, type Goal, type ResultEntry, type Results } from './lib/report';
@@ -275,6 +275,19 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(await benchRelayPg({ smoke }))) {
       results[k] = { value: v.value, unit: v.unit, ratio: v.ratio ?? null, against: v.against ?? null, target: v.target ?? null, pass: v.pass ?? null, ...(v.note && { detail: { note: v.note } }) };
       notes[k] = v.ratio !== undefined ? `R2/R1 ${v.ratio.toFixed(2)}, report only` : 'one relay instance';
+    }
+  }
+  if (!only || only.some((i) => i === 'R3' || i === 'R4' || i === 'R5')) {
+    // Issue 15: three instances, a tunnelled environment (R3 non-holder / holder, R4 failover, R5 per core).
+    console.log(`R3, R4, R5 — three relays on PostgreSQL, tunnelled env (${(elapsed() / 1000).toFixed(0)} s)`);
+    try {
+      for (const [k, v] of Object.entries(await benchRelayScale({ smoke }))) {
+        results[k] = { value: v.value, unit: v.unit, ratio: v.ratio ?? null, against: v.against ?? null, target: v.target ?? null, pass: v.pass ?? null, ...(v.target !== undefined && { check: `≥ ${v.target}× ${v.against}, 0 errors` }), ...(v.note && { detail: { note: v.note } }) };
+        notes[k] = v.note ?? '';
+      }
+    } catch (error) {
+      results.R3 = { value: Number.NaN, unit: 'connects/s', ratio: null, against: 'via the holding instance', target: 0.8, pass: false, detail: { note: String(error) } };
+      notes.R3 = `did not complete: ${(error as Error).message}`;
     }
   }
   console.log(`\n${formatTable(results, notes)}\n`);
