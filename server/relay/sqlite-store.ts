@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { and, eq, lt } from 'drizzle-orm';
+import { and, eq, lt, sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { packagePath } from '../common/package-path';
@@ -20,11 +20,13 @@ export function openSqliteRelayStore(file: string): RelayStore {
 
   // The hot write (one per DPoP-authenticated request): compiled once, not rebuilt by Drizzle per call.
   const insertMarker = sqlite.prepare('INSERT INTO replay_markers (kind, key, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
+  // Read on every connect: Drizzle builds its SQL once here instead of on each call.
+  const selectLink = db.select().from(relayLinks).where(eq(relayLinks.environmentId, sql.placeholder('environmentId'))).prepare();
   const toRecord = (row: typeof relayLinks.$inferSelect): RelayLinkRecord => ({ ...row, environmentPublicKey: JSON.parse(row.environmentPublicKey) });
 
   return {
     async getLink(environmentId) {
-      const row = db.select().from(relayLinks).where(eq(relayLinks.environmentId, environmentId)).get();
+      const row = selectLink.get({ environmentId });
       return row ? toRecord(row) : null;
     },
     async saveLink(record, now) {
