@@ -13,8 +13,10 @@
 // (R1, R2, R2, R1, …) and adds them up, so a burst of someone else's work lands on both alike.
 //
 //   npx tsx bench/relay-pg.ts [--smoke]     (GATEHOUSE_TEST_DATABASE_URL, or a throwaway cluster)
+//   npx tsx bench/relay-pg.ts --scale [--smoke]   R3, R4, R5 (issue 15): three instances, a tunnelled env
 import { fork, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +29,9 @@ import { startEnvironment, type EnvRuntime } from '../server/env/env-app';
 import { startRelay, type RelayRuntime } from '../server/relay/relay-app';
 import { BACKEND_IDLE_MS, startLoadBalancer, type Backend, type LoadBalancer } from '../server/testing/load-balancer';
 import { createTestDatabase, startThrowawayPostgres, TEST_DATABASE_ENV, type ThrowawayPostgres } from '../server/testing/postgres';
+import type { JWK } from 'jose';
+import { measureCryptoFloor } from './lib/crypto-floor';
+import { startOidcPeer, type OidcPeer } from './lib/oidc-peer';
 
 export const IN_FLIGHT = 32;
 /** Connections each relay instance may hold to PostgreSQL (the relay's default). */
@@ -50,35 +55,56 @@ export interface RelayPgEntry {
 // ---------------------------------------------------------------------------------------------
 // Children: one relay, the environment, or the balancer, driven over IPC ({id, cmd, args}).
 
-type Role = 'relay' | 'env' | 'lb';
+export type Role = 'relay' | 'env' | 'lb' | 'peer';
 
 async function serveChild(role: Role): Promise<void> {
   let relay: RelayRuntime | null = null;
   let env: EnvRuntime | null = null;
   let lb: LoadBalancer | null = null;
+  let peer: OidcPeer | null = null;
   const handlers: Record<string, (args: any) => unknown> = {
-    async startRelay(a: { dataDir: string; publicUrl: string; databaseUrl: string; poolMax: number }) {
+    async startRelay(a: { dataDir: string; publicUrl?: string; databaseUrl?: string; poolMax?: number; internalUrl?: string; internalSecretFile?: string; port?: number }) {
       // R1/R2 measure the shared store, so the environment is called at a direct endpoint (loopback).
-      relay = await startRelay({ dataDir: a.dataDir, port: 0, devIssuer: true, publicUrl: a.publicUrl, databaseUrl: a.databaseUrl, databasePoolMax: a.poolMax, allowPrivateEndpoints: true });
+      // Without databaseUrl: the embedded SQLite store (one instance, as `gatehouse relay` runs by default).
+      relay = await startRelay({
+        dataDir: a.dataDir,
+        port: a.port ?? 0,
+        devIssuer: true,
+        ...(a.publicUrl && { publicUrl: a.publicUrl }),
+        ...(a.databaseUrl && { databaseUrl: a.databaseUrl, databasePoolMax: a.poolMax }),
+        ...(a.internalUrl && { internalUrl: a.internalUrl, internalSecretFile: a.internalSecretFile }),
+        allowPrivateEndpoints: true,
+      });
       // As behind any balancer: the backend's keep-alive outlives the balancer's idle timeout.
       relay.server.keepAliveTimeout = BACKEND_IDLE_MS;
       const address = relay.server.address();
-      return { port: typeof address === 'object' && address ? address.port : 0 };
+      return { port: typeof address === 'object' && address ? address.port : 0, publicUrl: relay.publicUrl };
     },
+    holdsTunnel: (a: { environmentId: string }) => relay!.deps.tunnels.has(a.environmentId),
+    seesTunnelAt: async (a: { environmentId: string }) => (await relay!.deps.peers?.locate(a.environmentId))?.internalUrl ?? null,
+    internalUrl: () => relay!.internalUrl ?? null,
     idToken: (a: { account: string }) => relay!.devIssuer!.issueIdToken(a.account),
-    async startEnv(a: { dataDir: string; connectOrigins: string[] }) {
-      env = await startEnvironment({ dataDir: a.dataDir, port: 0, connectOrigins: a.connectOrigins, tunnel: false });
+    async startEnv(a: { dataDir: string; connectOrigins: string[]; tunnel?: { backoffBaseMs: number; backoffMaxMs: number } | true }) {
+      env = await startEnvironment({ dataDir: a.dataDir, port: 0, connectOrigins: a.connectOrigins, tunnel: a.tunnel ?? false });
       return { environmentId: env.environmentId, publicUrl: env.publicUrl };
     },
-    async link(a: { relayUrl: string; idToken: string }) {
-      await env!.link(a.relayUrl, a.idToken, { directEndpoint: env!.publicUrl });
+    async link(a: { relayUrl: string; idToken: string; tunnel?: boolean }) {
+      await env!.link(a.relayUrl, a.idToken, a.tunnel ? {} : { directEndpoint: env!.publicUrl });
     },
+    tunnelState: () => env!.tunnel?.status().state ?? 'none',
+    async startPeer(a: { signingJwk: JWK; clientAssertionPublicJwk: JWK }) {
+      peer = await startOidcPeer(a);
+      return { issuer: peer.issuer, tokenUrl: peer.tokenUrl, port: peer.port, basicSecret: peer.basicSecret };
+    },
+    peerReplayEntries: () => peer!.replayEntries(),
+    cryptoFloor: (a: { count: number }) => measureCryptoFloor(a.count),
     accountMode: () => void setSecurityMode(env!.deps, 'account', 'api'),
     async startLb() {
       lb = await startLoadBalancer({ log: false });
       return { url: lb.url };
     },
     setBackend: (a: { name: Backend; port: number }) => lb!.setBackend(a.name, a.port),
+    removeBackend: (a: { name: Backend }) => lb!.removeBackend(a.name),
     route: (a: { mode: Backend | 'round-robin' }) => lb!.route(a.mode),
     counts: () => ({ ...lb!.counts }),
     cpu: () => process.cpuUsage(),
@@ -87,6 +113,7 @@ async function serveChild(role: Role): Promise<void> {
     await env?.close().catch(() => undefined);
     await relay?.close().catch(() => undefined);
     await lb?.close().catch(() => undefined);
+    await peer?.close().catch(() => undefined);
   };
   process.on('message', (message: { id: number; cmd: string; args?: unknown }) => {
     void (async () => {
@@ -103,14 +130,19 @@ async function serveChild(role: Role): Promise<void> {
   process.send?.({ event: 'ready' });
 }
 
-interface Child {
+export interface Child {
   name: string;
+  /** kill -9: no cleanup, no goodbye (R4). */
+  kill(): Promise<void>;
   call<T = unknown>(cmd: string, args?: unknown): Promise<T>;
   close(): Promise<void>;
 }
 
-async function startChild(role: Role, name: string): Promise<Child> {
+export async function startChild(role: Role, name: string): Promise<Child> {
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--heap-prof') && !a.startsWith('--inspect'));
+  // GATEHOUSE_BENCH_PROFILE=relay,/tmp/prof: that role's children write a --cpu-prof profile there.
+  const [profileRole, profileDir] = (process.env.GATEHOUSE_BENCH_PROFILE ?? '').split(',');
+  if (profileRole === role && profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
     execArgv,
     env: { ...process.env, [ROLE_ENV]: role },
@@ -121,7 +153,7 @@ async function startChild(role: Role, name: string): Promise<Child> {
   let nextId = 1;
   let exited = false;
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start in 30 s`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`${name} did not start in 90 s`)), 90_000);
     child.on('message', (m: { event?: string; id?: number; ok?: boolean; result?: unknown; error?: string }) => {
       if (m.event === 'ready') {
         clearTimeout(timer);
@@ -162,6 +194,12 @@ async function startChild(role: Role, name: string): Promise<Child> {
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
         child.send({ id, cmd, args });
       });
+    },
+    async kill() {
+      if (exited) return;
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await gone;
     },
     async close() {
       if (exited) return;
@@ -420,6 +458,162 @@ export async function benchRelayPg(opts: { smoke: boolean; databaseUrl?: string 
 }
 
 // ---------------------------------------------------------------------------------------------
+// R3, R4, R5 (issue 15): three relay instances on one PostgreSQL behind the balancer, the
+// environment tunnelled to one of them (SPEC §12).
+
+export async function benchRelayScale(opts: { smoke: boolean; databaseUrl?: string }): Promise<Record<string, RelayPgEntry>> {
+  const log = (m: string) => console.log(`  [relay-scale] ${m}`);
+  const kills = opts.smoke ? 3 : 10;
+  const rounds = opts.smoke ? 1 : 3;
+  const perLane = opts.smoke ? 6 : 20;
+  const sliceMaxMs = opts.smoke ? 8_000 : 12_000;
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-relay-scale-'));
+  const agent = new Agent({ keepAlive: true, maxSockets: IN_FLIGHT, maxFreeSockets: IN_FLIGHT });
+  const relays: Partial<Record<Backend, Child>> = {};
+  const others: Child[] = [];
+  let cluster: ThrowawayPostgres | null = null;
+  let database: Awaited<ReturnType<typeof createTestDatabase>> | null = null;
+  try {
+    let base = opts.databaseUrl || process.env[TEST_DATABASE_ENV] || '';
+    if (!base) {
+      cluster = await startThrowawayPostgres({ firstPort: PG_FIRST_PORT + 7 });
+      base = cluster.url;
+    }
+    database = await createTestDatabase('bench_relay_scale', base);
+    const secretFile = join(dir, 'internal-secret');
+    writeFileSync(secretFile, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+    const [lb, env] = await Promise.all([startChild('lb', 'balancer'), startChild('env', 'environment')]);
+    others.push(lb, env);
+    const { url: lbUrl } = await lb.call<{ url: string }>('startLb');
+    const names: Backend[] = ['a', 'b', 'c'];
+    const startInstance = async (n: Backend) => {
+      const child = await startChild('relay', `relay ${n.toUpperCase()}`);
+      relays[n] = child;
+      const { port } = await child.call<{ port: number }>('startRelay', { dataDir: join(dir, `relay-${n}`), publicUrl: lbUrl, databaseUrl: database!.url, poolMax: POOL_MAX, internalUrl: 'http://127.0.0.1:0', internalSecretFile: secretFile });
+      await lb.call('setBackend', { name: n, port });
+    };
+    await startInstance('a');
+    for (const n of ['b', 'c'] as const) {
+      mkdirSync(join(dir, `relay-${n}`), { recursive: true, mode: 0o700 });
+      for (const file of ['relay-key.json', 'dev-issuer-key.json']) copyFileSync(join(dir, 'relay-a', file), join(dir, `relay-${n}`, file));
+    }
+    await Promise.all((['b', 'c'] as const).map(startInstance));
+    await lb.call('route', { mode: 'a' });
+    const { environmentId } = await env.call<{ environmentId: string }>('startEnv', { dataDir: join(dir, 'env'), connectOrigins: [lbUrl], tunnel: { backoffBaseMs: 500, backoffMaxMs: 5_000 } });
+    const idToken = () => relays.a!.call<string>('idToken', { account: 'owner' });
+    await env.call('link', { relayUrl: lbUrl, idToken: await idToken(), tunnel: true });
+    await env.call('accountMode');
+    const holder = async (): Promise<Backend | null> => {
+      for (const n of names) if (relays[n] && (await relays[n]!.call<boolean>('holdsTunnel', { environmentId }).catch(() => false))) return n;
+      return null;
+    };
+    const waitHeld = async (timeoutMs: number): Promise<Backend> => {
+      const deadline = performance.now() + timeoutMs;
+      for (;;) {
+        const h = (await env.call<string>('tunnelState')) === 'connected' ? await holder() : null;
+        if (h) return h;
+        if (performance.now() > deadline) throw new Error(`the environment did not tunnel again within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    const held = await waitHeld(30_000);
+    // Every other instance must see where the tunnel is before R3 is timed.
+    for (const n of names.filter((x) => x !== held)) {
+      const deadline = performance.now() + 15_000;
+      while (!(await relays[n]!.call<string | null>('seesTunnelAt', { environmentId }))) {
+        if (performance.now() > deadline) throw new Error(`relay ${n} never saw the tunnel at ${held}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    await lb.call('route', { mode: 'round-robin' });
+    const lanes: Lane[] = await Promise.all(
+      Array.from({ length: IN_FLIGHT }, async () => {
+        const signer = await createDpopSigner(await generateDpopKeyPair(false));
+        const { token } = await getRelayAccessToken({ relayUrl: lbUrl, signer, getIdToken: idToken });
+        return { signer, token, body: JSON.stringify({ environmentId, clientProofKeyThumbprint: signer.thumbprint }) };
+      }),
+    );
+    const url = new URL(lbUrl);
+    const away = names.find((n) => n !== held)!;
+    const sides = { holder: { mode: held, t: tally() }, away: { mode: away, t: tally() } };
+    const relayCpu = async () => {
+      let total = 0;
+      for (const n of names) {
+        const u = await relays[n]!.call<NodeJS.CpuUsage>('cpu');
+        total += (u.user + u.system) / 1000;
+      }
+      return total;
+    };
+    for (const side of Object.values(sides)) {
+      await lb.call('route', { mode: side.mode });
+      await runLanes(agent, url, lanes, 2, 10_000, null);
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (const key of round % 2 ? (['away', 'holder'] as const) : (['holder', 'away'] as const)) {
+        const { mode, t } = sides[key];
+        await lb.call('route', { mode });
+        const c0 = await relayCpu();
+        t.ms += await runLanes(agent, url, lanes, perLane, sliceMaxMs, t);
+        t.cpuMs.relays = (t.cpuMs.relays ?? 0) + (await relayCpu()) - c0;
+      }
+    }
+    const rps = (t: Tally) => (t.ok / t.ms) * 1000;
+    const R3 = rps(sides.away.t) / rps(sides.holder.t);
+    log(`R3: via holder ${rps(sides.holder.t).toFixed(0)}, via another instance ${rps(sides.away.t).toFixed(0)} connects/s (×${R3.toFixed(2)})`);
+
+    // R4: kill -9 the holder; the balancer drops it (as its health check would); time until the
+    // environment holds a tunnel at another instance. The killed one comes back for the next kill.
+    await lb.call('route', { mode: 'round-robin' });
+    const failovers: number[] = [];
+    for (let k = 0; k < kills; k++) {
+      const victim = await waitHeld(30_000);
+      const killedAt = performance.now();
+      await relays[victim]!.kill();
+      relays[victim] = undefined;
+      await lb.call('removeBackend', { name: victim });
+      const next = await waitHeld(60_000);
+      failovers.push(performance.now() - killedAt);
+      log(`R4 kill ${k + 1}/${kills}: ${victim.toUpperCase()} → ${next.toUpperCase()} in ${failovers.at(-1)!.toFixed(0)} ms`);
+      await startInstance(victim);
+    }
+    const sorted = [...failovers].sort((a, b) => a - b);
+    const p95 = sorted[Math.min(sorted.length - 1, Math.ceil(0.95 * sorted.length) - 1)]!;
+    const allConnects = sides.holder.t.ok + sides.away.t.ok;
+    const relayCpuS = ((sides.holder.t.cpuMs.relays ?? 0) + (sides.away.t.cpuMs.relays ?? 0)) / 1000;
+    const perCore = allConnects / relayCpuS;
+    const bad = sides.holder.t.bad + sides.away.t.bad;
+    const samples = [...sides.holder.t.samples, ...sides.away.t.samples].slice(0, 2).join(' | ');
+    return {
+      R3: {
+        value: rps(sides.away.t),
+        unit: 'connects/s',
+        ratio: R3,
+        against: 'via the holding instance',
+        target: 0.8,
+        pass: R3 >= 0.8 && bad === 0,
+        note: `${IN_FLIGHT} in flight, pre-made access tokens, fresh proofs, account mode, tunnelled env, 3 instances on one PostgreSQL; via holder ${rps(sides.holder.t).toFixed(0)} connects/s; ${bad} failed${samples ? ` (${samples})` : ''}`,
+      },
+      R4: {
+        value: p95,
+        unit: 'ms (p95)',
+        note: `kill -9 of the holder → env tunnelled at another instance, ${kills} kills, the balancer drops the dead instance at once; agent backoff 0.5 s doubling to 5 s with jitter; all ms: ${failovers.map((v) => v.toFixed(0)).join(', ')}`,
+      },
+      R5: {
+        value: perCore,
+        unit: 'connects/s per relay core',
+        note: `connects ÷ relay CPU seconds (all three instances, R3's slices): ${allConnects} connects, ${relayCpuS.toFixed(1)} CPU s; environment, PostgreSQL, balancer and load not counted`,
+      },
+    };
+  } finally {
+    agent.destroy();
+    for (const child of [...Object.values(relays), ...others.reverse()]) await child?.close().catch(() => undefined);
+    await database?.drop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    if (cluster) await cluster.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function printTable(results: Record<string, RelayPgEntry>): void {
   const rows = Object.entries(results).map(([id, r]) => [
@@ -452,7 +646,7 @@ if (role) {
   void serveChild(role);
 } else if (isMain) {
   const smoke = process.argv.includes('--smoke');
-  benchRelayPg({ smoke }).then(
+  (process.argv.includes('--scale') ? benchRelayScale({ smoke }) : benchRelayPg({ smoke })).then(
     (results) => {
       printTable(results);
       process.exit(0);

@@ -4,7 +4,7 @@
 //   npx tsx bench/run.ts            full run (bounded to about 10 minutes)
 //   npx tsx bench/run.ts --smoke    fewer rounds and requests (under 3 minutes)
 //   npx tsx bench/run.ts --only=P1,P8   just the scenarios of those items (for profiling)
-import { benchRelayPg } from './relay-pg';
+import { benchRelayPg, benchRelayScale } from './relay-pg';
 import { fileURLToPath } from 'node:url';
 import type { BenchContext, RunMetrics } from './lib/context';
 import { formatTable, machine, meets, writeResults, type Goal, type ResultEntry, type Results } from './lib/report';
@@ -17,6 +17,7 @@ import { FLOOD_IN_FLIGHT, floodRun } from './scenarios/flood';
 import { LIST_CLIENTS, listRun } from './scenarios/list';
 import { IN_FLIGHT, mintRun } from './scenarios/mint';
 import { raceRun } from './scenarios/race';
+import { F1_IN_FLIGHT, O1_IN_FLIGHT, relayCpuRun } from './scenarios/relay-cpu';
 import { tunnelScenarios } from './scenarios/tunnel';
 import { tunnelResults } from './scenarios/tunnel-results';
 
@@ -46,6 +47,7 @@ const scenarios: Scenario[] = [
   { items: ['e2e'], run: e2eRun },
   { items: ['P8'], run: floodRun },
   ...tunnelScenarios,
+  { items: ['O1', 'F1'], name: 'relay-cpu', run: relayCpuRun },
   // Last: the longest, bounded by the time left.
   { items: ['P10'], run: (ctx, run) => raceRun(ctx, raceRoundsPerRun, Math.max(10_000, (budgetMs - elapsed()) / (RUNS - run))) },
 ];
@@ -191,6 +193,50 @@ function buildResults(runs: Map<string, RunMetrics[]>): { results: Results['resu
     results.e2e = entry(m('e2e', 'p50'), 'ms', { pass: sum(all('e2e', 'errors')) === 0 ? null : false, detail: { p50Ms: m('e2e', 'p50'), p95Ms: m('e2e', 'p95'), errors: sum(all('e2e', 'errors')) } });
     notes.e2e = `p50 ${f(m('e2e', 'p50'))} ms, p95 ${f(m('e2e', 'p95'))} ms`;
   }
+  if (has('relay-cpu')) {
+    const rc = 'relay-cpu';
+    const o1Errors = sum(all(rc, 'O1_errors'));
+    results.O1 = entry(m(rc, 'O1_relay'), 'req/s', {
+      ratio: m(rc, 'O1_ratio_basic'),
+      against: 'oidc-provider 8.8.1 client_credentials (client_secret_basic)',
+      target: 1.5,
+      goal: '>=',
+      check: '≥ 1.5× oidc-provider, 0 errors',
+      pass: o1Errors === 0,
+      detail: {
+        inFlight: O1_IN_FLIGHT,
+        relayP99Ms: m(rc, 'O1_relay_p99'),
+        basicReqPerSec: m(rc, 'O1_basic'),
+        basicP99Ms: m(rc, 'O1_basic_p99'),
+        privateKeyJwtReqPerSec: m(rc, 'O1_pkjwt'),
+        privateKeyJwtP99Ms: m(rc, 'O1_pkjwt_p99'),
+        ratioPrivateKeyJwt: m(rc, 'O1_ratio_pkjwt'),
+        cpuUsPerRequest: { relay: m(rc, 'O1_relay_cpu_us'), basic: m(rc, 'O1_basic_cpu_us'), privateKeyJwt: m(rc, 'O1_pkjwt_cpu_us') },
+        ratios: all(rc, 'O1_ratio_basic'),
+        errors: o1Errors,
+        peerReplayEntriesHeld: m(rc, 'O1_replay_held'),
+      },
+    });
+    notes.O1 = `relay p99 ${f(m(rc, 'O1_relay_p99'))} ms; oidc-provider basic ${f(m(rc, 'O1_basic'), 0)} req/s p99 ${f(m(rc, 'O1_basic_p99'))} ms, private_key_jwt ${f(m(rc, 'O1_pkjwt'), 0)} req/s p99 ${f(m(rc, 'O1_pkjwt_p99'))} ms (×${f(m(rc, 'O1_ratio_pkjwt'), 2)}); CPU µs/req relay ${f(m(rc, 'O1_relay_cpu_us'), 0)}, basic ${f(m(rc, 'O1_basic_cpu_us'), 0)}, pkjwt ${f(m(rc, 'O1_pkjwt_cpu_us'), 0)}; peer replay store held ${f(m(rc, 'O1_replay_held'), 0)} entries; ratios ${all(rc, 'O1_ratio_basic').map((r) => f(r, 2)).join(' / ')}`;
+    const f1Errors = sum(all(rc, 'F1_errors'));
+    results.F1 = entry(m(rc, 'F1_relay_cpu_us'), 'CPU µs/connect', {
+      ratio: m(rc, 'F1_ratio'),
+      against: 'crypto floor / relay CPU',
+      target: 0.8,
+      goal: '>=',
+      check: 'floor ≥ 0.8× relay CPU per full connect, 0 errors',
+      pass: f1Errors === 0,
+      detail: {
+        inFlight: F1_IN_FLIGHT,
+        floorUs: m(rc, 'F1_floor_us'),
+        envCpuUs: m(rc, 'F1_env_cpu_us'),
+        floorParts: { importP256: m(rc, 'F1_import_us'), verifyEs256: m(rc, 'F1_es256_us'), verifyEdDsa: m(rc, 'F1_eddsa_verify_us'), signEdDsa: m(rc, 'F1_eddsa_sign_us') },
+        ratios: all(rc, 'F1_ratio'),
+        errors: f1Errors,
+      },
+    });
+    notes.F1 = `floor ${f(m(rc, 'F1_floor_us'), 0)} µs = import ${f(m(rc, 'F1_import_us'), 0)} + 2×ES256 ${f(m(rc, 'F1_es256_us'), 0)} + 3×EdDSA verify ${f(m(rc, 'F1_eddsa_verify_us'), 0)} + 2×sign ${f(m(rc, 'F1_eddsa_sign_us'), 0)}; env ${f(m(rc, 'F1_env_cpu_us'), 0)} µs/connect; ratios ${all(rc, 'F1_ratio').map((r) => f(r, 2)).join(' / ')}`;
+  }
   const tunnel = tunnelResults(runs);
   Object.assign(results, tunnel.results);
   Object.assign(notes, tunnel.notes);
@@ -229,6 +275,19 @@ async function main(): Promise<void> {
     for (const [k, v] of Object.entries(await benchRelayPg({ smoke }))) {
       results[k] = { value: v.value, unit: v.unit, ratio: v.ratio ?? null, against: v.against ?? null, target: v.target ?? null, pass: v.pass ?? null, ...(v.note && { detail: { note: v.note } }) };
       notes[k] = v.ratio !== undefined ? `R2/R1 ${v.ratio.toFixed(2)}, report only` : 'one relay instance';
+    }
+  }
+  if (!only || only.some((i) => i === 'R3' || i === 'R4' || i === 'R5')) {
+    // Issue 15: three instances, a tunnelled environment (R3 non-holder / holder, R4 failover, R5 per core).
+    console.log(`R3, R4, R5 — three relays on PostgreSQL, tunnelled env (${(elapsed() / 1000).toFixed(0)} s)`);
+    try {
+      for (const [k, v] of Object.entries(await benchRelayScale({ smoke }))) {
+        results[k] = { value: v.value, unit: v.unit, ratio: v.ratio ?? null, against: v.against ?? null, target: v.target ?? null, pass: v.pass ?? null, ...(v.target !== undefined && { check: `≥ ${v.target}× ${v.against}, 0 errors` }), ...(v.note && { detail: { note: v.note } }) };
+        notes[k] = v.note ?? '';
+      }
+    } catch (error) {
+      results.R3 = { value: Number.NaN, unit: 'connects/s', ratio: null, against: 'via the holding instance', target: 0.8, pass: false, detail: { note: String(error) } };
+      notes.R3 = `did not complete: ${(error as Error).message}`;
     }
   }
   console.log(`\n${formatTable(results, notes)}\n`);

@@ -1,11 +1,11 @@
 // The strict RFC 9449 DPoP proof verifier shared by the relay and the environment (SECURITY S1–S16, S21).
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { compactVerify, importJWK, type CryptoKey as JoseKey } from 'jose';
+import { compactVerify } from 'jose';
 import { DomainError } from '../common/errors';
 import { epochSeconds } from '../common/clock';
 import { JwsFormatError, MAX_COMPACT_JWS_LENGTH, precheckCompactJws } from '../common/jws-precheck';
-import { InvalidJwkError, jwkThumbprint, publicJwkOf, type PublicJwk } from '../../shared/thumbprint';
-import { accessTokenHash } from '../../shared/dpop';
+import { InvalidJwkError, publicJwkOf, type PublicJwk } from '../../shared/thumbprint';
+import { accessTokenHashOf, importProofKey, proofKeyThumbprint } from './proof-key-cache';
 
 export const DPOP_MAX_AGE_SECONDS = 60;
 export const DPOP_MAX_FUTURE_SECONDS = 5;
@@ -188,7 +188,7 @@ export async function verifyDpopProof(proof: string, opts: VerifyDpopOptions): P
 
   if (opts.accessToken !== undefined) {
     const ath = payload.ath;
-    if (typeof ath !== 'string' || !sameString(ath, await accessTokenHash(opts.accessToken))) {
+    if (typeof ath !== 'string' || !sameString(ath, accessTokenHashOf(opts.accessToken))) {
       throw new DpopError('DPoP proof ath does not match the access token');
     }
   }
@@ -197,20 +197,19 @@ export async function verifyDpopProof(proof: string, opts: VerifyDpopOptions): P
   let thumbprint: string;
   try {
     publicJwk = publicJwkOf(jwk);
-    thumbprint = await jwkThumbprint(publicJwk);
+    thumbprint = proofKeyThumbprint(publicJwk);
   } catch (error) {
     if (error instanceof InvalidJwkError) throw new DpopError(`DPoP proof jwk is invalid: ${error.message}`);
     throw new DpopError('DPoP proof jwk is invalid');
   }
 
   // S23: the signature is checked (by jose) with the very key the thumbprint was computed from.
-  let key: JoseKey | Uint8Array;
+  let key: CryptoKey;
   try {
-    key = await importJWK({ ...publicJwk }, alg);
+    key = await importProofKey(publicJwk, alg, thumbprint);
   } catch {
     throw new DpopError('DPoP proof jwk is not a usable public key');
   }
-  if (key instanceof Uint8Array) throw new DpopError('DPoP proof jwk is not a usable public key');
   try {
     await compactVerify(proof, key, { algorithms: [alg] });
   } catch {

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { and, eq, lt } from 'drizzle-orm';
+import { and, eq, lt, sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { packagePath } from '../common/package-path';
@@ -18,11 +18,15 @@ export function openSqliteRelayStore(file: string): RelayStore {
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder });
 
+  // The hot write (one per DPoP-authenticated request): compiled once, not rebuilt by Drizzle per call.
+  const insertMarker = sqlite.prepare('INSERT INTO replay_markers (kind, key, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING');
+  // Read on every connect: Drizzle builds its SQL once here instead of on each call.
+  const selectLink = db.select().from(relayLinks).where(eq(relayLinks.environmentId, sql.placeholder('environmentId'))).prepare();
   const toRecord = (row: typeof relayLinks.$inferSelect): RelayLinkRecord => ({ ...row, environmentPublicKey: JSON.parse(row.environmentPublicKey) });
 
   return {
     async getLink(environmentId) {
-      const row = db.select().from(relayLinks).where(eq(relayLinks.environmentId, environmentId)).get();
+      const row = selectLink.get({ environmentId });
       return row ? toRecord(row) : null;
     },
     async saveLink(record, now) {
@@ -44,7 +48,7 @@ export function openSqliteRelayStore(file: string): RelayStore {
       return db.delete(relayLinks).where(eq(relayLinks.environmentId, environmentId)).run().changes > 0;
     },
     async consumeMarker(kind, key, expiresAt) {
-      return db.insert(relayReplayMarkers).values({ kind, key, expiresAt }).onConflictDoNothing().run().changes === 1;
+      return insertMarker.run(kind, key, expiresAt).changes === 1;
     },
     async pruneMarkers(now) {
       return db.delete(relayReplayMarkers).where(and(lt(relayReplayMarkers.expiresAt, now))).run().changes;
