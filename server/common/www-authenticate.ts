@@ -29,18 +29,16 @@ function challengeErrorOf(scheme: ChallengeScheme, reason: ErrorReason | undefin
   return 'invalid_token';
 }
 
-/** One challenge, e.g. `DPoP error="invalid_token", error_description="…", algs="ES256 EdDSA Ed25519"`. */
+/** One challenge, e.g. `DPoP error="invalid_token", algs="ES256 EdDSA Ed25519", error_description="…"`. */
 export function challengeOf(scheme: ChallengeScheme, reason?: ErrorReason, description?: string): string {
-  const params: string[] = [`realm="gatehouse"`];
   // RFC 6749 §5.2: a client that tried Basic authentication is answered in its own scheme, without OAuth params.
-  if (scheme === 'Basic') return `Basic ${params[0]}`;
+  if (scheme === 'Basic') return 'Basic realm="gatehouse"';
+  const params: string[] = [];
   const error = challengeErrorOf(scheme, reason);
-  if (error) {
-    params.push(`error="${error}"`);
-    if (description) params.push(`error_description="${headerSafeDescription(description)}"`);
-  }
+  if (error) params.push(`error="${error}"`);
   if (scheme === 'DPoP') params.push(`algs="${DPOP_SIGNING_ALGS.join(' ')}"`);
-  return `${scheme} ${params.join(', ')}`;
+  if (error && description) params.push(`error_description="${headerSafeDescription(description)}"`);
+  return params.length ? `${scheme} ${params.join(', ')}` : scheme;
 }
 
 /** The WWW-Authenticate value for a 401: one challenge per scheme the endpoint accepts, DPoP first. */
