@@ -109,7 +109,7 @@ describe('401s carry a challenge oauth4webapi can parse (RFC 9110 §15.5.2, RFC 
     };
     for (const url of [relayUrl, envUrl]) {
       const method = url === relayUrl ? 'POST' : 'GET';
-      const json = method === 'POST' ? { 'content-type': 'application/json' } : {};
+      const json: Record<string, string> = method === 'POST' ? { 'content-type': 'application/json' } : {};
       const body = method === 'POST' ? { body: '{}' } : {};
       const bare = await fetch(url, { method, headers: json, ...body });
       expect(bare.status).toBe(401);
