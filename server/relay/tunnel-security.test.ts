@@ -198,11 +198,16 @@ describe('S53 what crosses the tunnel', () => {
       fetch(`${relay.publicUrl}/e/${env.environmentId}/api/connect/mint-credential`, { method: 'POST', body: '{}' }),
       fetch(`${relay.publicUrl}/e/${env.environmentId}/login`, { method: 'POST', body: '{}' }),
       fetch(`${relay.publicUrl}/e/${env.environmentId}/settings/connections`),
-      fetch(`${relay.publicUrl}/e/${env.environmentId}/oauth/token`),
+      fetch(`${relay.publicUrl}/e/${env.environmentId}/oauth/token`, { method: 'PUT', body: '{}' }),
       fetch(`${relay.publicUrl}/e/${env.environmentId}/healthz`, { method: 'POST', body: '{}' }),
     ];
     for (const res of await Promise.all(refused)) expect(res.status).toBe(404);
     expect(env.seen).toHaveLength(1);
+    // GET of the token endpoint goes through for the environment's own 405; the DPoP scheme in any case.
+    await fetch(`${relay.publicUrl}/e/${env.environmentId}/oauth/token`);
+    await fetch(`${relay.publicUrl}/e/${env.environmentId}/trpc/client.whoami`, { headers: { authorization: 'dpop abc', dpop: 'x.y.z' } });
+    expect(env.seen).toHaveLength(3);
+    expect(env.seen[2]!.headers).toMatchObject({ authorization: 'dpop abc' });
   });
 
   it('backpressure: a client that stops reading holds the environment back, nothing buffers without bound', async () => {
