@@ -26,6 +26,29 @@ export async function buildServer(outdir: string): Promise<void> {
   });
 }
 
+/** The importable entry points (package.json `exports`): gatehouse/client and gatehouse/owner, for Node and bundlers. */
+export const libraryEntries = {
+  'client/index': fileURLToPath(new URL('../shared/client/index.ts', import.meta.url)),
+  'owner/index': fileURLToPath(new URL('../server/env/owner/index.ts', import.meta.url)),
+};
+
+export async function buildLibrary(distdir: string): Promise<void> {
+  for (const name of Object.keys(libraryEntries)) rmSync(`${distdir}/${name.split('/')[0]}`, { recursive: true, force: true });
+  await build({
+    entryPoints: libraryEntries,
+    outdir: distdir,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: true,
+    sourcesContent: false,
+    logLevel: 'warning',
+  });
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   await buildServer(fileURLToPath(new URL('../dist/server', import.meta.url)));
+  await buildLibrary(fileURLToPath(new URL('../dist', import.meta.url)));
 }

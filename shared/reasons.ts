@@ -11,6 +11,10 @@ export const errorReasons = [
   'invalid_dpop_proof',
   'invalid_token',
   'invalid_grant',
+  // RFC 6749 §5.2 and RFC 8693 §2.2.2 token-endpoint refusals.
+  'invalid_client',
+  'invalid_target',
+  'unsupported_grant_type',
   'environment_link_not_found',
   'environment_link_conflict',
   'environment_id_mismatch',

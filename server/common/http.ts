@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { systemClock, type Clock } from './clock';
 import { DomainError, httpStatusOf } from './errors';
 import { createLineThrottle } from './security-log';
+import { wwwAuthenticate, type ChallengeScheme } from './www-authenticate';
 
 /**
  * An over-limit body that declared a length up to this is read and dropped before the 413, so the
@@ -107,8 +108,21 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(payload);
 }
 
-/** Plain endpoints answer errors as `{error, reason, message}`; unknown failures never leak details. */
-export function sendError(res: ServerResponse, error: unknown, headers: Record<string, string> = {}): void {
+export interface SendErrorOptions {
+  /** The schemes a 401 challenges for (RFC 9110 §15.5.2: every 401 carries WWW-Authenticate); DPoP unless told. */
+  challenge?: readonly ChallengeScheme[];
+  /** An OAuth endpoint (RFC 6749 §5.2, RFC 8693 §2.2.2): `error` is an OAuth error code. */
+  oauth?: boolean;
+}
+
+/** Seconds a client waits before trying a 503 again (RFC 9110 §10.2.3). */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Plain endpoints answer errors as `{error, error_description, reason, message}` (`error_description`
+ * is the message, for OAuth clients); unknown failures never leak details.
+ */
+export function sendError(res: ServerResponse, error: unknown, headers: Record<string, string> = {}, opts: SendErrorOptions = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -117,12 +131,20 @@ export function sendError(res: ServerResponse, error: unknown, headers: Record<s
     // Only a body too large to discard cheaply ends the connection: a reconnect per refusal is costly.
     const discard = error instanceof BodyTooLargeError && error.declaredLength !== null && error.declaredLength <= MAX_DISCARDED_BODY_BYTES;
     const close = error instanceof BodyTooLargeError && !discard;
-    sendJson(res, httpStatusOf[error.kind], { error: errorCodeOf(error), reason: error.reason, message: error.message }, close ? { ...headers, connection: 'close' } : headers);
+    const status = httpStatusOf[error.kind];
+    const extra: Record<string, string> = {};
+    if (close) extra.connection = 'close';
+    if (status === 401 && !hasHeader(headers, 'www-authenticate')) extra['www-authenticate'] = wwwAuthenticate(opts.challenge ?? ['DPoP'], error.reason, error.message);
+    if (status === 503 && !hasHeader(headers, 'retry-after')) extra['retry-after'] = String(UNAVAILABLE_RETRY_AFTER_SECONDS);
+    const code = opts.oauth ? oauthErrorCodeOf(error) : errorCodeOf(error);
+    sendJson(res, status, { error: code, error_description: error.message, reason: error.reason, message: error.message }, { ...headers, ...extra });
     return;
   }
   logUnexpected(error);
-  sendJson(res, 500, { error: 'server_error', reason: 'internal', message: 'Internal server error.' }, headers);
+  sendJson(res, 500, { error: 'server_error', error_description: 'Internal server error.', reason: 'internal', message: 'Internal server error.' }, headers);
 }
+
+const hasHeader = (headers: Record<string, string>, name: string) => Object.keys(headers).some((key) => key.toLowerCase() === name);
 
 /** A caller that hangs up mid-request (`aborted`, ECONNRESET) is no server fault: said at most once a minute. */
 const isCallerAbort = (error: unknown): boolean =>
@@ -144,10 +166,24 @@ function logUnexpected(error: unknown): void {
   unexpectedErrorLog.sink(`[gatehouse] unexpected error: ${error instanceof Error ? error.message : String(error)}`);
 }
 
+const OAUTH_REASONS = new Set<string>(['invalid_dpop_proof', 'invalid_grant', 'invalid_request', 'invalid_token', 'invalid_client', 'invalid_target', 'unsupported_grant_type']);
+
 function errorCodeOf(error: DomainError): string {
   // OAuth endpoints speak RFC 6749/9449 error codes; the reason carries the same where it fits.
-  if (['invalid_dpop_proof', 'invalid_grant', 'invalid_request', 'invalid_token'].includes(error.reason)) return error.reason;
+  if (OAUTH_REASONS.has(error.reason)) return error.reason;
   return error.kind;
+}
+
+/**
+ * The RFC 6749 §5.2 / RFC 8693 §2.2.2 `error` of a token endpoint. A token exchange has no grant of
+ * its own: an unusable subject token is `invalid_request` (the reason stays `invalid_grant`).
+ */
+function oauthErrorCodeOf(error: DomainError): string {
+  if (error.reason === 'invalid_grant') return 'invalid_request';
+  if (error.kind === 'unavailable') return 'temporarily_unavailable';
+  if (error.kind === 'internal') return 'server_error';
+  if (OAUTH_REASONS.has(error.reason)) return error.reason;
+  return error.kind === 'bad_request' ? 'invalid_request' : error.kind;
 }
 
 export function parseCookies(header: string | undefined): Map<string, string> {

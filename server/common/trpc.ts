@@ -6,6 +6,7 @@ import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorReason } from '../../shared/reasons';
 import { DomainError, type DomainErrorKind } from './errors';
+import { wwwAuthenticate, type ChallengeScheme } from './www-authenticate';
 
 const codeOf: Record<DomainErrorKind, TRPC_ERROR_CODE_KEY> = {
   bad_request: 'BAD_REQUEST',
@@ -82,6 +83,8 @@ export function serveTrpc<TRouter extends AnyRouter>(opts: {
   maxBodySize: number;
   label: string;
   createContext: () => unknown;
+  /** The schemes a 401 from this procedure path challenges for (RFC 9110 §15.5.2); DPoP unless told. */
+  challenge?: (procedurePath: string) => readonly ChallengeScheme[];
 }): Promise<void> {
   return nodeHTTPRequestHandler({
     router: opts.router,
@@ -91,7 +94,17 @@ export function serveTrpc<TRouter extends AnyRouter>(opts: {
     maxBodySize: opts.maxBodySize,
     createContext: opts.createContext as never,
     // A refusal for load says when to come back (RFC 6585 §4, S54).
-    responseMeta: ({ errors }) => (errors.some((e) => e.code === 'TOO_MANY_REQUESTS') ? { headers: { 'retry-after': '2' } } : {}),
+    responseMeta: ({ errors, paths }) => {
+      const headers: Record<string, string> = {};
+      if (errors.some((e) => e.code === 'TOO_MANY_REQUESTS')) headers['retry-after'] = '2';
+      const refused = errors.find((e) => e.code === 'UNAUTHORIZED');
+      if (refused) {
+        const domain = refused.cause instanceof DomainError ? refused.cause : null;
+        const schemes = opts.challenge?.(paths?.[0] ?? '') ?? ['DPoP'];
+        headers['www-authenticate'] = wwwAuthenticate(schemes, domain?.reason ?? 'unauthenticated', domain?.message);
+      }
+      return { headers };
+    },
     onError: ({ error }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause instanceof DomainError)) {
         console.error(`[gatehouse ${opts.label}] tRPC internal error:`, error.cause?.message ?? error.message);

@@ -10,7 +10,7 @@ export const NOW_S = NOW / 1000;
 export type Json = Record<string, unknown>;
 
 export interface TestKey {
-  alg: 'ES256' | 'EdDSA';
+  alg: 'ES256' | 'EdDSA' | 'Ed25519';
   privateKey: CryptoKey;
   publicJwk: Json;
   privateJwk: Json;
@@ -41,7 +41,7 @@ export async function signRaw(
   header: Json | string,
   payload: Json | string,
   key: CryptoKey,
-  alg: 'ES256' | 'EdDSA' = 'ES256',
+  alg: 'ES256' | 'EdDSA' | 'Ed25519' = 'ES256',
 ): Promise<string> {
   const text = (part: Json | string) => (typeof part === 'string' ? part : JSON.stringify(part));
   const input = `${b64(text(header))}.${b64(text(payload))}`;

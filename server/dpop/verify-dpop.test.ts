@@ -127,11 +127,21 @@ describe('verifyDpopProof: shape, typ, alg, key', () => {
     for (const typ of typs) await expectDpopError(await proofWith(key, {}, { typ }), /typ/);
   });
 
-  it('S4 allows exactly ES256 and EdDSA', async () => {
+  it('S4 allows exactly ES256, EdDSA and its RFC 9864 name Ed25519', async () => {
     const key = await es256Key();
     const algs = [undefined, 'none', 'None', 'NONE', 'HS256', 'HS384', 'HS512', 'RS256', 'PS256', 'ES384', 'ES512',
-      'ES256K', 'Ed25519', 'es256', 'ES256 ', 'eddsa', '', 1, null, ['ES256']];
+      'ES256K', 'Ed448', 'ed25519', 'ED25519', 'Ed25519 ', 'es256', 'ES256 ', 'eddsa', 'toString', '__proto__', '', 1, null, ['ES256']];
     for (const alg of algs) await expectDpopError(await proofWith(key, {}, { alg }), /alg/);
+    const ed = await ed25519Key();
+    const named = { ...ed, alg: 'Ed25519' as const };
+    expect((await verifyDpopProof(await proofWith(named), verifyOptions)).thumbprint).toBe(await jwkThumbprint(ed.publicJwk));
+    // Ed25519 names the key type as strictly as EdDSA: a P-256 key under it is refused, and a flipped bit too.
+    await expectDpopError(await proofWith(named, {}, { jwk: key.publicJwk }), /jwk/);
+    const good = await proofWith(named);
+    const [h, p, s] = good.split('.') as [string, string, string];
+    const sig = Buffer.from(s, 'base64url');
+    sig[5]! ^= 1;
+    await expectDpopError(`${h}.${p}.${sig.toString('base64url')}`, /signature/);
     const unsigned = `${b64(JSON.stringify(header(key, { alg: 'none' })))}.${b64(JSON.stringify(claims()))}.`;
     await expectDpopError(unsigned);
   });

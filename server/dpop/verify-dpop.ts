@@ -62,12 +62,15 @@ export function readDpopHeader(rawHeaders: string[]): string {
   return value;
 }
 
+// `Ed25519` is the fully-specified RFC 9864 name of `EdDSA` over Ed25519 (what panva's dpop and
+// oauth4webapi emit); both verify alike. Advertised in DPOP_SIGNING_ALGS (server/common/www-authenticate.ts).
 const ALGORITHMS = {
   ES256: { kty: 'EC', crv: 'P-256' },
   EdDSA: { kty: 'OKP', crv: 'Ed25519' },
+  Ed25519: { kty: 'OKP', crv: 'Ed25519' },
 } as const;
 type DpopAlgorithm = keyof typeof ALGORITHMS;
-const isDpopAlgorithm = (alg: unknown): alg is DpopAlgorithm => alg === 'ES256' || alg === 'EdDSA';
+const isDpopAlgorithm = (alg: unknown): alg is DpopAlgorithm => typeof alg === 'string' && Object.hasOwn(ALGORITHMS, alg);
 
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth'] as const;
 const REMOTE_KEY_HEADERS = ['jku', 'x5u', 'x5c'] as const;
@@ -111,7 +114,7 @@ function checkHeader(header: Record<string, unknown>): { alg: DpopAlgorithm; jwk
   const normalisedTyp = typeof typ === 'string' ? typ.toLowerCase().replace(/^application\//, '') : undefined;
   if (normalisedTyp !== 'dpop+jwt') throw new DpopError('DPoP proof typ must be dpop+jwt');
   const alg = header.alg;
-  if (!isDpopAlgorithm(alg)) throw new DpopError('DPoP proof alg must be ES256 or EdDSA');
+  if (!isDpopAlgorithm(alg)) throw new DpopError('DPoP proof alg must be ES256, EdDSA or Ed25519');
   // S5: the key comes only from `jwk`; a remote or certificate key reference is refused, never fetched.
   for (const name of REMOTE_KEY_HEADERS) {
     if (Object.hasOwn(header, name)) throw new DpopError(`DPoP proof must not carry "${name}"`);

@@ -10,7 +10,7 @@ import { publicJwkOf, type PublicJwk } from '../../shared/thumbprint';
 import { ed25519Key, es256Key, proofWith, verifyOptions } from './dpop-test-kit';
 import { verifyDpopProof } from './verify-dpop';
 
-type ProofAlgorithm = 'ES256' | 'EdDSA';
+type ProofAlgorithm = 'ES256' | 'EdDSA' | 'Ed25519';
 
 /** jose's key import; then the WebCrypto verify jose makes for this alg. */
 async function importProofKey(alg: ProofAlgorithm, jwk: PublicJwk): Promise<CryptoKey> {
@@ -63,6 +63,7 @@ describe('Wycheproof vectors through the production signature check', () => {
   it.each([
     ['ES256 (ECDSA P-256 SHA-256, P1363)', 'ES256', 'wycheproof-ecdsa-secp256r1-sha256-p1363.json'],
     ['EdDSA (Ed25519)', 'EdDSA', 'wycheproof-ed25519.json'],
+    ['Ed25519 (its RFC 9864 name)', 'Ed25519', 'wycheproof-ed25519.json'],
   ] as const)('S48 S8 %s: every "valid" vector is accepted and every "invalid" one refused', async (_name, alg, name) => {
     const file = load(name);
     expect(file.source).toMatch(/^C2SP\/wycheproof /);
@@ -73,8 +74,8 @@ describe('Wycheproof vectors through the production signature check', () => {
     expect(wrong).toEqual([]);
   });
 
-  it('S48 verifyDpopProof accepts real ES256 and EdDSA proofs', async () => {
-    for (const key of [await es256Key(), await ed25519Key()]) {
+  it('S48 verifyDpopProof accepts real ES256, EdDSA and Ed25519 proofs', async () => {
+    for (const key of [await es256Key(), await ed25519Key(), { ...(await ed25519Key()), alg: 'Ed25519' as const }]) {
       await expect(verifyDpopProof(await proofWith(key), verifyOptions)).resolves.toMatchObject({ jti: expect.any(String) });
     }
   });

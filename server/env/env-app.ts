@@ -102,7 +102,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
       connectOrigins: () => connectOrigins,
       authenticateClient: (req) => authenticateClientRequest(deps, req, baseUrls()),
       relayUrl: () => readRelayLink(deps)?.relayUrl ?? null,
-      routes: createConnectRoutes({ deps, mint, baseUrls }),
+      routes: createConnectRoutes({ deps, mint, baseUrls, environmentId }),
     });
   const server = createBoundedServer(handler);
   await new Promise<void>((resolveListen, reject) => {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { DomainError } from '../common/errors';
 import { originOf, parseCookies, readObjectBody, sendError, sendJson } from '../common/http';
 import { sha256Hex } from '../common/secrets';
+import { usesScheme, type ChallengeScheme } from '../common/www-authenticate';
 import type { EnvDeps } from './deps';
 import { loginPageHtml, loginScript } from './owner/login-page';
 import {
@@ -75,8 +76,8 @@ function ownerOf(req: IncomingMessage, opts: EnvHttpOptions): { owner: OwnerIden
   // Owner sessions never cross the relay (SPEC §11), whatever a tunnel stream carries.
   if (isTunnelRequest(req)) return { owner: null, key: null };
   const auth = req.headers.authorization;
-  if (auth && /^bearer /i.test(auth)) {
-    const owner = checkAdminToken(opts.adminToken, auth.slice(7).trim());
+  if (usesScheme(auth, 'Bearer')) {
+    const owner = checkAdminToken(opts.adminToken, auth!.slice(7).trim());
     return { owner, key: owner ? 'admin-token' : null };
   }
   const token = parseCookies(req.headers.cookie).get(OWNER_COOKIE);
@@ -140,6 +141,9 @@ async function handleLogout(req: IncomingMessage, res: ServerResponse, opts: Env
   });
 }
 
+/** Client procedures take a DPoP session; owner ones the admin token as Bearer (or the owner's cookie). */
+const trpcChallenge = (path: string): ChallengeScheme[] => (path.startsWith('client.') ? ['DPoP'] : ['Bearer']);
+
 export function createEnvRequestHandler(opts: EnvHttpOptions) {
   const accessEvents = new AccessEventWriter(opts.deps);
   const routes = opts.routes ?? {};
@@ -168,7 +172,7 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
       if (pathname.startsWith('/trpc/')) {
         for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
         res.setHeader('cache-control', 'no-store'); // owner data and client answers: never kept by a browser or proxy (S63)
-        await serveTrpc({ router: envRouter, req, res, pathname, maxBodySize: MAX_TRPC_BODY, label: 'env', createContext: () => createContext(req, opts) });
+        await serveTrpc({ router: envRouter, req, res, pathname, maxBodySize: MAX_TRPC_BODY, label: 'env', createContext: () => createContext(req, opts), challenge: trpcChallenge });
         return;
       }
       const route = Object.hasOwn(routes, pathname) ? routes[pathname] : undefined;

@@ -5,6 +5,9 @@ import { serveTrpc } from '../common/trpc';
 import { z } from 'zod';
 import { DomainError } from '../common/errors';
 import { readObjectBody, sendError, sendJson } from '../common/http';
+import { tokenChallengeOf, tokenMethodNotAllowed } from '../common/token-request';
+import { challengeOf, credentialsOf } from '../common/www-authenticate';
+import { authorizationServerMetadata } from '../common/oauth-metadata';
 import type { DevIssuer } from '../identity/dev-issuer';
 import type { RelayDeps } from './deps';
 import { createLink, removeLink } from './links.service';
@@ -70,9 +73,14 @@ async function readiness(deps: RelayDeps): Promise<[number, { ready: boolean; da
 }
 
 function bearerOf(req: IncomingMessage): string {
-  const match = /^Bearer ([A-Za-z0-9_.-]{1,16384})$/.exec(req.headers.authorization ?? '');
+  const match = /^([A-Za-z0-9_.-]{1,16384})$/.exec(credentialsOf(req.headers.authorization, 'Bearer') ?? '');
   if (!match) throw new DomainError('unauthorized', 'invalid_token', 'Send the owner’s account ID token as Authorization: Bearer.');
   return match[1]!;
+}
+
+/** RFC 9449 §7.1 asks a DPoP challenge of a bad proof even where the answer is a 400. */
+function dpopErrorChallenge(error: unknown): Record<string, string> {
+  return error instanceof DomainError && error.reason === 'invalid_dpop_proof' ? { 'www-authenticate': challengeOf('DPoP', 'invalid_dpop_proof', error.message) } : {};
 }
 
 export function createRelayRequestHandler(opts: RelayHttpOptions) {
@@ -126,14 +134,15 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
         await serveTrpc({ router: relayRouter, req, res, pathname, maxBodySize: 16 * 1024, label: 'relay', createContext: () => ({ deps, authenticate: () => authenticateRelayClient(deps, req), clientAddress: req.socket.remoteAddress ?? '', callerGone: callerGone(res) }) });
         return;
       }
-      if (pathname === '/oauth/token' && req.method === 'POST') {
+      if (pathname === '/oauth/token') {
+        if (req.method !== 'POST') return tokenMethodNotAllowed(res, { ...cors, ...noStore });
         try {
           return sendJson(res, 200, await exchangeToken(deps, req, await readObjectBody(req, 32 * 1024)), { ...cors, ...noStore });
         } catch (error) {
-          const dpop = error instanceof DomainError && error.reason === 'invalid_dpop_proof';
-          return sendError(res, error, { ...cors, ...noStore, ...(dpop && { 'www-authenticate': 'DPoP error="invalid_dpop_proof", algs="ES256 EdDSA"' }) });
+          return sendError(res, error, { ...cors, ...noStore, ...dpopErrorChallenge(error) }, { oauth: true, challenge: tokenChallengeOf(error) });
         }
       }
+      if (pathname === '/.well-known/oauth-authorization-server' && req.method === 'GET') return sendJson(res, 200, authorizationServerMetadata(deps.relayIssuer, deps.publicUrl()), cors);
       if (pathname === '/v1/links' && req.method === 'POST') {
         const idToken = bearerOf(req);
         const body = LinkBody.safeParse(await readObjectBody(req, 32 * 1024));
@@ -153,7 +162,8 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
       if (pathname === '/readyz' && req.method === 'GET') return sendJson(res, ...(await readiness(deps)), noStore);
       sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: `Nothing at ${req.method} ${pathname.slice(0, 200)}.` }, cors);
     } catch (error) {
-      sendError(res, error, { ...cors, ...noStore });
+      // Links are made with the owner's account ID token as a Bearer credential; the rest is DPoP.
+      sendError(res, error, { ...cors, ...noStore }, { challenge: pathname.startsWith('/v1/links') ? ['Bearer'] : ['DPoP'] });
     }
   };
 }

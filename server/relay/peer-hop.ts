@@ -202,7 +202,7 @@ export function createPeerHop(opts: PeerHopOptions) {
         fresh &&
         secretsEqual(one(req.headers[H.auth]), requestMac(secret, { nonce, time, environmentId, method: req.method ?? 'GET', path: `${path}${url.search}`, clientAddress })) &&
         rememberNonce(nonce, now);
-      if (!proven) return sendJson(res, 401, { error: 'unauthorized', reason: 'invalid_token', message: 'The internal hop serves only relay instances that prove the shared secret.' }, { connection: 'close' });
+      if (!proven) return sendJson(res, 401, { error: 'unauthorized', reason: 'invalid_token', message: 'The internal hop serves only relay instances that prove the shared secret.' }, { connection: 'close', 'www-authenticate': 'Gatehouse-Peer realm="gatehouse"' });
       const proof = { [H.proof]: answerMac(secret, nonce, environmentId) };
       const method = req.method ?? 'GET';
       const allowed = isRoutedApi(method, path, req.headers) || isDevicePagePath(method, path) || (method === 'POST' && path === MINT_PATH);

@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import { DomainError } from '../common/errors';
 import { securityLogOf } from '../common/security-log';
 import { DpopError, readDpopHeader, verifyDpopProof, type VerifiedDpopProof } from '../dpop/verify-dpop';
+import { credentialsOf, usesScheme } from '../common/www-authenticate';
 import { CONNECT_SCOPE, verifyRelayAccessToken, type RelayAccessClaims } from './access-token';
 import type { RelayDeps } from './deps';
 
@@ -41,10 +42,11 @@ export async function consumeProof(deps: RelayDeps, proof: VerifiedDpopProof): P
 }
 
 export async function authenticateRelayClient(deps: RelayDeps, req: IncomingMessage): Promise<RelayAccessClaims> {
-  const auth = req.headers.authorization ?? '';
-  const match = /^DPoP ([A-Za-z0-9_.-]{1,8192})$/.exec(auth);
+  const auth = req.headers.authorization;
+  const match = /^([A-Za-z0-9_.-]{1,8192})$/.exec(credentialsOf(auth, 'DPoP') ?? '');
   if (!match) {
-    throw new DomainError('unauthorized', 'invalid_token', /^bearer /i.test(auth) ? 'Relay access tokens are DPoP-bound: the Bearer scheme is refused.' : 'A relay access token (Authorization: DPoP) is required.');
+    if (auth === undefined) throw new DomainError('unauthorized', 'unauthenticated', 'A relay access token (Authorization: DPoP) is required.');
+    throw new DomainError('unauthorized', 'invalid_token', usesScheme(auth, 'Bearer') ? 'Relay access tokens are DPoP-bound: the Bearer scheme is refused.' : 'A relay access token (Authorization: DPoP) is required.');
   }
   const token = match[1]!;
   const claims = await verifyRelayAccessToken(token, { key: deps.signingKey.publicKey, relayIssuer: deps.relayIssuer, now: deps.clock.now() });

@@ -46,7 +46,9 @@ describe('the relay’s database goes down and comes back', () => {
       const res = await tokenRequest(signer);
       expect(res.status).toBe(503);
       const body = await res.text();
-      expect(JSON.parse(body)).toEqual({ error: 'unavailable', reason: 'internal', message: UNAVAILABLE_MESSAGE });
+      // RFC 6749 §5.2 at the token endpoint: temporarily_unavailable, and when to come back.
+      expect(JSON.parse(body)).toEqual({ error: 'temporarily_unavailable', error_description: UNAVAILABLE_MESSAGE, reason: 'internal', message: UNAVAILABLE_MESSAGE });
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
       expect(body).not.toMatch(/\bat .*\.ts|ECONNREFUSED|postgres/);
 
       // tRPC environments.connect with a valid relay access token.

@@ -158,12 +158,12 @@ describe('token exchange', () => {
     expect(statuses.filter((s) => s === 400)).toHaveLength(49);
   });
 
-  it('refuses a bad ID token (invalid_grant) and does not burn the proof', async () => {
+  it('refuses a bad ID token (invalid_request, RFC 8693 §2.2.2; reason invalid_grant) and does not burn the proof', async () => {
     const signer = await stack.newSigner();
     const proof = await createDpopProof(signer, { htm: 'POST', htu: url() });
     const refused = await exchange('a.b.c', proof);
     expect(refused.status).toBe(400);
-    expect(await refused.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(await refused.json()).toMatchObject({ error: 'invalid_request', reason: 'invalid_grant', error_description: expect.any(String) });
     expect((await exchange(await stack.idToken(), proof)).status).toBe(200);
   });
 

@@ -28,11 +28,14 @@ export function environmentOfHost(host: string | undefined, suffix: string | nul
   return environmentIdOfHostLabel(lower.slice(0, -tail.length));
 }
 
+export const OAUTH_METADATA_PATH = '/.well-known/oauth-authorization-server';
+
 /** The API an environment serves to clients through the relay: DPoP only, no owner paths. */
 export function isRoutedApi(method: string, path: string, headers: IncomingHttpHeaders): boolean {
-  if (path === '/oauth/token') return method === 'POST';
-  if (path === '/healthz') return method === 'GET';
-  if (path.startsWith('/trpc/')) return (method === 'GET' || method === 'POST') && /^DPoP /.test(headers.authorization ?? '');
+  // GET reaches the environment's token endpoint too, for its 405 with Allow: POST.
+  if (path === '/oauth/token') return method === 'POST' || method === 'GET';
+  if (path === '/healthz' || path === OAUTH_METADATA_PATH) return method === 'GET';
+  if (path.startsWith('/trpc/')) return (method === 'GET' || method === 'POST') && /^DPoP /i.test(headers.authorization ?? '');
   return false;
 }
 
@@ -68,7 +71,7 @@ export function forwardedHeaders(req: IncomingMessage, path: string, query: stri
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i]!.toLowerCase();
     if (!FORWARDED_REQUEST_HEADERS.has(name)) continue;
-    if (name === 'authorization' && !/^DPoP /.test(req.rawHeaders[i + 1]!)) continue;
+    if (name === 'authorization' && !/^DPoP /i.test(req.rawHeaders[i + 1]!)) continue;
     // Repeated headers stay repeated (a doubled DPoP header is refused by the environment, S1).
     const value = req.rawHeaders[i + 1]!;
     const existing = out[name];

@@ -2,11 +2,12 @@
 import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
 import { DomainError } from '../common/errors';
+import { ACCESS_TOKEN_TYPE, checkTokenRequest, TOKEN_EXCHANGE_GRANT } from '../common/token-request';
 import { RELAY_ACCESS_TTL_SECONDS, signRelayAccessToken, CONNECT_SCOPE } from './access-token';
 import type { RelayDeps } from './deps';
 import { consumeProof, verifyRequestProof } from './relay-auth';
 
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export { TOKEN_EXCHANGE_GRANT };
 export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
 
 const ExchangeForm = z.object({
@@ -16,6 +17,7 @@ const ExchangeForm = z.object({
 });
 
 export async function exchangeToken(deps: RelayDeps, req: IncomingMessage, form: Record<string, unknown>) {
+  checkTokenRequest(req, form, [deps.relayIssuer, deps.publicUrl()]);
   const parsed = ExchangeForm.safeParse(form);
   if (!parsed.success) {
     const field = parsed.error.issues[0]?.path.join('.') ?? 'form';
@@ -26,6 +28,7 @@ export async function exchangeToken(deps: RelayDeps, req: IncomingMessage, form:
   try {
     ({ accountId } = await deps.accountTokens.verify(parsed.data.subject_token));
   } catch (error) {
+    // RFC 8693 §2.2.2: an unusable subject_token is `invalid_request` on the wire; the reason says why.
     if (error instanceof DomainError && error.kind === 'unauthorized') throw new DomainError('bad_request', 'invalid_grant', error.message);
     throw error;
   }
@@ -36,5 +39,5 @@ export async function exchangeToken(deps: RelayDeps, req: IncomingMessage, form:
     thumbprint: proof.thumbprint,
     now: deps.clock.now(),
   });
-  return { access_token: accessToken, token_type: 'DPoP' as const, expires_in: RELAY_ACCESS_TTL_SECONDS, scope: CONNECT_SCOPE, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' };
+  return { access_token: accessToken, token_type: 'DPoP' as const, expires_in: RELAY_ACCESS_TTL_SECONDS, scope: CONNECT_SCOPE, issued_token_type: ACCESS_TOKEN_TYPE };
 }

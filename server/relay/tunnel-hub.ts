@@ -58,8 +58,10 @@ export const offline = () =>
 function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
   const body = JSON.stringify({ error: status === 401 ? 'unauthorized' : 'bad_request', reason, message });
   const statusText = status === 401 ? 'Unauthorized' : status === 503 ? 'Service Unavailable' : 'Bad Request';
+  // RFC 9110 §15.5.2: a 401 names the scheme that would work.
+  const challenge = status === 401 ? `www-authenticate: ${TUNNEL_AUTH_SCHEME} error="invalid_token"\r\n` : '';
   socket.end(
-    `HTTP/1.1 ${status} ${statusText}\r\nconnection: close\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${statusText}\r\n${challenge}connection: close\r\ncontent-type: application/json\r\ncache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 

@@ -73,12 +73,12 @@ async function fakeEnvironment(name: string, linkIt = true): Promise<FakeEnv> {
 }
 
 /** Opens a raw tunnel WebSocket with this Authorization; resolves with the HTTP status the relay answered. */
-function handshake(authorization: string | null, protocols: string[] = [TUNNEL_SUBPROTOCOL]): Promise<{ status: number; ws?: WebSocket }> {
+function handshake(authorization: string | null, protocols: string[] = [TUNNEL_SUBPROTOCOL]): Promise<{ status: number; ws?: WebSocket; challenge?: string | undefined }> {
   return new Promise((resolve) => {
     const ws = new WebSocket(`${relay.publicUrl.replace('http', 'ws')}/v1/tunnel`, protocols, { headers: authorization ? { authorization } : {} });
     ws.on('unexpected-response', (_req, res) => {
       res.resume();
-      resolve({ status: res.statusCode ?? 0 });
+      resolve({ status: res.statusCode ?? 0, challenge: res.headers['www-authenticate'] });
     });
     ws.on('open', () => resolve({ status: 101, ws }));
     ws.on('error', () => undefined);
@@ -110,7 +110,7 @@ describe('S53 tunnel authentication', () => {
     expect((await handshake(`Gatehouse-Tunnel ${await proofFor(other)}`)).status).toBe(401);
     // The linked id, but signed with another key.
     expect((await handshake(`Gatehouse-Tunnel ${await proofFor({ environmentId: env.environmentId, key: other.key })}`)).status).toBe(401);
-    expect((await handshake(null)).status).toBe(401);
+    expect(await handshake(null)).toMatchObject({ status: 401, challenge: 'Gatehouse-Tunnel error="invalid_token"' });
     expect((await handshake('Bearer something')).status).toBe(401);
     expect((await handshake(`Gatehouse-Tunnel ${'x'.repeat(10_000)}`)).status).toBe(401);
   });
@@ -198,11 +198,16 @@ describe('S53 what crosses the tunnel', () => {
       fetch(`${relay.publicUrl}/e/${env.environmentId}/api/connect/mint-credential`, { method: 'POST', body: '{}' }),
       fetch(`${relay.publicUrl}/e/${env.environmentId}/login`, { method: 'POST', body: '{}' }),
       fetch(`${relay.publicUrl}/e/${env.environmentId}/settings/connections`),
-      fetch(`${relay.publicUrl}/e/${env.environmentId}/oauth/token`),
+      fetch(`${relay.publicUrl}/e/${env.environmentId}/oauth/token`, { method: 'PUT', body: '{}' }),
       fetch(`${relay.publicUrl}/e/${env.environmentId}/healthz`, { method: 'POST', body: '{}' }),
     ];
     for (const res of await Promise.all(refused)) expect(res.status).toBe(404);
     expect(env.seen).toHaveLength(1);
+    // GET of the token endpoint goes through for the environment's own 405; the DPoP scheme in any case.
+    await fetch(`${relay.publicUrl}/e/${env.environmentId}/oauth/token`);
+    await fetch(`${relay.publicUrl}/e/${env.environmentId}/trpc/client.whoami`, { headers: { authorization: 'dpop abc', dpop: 'x.y.z' } });
+    expect(env.seen).toHaveLength(3);
+    expect(env.seen[2]!.headers).toMatchObject({ authorization: 'dpop abc' });
   });
 
   it('backpressure: a client that stops reading holds the environment back, nothing buffers without bound', async () => {

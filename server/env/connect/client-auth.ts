@@ -5,6 +5,7 @@ import { DomainError } from '../../common/errors';
 import { securityLogOf } from '../../common/security-log';
 import { sha256Hex } from '../../common/secrets';
 import { DpopError, readDpopHeader, verifyDpopProof } from '../../dpop/verify-dpop';
+import { credentialsOf, usesScheme } from '../../common/www-authenticate';
 import { connectClients } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { findLiveSession, type ClientIdentity } from './client-sessions.service';
@@ -23,10 +24,12 @@ export const endpointUrls = (baseUrls: readonly string[], path: string): string[
  * method and URL, bound to the token (`ath`) and to the session's key, used once.
  */
 export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMessage, baseUrls: readonly string[]): Promise<ClientIdentity> {
-  const auth = req.headers.authorization ?? '';
-  const match = /^DPoP ([A-Za-z0-9_-]{20,128})$/.exec(auth);
+  const auth = req.headers.authorization;
+  const match = /^([A-Za-z0-9_-]{20,128})$/.exec(credentialsOf(auth, 'DPoP') ?? '');
   if (!match) {
-    throw unauthorized(/^bearer /i.test(auth) ? 'Client sessions are DPoP-bound: the Bearer scheme is refused.' : 'A client session (Authorization: DPoP) is required.');
+    // The same words as the relay for the same failure (shared/reasons.ts): missing, wrong scheme, bad proof.
+    if (auth === undefined) throw new DomainError('unauthorized', 'unauthenticated', 'A client session (Authorization: DPoP) is required.');
+    throw unauthorized(usesScheme(auth, 'Bearer') ? 'Client sessions are DPoP-bound: the Bearer scheme is refused.' : 'A client session (Authorization: DPoP) is required.');
   }
   const token = match[1]!;
   const now = deps.clock.now();
@@ -42,7 +45,7 @@ export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMess
   } catch (error) {
     if (error instanceof DpopError) {
       securityLogOf(deps).record({ kind: 'dpop_invalid', where: `env ${req.method ?? 'GET'} ${path}`, reason: error.message });
-      throw unauthorized(`Invalid DPoP proof: ${error.message}`);
+      throw new DomainError('unauthorized', 'invalid_dpop_proof', `Invalid DPoP proof: ${error.message}`);
     }
     throw error;
   }
@@ -56,7 +59,7 @@ export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMess
       }
       if (!consumeMarker(deps.db, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
         securityLogOf(deps).record({ kind: 'dpop_replayed', where: `env ${req.method ?? 'GET'} ${path}`, thumbprint: proof.thumbprint, jti: proof.jti });
-        throw unauthorized('Invalid DPoP proof: it was already used.');
+        throw new DomainError('unauthorized', 'invalid_dpop_proof', 'Invalid DPoP proof: it was already used.');
       }
       return {
         clientProofKeyThumbprint: session.clientProofKeyThumbprint,

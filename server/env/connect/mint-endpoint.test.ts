@@ -116,9 +116,10 @@ describe('mint endpoint', () => {
     expect(res.body).toMatchObject({ error: expect.any(String), reason: expect.any(String), message: expect.any(String) });
   });
 
-  it('refuses GET', async () => {
+  it('refuses GET with 405 and Allow: POST', async () => {
     const res = await fetch(`${stack.env.publicUrl}/api/connect/mint-credential`);
-    expect(res.status).toBe(400);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('POST');
   });
 
   it('fails closed on an unreadable mode before consuming any marker', async () => {

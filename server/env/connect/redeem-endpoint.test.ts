@@ -63,14 +63,14 @@ describe('credential redemption', () => {
 
   it('S23 refuses a proof from another key than the credential is bound to', async () => {
     const [a, b] = [await stack.newSigner(), await stack.newSigner()];
-    expect(await redeem(await credentialFor(a), await proof(b))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(await redeem(await credentialFor(a), await proof(b))).toMatchObject({ status: 400, body: { error: 'invalid_request', reason: 'invalid_grant' } });
   });
 
   it('a credential is single-use', async () => {
     const signer = await stack.newSigner();
     const credential = await credentialFor(signer);
     expect((await redeem(credential, await proof(signer))).status).toBe(200);
-    expect(await redeem(credential, await proof(signer))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(await redeem(credential, await proof(signer))).toMatchObject({ status: 400, body: { error: 'invalid_request', reason: 'invalid_grant' } });
   });
 
   it('S13 50 concurrent redemptions of one credential with one proof → exactly one session', async () => {
@@ -90,7 +90,7 @@ describe('credential redemption', () => {
     const invalid = await redeem(await credentialFor(signer), (await proof(signer)).slice(0, -4) + 'AAAA');
     expect(replay).toMatchObject({ status: 400, body: { error: 'invalid_dpop_proof' } });
     expect(invalid.status).toBe(replay.status);
-    expect(replay.headers['www-authenticate']).toMatch(/^DPoP error="invalid_dpop_proof", algs="ES256 EdDSA"/);
+    expect(replay.headers['www-authenticate']).toMatch(/^DPoP error="invalid_dpop_proof", algs="ES256 EdDSA Ed25519"/);
   });
 
   it('S16 a proof refused for its htu does not burn its jti', async () => {

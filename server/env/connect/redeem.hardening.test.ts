@@ -89,7 +89,7 @@ describe('redemption hardening', () => {
     const signer = await stack.newSigner();
     const credential = await credentialOn(env, signer);
     clock.advance(CREDENTIAL_TTL_MS + 1000);
-    expect(await redeemOn(env, credential, await proofAt(signer))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(await redeemOn(env, credential, await proofAt(signer))).toMatchObject({ status: 400, body: { error: 'invalid_request', reason: 'invalid_grant' } });
     const fresh = await credentialOn(env, signer);
     clock.advance(CREDENTIAL_TTL_MS - 1000);
     expect((await redeemOn(env, fresh, await proofAt(signer))).status).toBe(200);
@@ -105,7 +105,7 @@ describe('redemption hardening', () => {
     });
     for (const token of [String(mintAnswer.body?.proof), await proofAt(signer), String(relayToken.body?.access_token), await stack.idToken()]) {
       expect(token.split('.')).toHaveLength(3);
-      expect(await redeemOn(env, token, await proofAt(signer))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+      expect(await redeemOn(env, token, await proofAt(signer))).toMatchObject({ status: 400, body: { error: 'invalid_request', reason: 'invalid_grant' } });
     }
     // The genuine credential from that same answer still works: nothing was consumed.
     expect((await redeemOn(env, String(mintAnswer.body?.credential), await proofAt(signer))).status).toBe(200);
@@ -119,7 +119,7 @@ describe('redemption hardening', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded', DPoP: await createDpopProof(signer, { htm: 'POST', htu: `${stack.env.publicUrl}/oauth/token` }) },
       body: new URLSearchParams({ grant_type: TOKEN_EXCHANGE, subject_token: credential, subject_token_type: CONNECT_CREDENTIAL }).toString(),
     });
-    expect(atOther).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(atOther).toMatchObject({ status: 400, body: { error: 'invalid_request', reason: 'invalid_grant' } });
     // A mint request for environment A is refused by environment B (aud env:<id>).
     const { token } = await signMintRequest(stack.relay.deps.signingKey.privateKey, { relayIssuer: stack.relay.publicUrl, environmentId: env.environmentId, accountId: 'owner', clientProofKeyThumbprint: signer.thumbprint, now: Date.now() });
     const crossed = await probe(`${stack.env.publicUrl}/api/connect/mint-credential`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ proof: token }) });

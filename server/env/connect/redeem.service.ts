@@ -20,6 +20,7 @@ const RedeemForm = z.object({
   subject_token: z.string().regex(/^[23456789A-HJ-NP-Z]{12}$/),
   subject_token_type: z.literal(CONNECT_CREDENTIAL_TYPE),
 });
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
 const invalidGrant = () => new DomainError('bad_request', 'invalid_grant', 'The connect credential is invalid, expired, already used, or bound to another key.');
 
@@ -28,6 +29,8 @@ export interface SessionGrant {
   token_type: 'DPoP';
   expires_in: number;
   scope: string;
+  /** RFC 8693 §2.2.1. */
+  issued_token_type: typeof ACCESS_TOKEN_TYPE;
 }
 
 export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form: Record<string, unknown>, tokenUrl: string | readonly string[]): Promise<SessionGrant> {
@@ -71,7 +74,7 @@ export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form
         .run();
       if (used.changes !== 1) throw invalidGrant();
       const session = createClientSession(tx, now, proof.thumbprint, credential.accountId);
-      return { access_token: session.token, token_type: 'DPoP' as const, expires_in: Math.floor((session.expiresAt - now) / 1000), scope: CLIENT_SCOPES.join(' ') };
+      return { access_token: session.token, token_type: 'DPoP' as const, expires_in: Math.floor((session.expiresAt - now) / 1000), scope: CLIENT_SCOPES.join(' '), issued_token_type: ACCESS_TOKEN_TYPE };
     },
     { behavior: 'immediate' },
   );

@@ -25,9 +25,9 @@ export function clientAddressOf(req: IncomingMessage): string {
 
 function allowedOnTunnel(method: string, path: string, authorization: string | undefined): boolean {
   if (path === '/api/connect/mint-credential') return method === 'POST';
-  if (path === '/oauth/token') return method === 'POST';
-  if (path === '/healthz' || path === '/api/connect/config') return method === 'GET';
-  if (path.startsWith('/trpc/')) return (method === 'GET' || method === 'POST') && /^DPoP /.test(authorization ?? '');
+  if (path === '/oauth/token') return method === 'POST' || method === 'GET';
+  if (path === '/healthz' || path === '/api/connect/config' || path === '/.well-known/oauth-authorization-server') return method === 'GET';
+  if (path.startsWith('/trpc/')) return (method === 'GET' || method === 'POST') && /^DPoP /i.test(authorization ?? '');
   if (method !== 'GET' && method !== 'HEAD') return false;
   return path === '/device' || path === '/favicon.ico' || path === '/favicon.svg' || /^\/assets\/[A-Za-z0-9._-]{1,200}$/.test(path);
 }
