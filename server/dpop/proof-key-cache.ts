@@ -22,7 +22,7 @@ export const PROOF_KEY_CACHE_MAX = 4096;
 const cache = new Map<string, CryptoKey>();
 
 /** The public key of `jwk` for `alg`, from the cache or imported (and then remembered). */
-export async function importProofKey(jwk: PublicJwk, alg: 'ES256' | 'EdDSA', thumbprint: string): Promise<CryptoKey> {
+export async function importProofKey(jwk: PublicJwk, alg: 'ES256' | 'EdDSA' | 'Ed25519', thumbprint: string): Promise<CryptoKey> {
   const id = `${alg}.${thumbprint}`;
   const hit = cache.get(id);
   if (hit) {
