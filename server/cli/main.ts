@@ -92,6 +92,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--database-url <url>', 'shared PostgreSQL database postgres://… for several relay instances (default $GATEHOUSE_RELAY_DATABASE_URL, else SQLite in <data-dir>/relay)')
     .option('--account-issuer <url>', 'OpenID provider for account tokens (default: the dev issuer)')
     .option('--account-audience <aud>', 'audience of account ID tokens')
+    .option('--account-client-id <id>', 'the public client id Gatehouse clients sign in with at --account-issuer (default: the audience)')
     .option('--allow-origin <origin...>', 'web origins allowed to call the relay from a browser')
     .option('--dev-issuer', 'mount the dev account issuer (any username, no password: development only, loopback callers only)')
     .option('--environment-host-suffix <suffix>', 'serve device pages on {label}.<suffix> (a wildcard DNS name and certificate), e.g. relay.example.com')
@@ -99,13 +100,14 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--metrics-listen <[host:]port>', 'serve Prometheus metrics at GET /metrics there (host defaults to 127.0.0.1; off by default)')
     .option('--internal-url <url>', 'with --database-url: where the other relay instances reach this one (http://private-address:port); it listens there for their forwarded requests')
     .option('--internal-secret-file <file>', 'the secret every relay instance shares for the internal hop (≥ 32 characters, e.g. openssl rand -base64 48)')
-    .action((o: Common & { internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean; metricsListen?: string }) => {
+    .action((o: Common & { internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; accountClientId?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean; metricsListen?: string }) => {
       run(
         (async () => {
           const [{ isPostgresUrl }, { relayDataDir, runRelayStart }] = await Promise.all([import('../relay/pg-store'), import('./commands/serve')]);
           const databaseUrl = o.databaseUrl ?? (process.env.GATEHOUSE_RELAY_DATABASE_URL || undefined);
           if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) throw new UsageError('--database-url must be a PostgreSQL URL (postgres://user:password@host:5432/database).');
           if (!!o.accountIssuer !== !!o.accountAudience) throw new UsageError('--account-issuer and --account-audience go together.');
+          if (o.accountClientId !== undefined && !o.accountIssuer) throw new UsageError('--account-client-id goes with --account-issuer (the dev issuer’s client id is fixed).');
           if (!o.accountIssuer && !o.devIssuer) throw new UsageError('Name the account issuer: --account-issuer URL --account-audience AUD (or --dev-issuer for development).');
           if (o.environmentHostSuffix !== undefined && !/^(?:[a-z0-9-]+\.)*[a-z0-9-]+(?::\d{1,5})?$/i.test(o.environmentHostSuffix)) {
             throw new UsageError('--environment-host-suffix is a host name (optionally with :port), e.g. relay.example.com.');
@@ -124,6 +126,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
             ...(databaseUrl && { databaseUrl }),
             ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }),
             ...(o.accountIssuer && { accountIssuer: { issuer: urlOf(o.accountIssuer, '--account-issuer')!, audience: o.accountAudience! } }),
+            ...(o.accountClientId && { accountClientId: o.accountClientId }),
           });
         })(),
       );
