@@ -38,6 +38,7 @@ Getting started:
   gatehouse connect security --mode client-approval  ask before any new device gets in
   gatehouse connect security clients --watch         see devices ask, live
   gatehouse connect security approve <thumbprint>    let one in (8+ characters will do)
+  gatehouse login --relay <url>                      sign in to your account (once per data directory)
   gatehouse client connect --environment <id>        connect this machine as a device
 
 Every command takes --data-dir DIR and --json; \`gatehouse <command> --help\` says more.
@@ -136,8 +137,8 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
   common(connect.command('link'))
     .description('link this environment to a relay for an account')
     .requiredOption('--relay <url>', 'relay URL')
-    .option('--account <name>', 'dev issuer account name')
-    .option('--id-token <jwt>', 'an OpenID Connect ID token of the owner’s account')
+    .option('--account <name>', 'dev issuer only: sign this username in without a browser (scripts)')
+    .option('--id-token <jwt>', 'an OpenID Connect ID token of the owner’s account (automation); default: your `gatehouse login`')
     .option('--direct-endpoint <url>', 'also let the relay call this environment directly at this URL (it has a public address); default: tunnel only')
     .action((o: Common & { relay: string; account?: string; idToken?: string; directEndpoint?: string }) => {
       const opts = {
@@ -157,12 +158,24 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .action((o: Common) => run(import('./commands/connect-link').then(({ runStatus }) => runStatus(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
   registerSecurityCommands(connect, common, run);
 
+  common(program.command('login'))
+    .description('sign in to the account issuer a relay names (device code, or a browser on this machine); keeps the tokens in the data directory')
+    .requiredOption('--relay <url>', 'relay URL')
+    .action((o: Common & { relay: string }) =>
+      run(
+        import('./commands/account-login').then(({ runLogin }) => runLogin(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), relay: urlOf(o.relay, '--relay')! })),
+      ),
+    );
+  common(program.command('logout'))
+    .description('forget the account sign-in kept by `gatehouse login` (owner browser sessions: `gatehouse owner logout`)')
+    .action((o: Common) => run(import('./commands/account-login').then(({ runLogout }) => runLogout(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
+
   const owner = program.command('owner').description('owner access');
   common(owner.command('login-url'))
     .description('print a fresh one-time owner login link')
     .action((o: Common) => run(import('./commands/owner-login-url').then(({ runLoginUrl }) => runLoginUrl(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
   common(owner.command('logout'))
-    .description('end owner sessions: --all signs out every browser (the admin token stays valid)')
+    .description('end owner browser sessions of the settings page: --all signs out every browser (not your account sign-in: that is `gatehouse logout`)')
     .option('--all', 'end every owner session')
     .action((o: Common & { all?: boolean }) => run(import('./commands/owner-logout').then(({ runOwnerLogout }) => runOwnerLogout(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), all: !!o.all }))));
 
@@ -171,18 +184,18 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .description('connect to an environment through the relay (waits for approval)')
     .requiredOption('--environment <id>', 'environment id')
     .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
-    .option('--account <name>', 'dev issuer account', 'owner')
-    .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (instead of the dev issuer; env GATEHOUSE_ID_TOKEN)')
+    .option('--account <name>', 'dev issuer only: sign this username in without a browser (scripts)')
+    .option('--id-token <jwt>', 'an OpenID Connect ID token of your account, for automation (env GATEHOUSE_ID_TOKEN); default: your `gatehouse login`')
     .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
     .option('--label <text>', 'how this client is shown to the owner (default: host name)')
     .addOption(new Option('--no-wait', 'answer at once instead of waiting for approval'))
-    .action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
+    .action((o: Common & { environment: string; relay?: string; account?: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
       const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
       const opts = {
         dataDir: dataDirOf(o.dataDir),
         environment: o.environment,
         relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
-        account: o.account,
+        ...(o.account && { account: o.account }),
         ...(idToken && { idToken }),
         wait: o.wait,
         ...(o.keyFile && { keyFile: o.keyFile }),

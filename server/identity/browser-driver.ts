@@ -47,7 +47,8 @@ export function browserDriver(): FormDriver {
           const name = /name="([^"]+)"/.exec(input[1]!)?.[1];
           if (!name) continue;
           const value = /value="([^"]*)"/.exec(input[1]!)?.[1]?.replaceAll('&amp;', '&');
-          if (name === 'username') fields.set(name, answers.username ?? '');
+          if (name === 'username' || name === 'login') fields.set(name, answers.username ?? '');
+          else if (name === 'password') fields.set(name, 'any');
           else if (name === 'user_code' && value === undefined) fields.set(name, answers.userCode ?? '');
           else fields.set(name, value ?? '');
         }

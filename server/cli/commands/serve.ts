@@ -66,7 +66,8 @@ export async function runStart(opts: { dataDir: string; envPort: number; relayPo
   console.log(`Settings      ${env.publicUrl}/settings/connections   (owner only: never through the relay)`);
   announceLogin(env);
   console.log('');
-  console.log('Connect a client from another terminal:');
+  console.log('Connect a client from another terminal (sign in first, any username):');
+  console.log(`  npm run gatehouse -- login --relay ${relay.publicUrl}`);
   console.log(`  npm run gatehouse -- client connect --environment ${env.environmentId} --relay ${relay.publicUrl}`);
   console.log('');
   console.log('Press Ctrl+C to stop.');
