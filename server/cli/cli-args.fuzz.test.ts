@@ -47,7 +47,8 @@ const cases: Array<[what: string, args: string[], codes: number[]]> = [
   ['non-PostgreSQL database URL', ['relay', 'start', '--database-url', 'mysql://root@localhost/x'], [2]],
   ['account issuer without audience', ['relay', 'start', '--account-issuer', 'https://issuer.example'], [2]],
   ['relay URL with a terminal escape', ['connect', 'link', '--relay', '\u001b[31mnot a url', '--account', 'x'], [2]],
-  ['link with neither account nor token', ['connect', 'link', '--relay', 'http://127.0.0.1:1'], [2]],
+  // Neither: the stored sign-in is used; there is none (and no terminal), so it says to run `gatehouse login`.
+  ['link with neither account nor token, not signed in', ['connect', 'link', '--relay', 'http://127.0.0.1:1'], [1]],
   ['unknown mode', ['connect', 'security', '--mode', 'wide-open'], [2]],
   ['100 KB thumbprint', ['connect', 'security', 'approve', BIG], [2]],
   ['100 KB unicode thumbprint', ['connect', 'security', 'reject', BIG_UNICODE], [2]],

@@ -62,7 +62,7 @@ describe('gatehouse start (embedded default)', () => {
     expect((await owner('connect.securityMode.set', { mode: 'client-approval' })).status).toBe(200);
 
     const envId = /\(id (env_[A-Za-z0-9_-]+)\)/.exec(out)?.[1]!;
-    const client = run(['client', 'connect', '--environment', envId, '--relay', field('Relay'), '--data-dir', join(dir, 'client')]);
+    const client = run(['client', 'connect', '--environment', envId, '--relay', field('Relay'), '--account', 'owner', '--data-dir', join(dir, 'client')]);
     await vi.waitFor(() => expect(client.result.stdout).toContain('Waiting for approval…'), { timeout: 20_000, interval: 50 });
     const thumbprint = /Client\s+(\S+)/.exec(client.result.stdout)![1]!;
     const code = /Verification\s+(\S+)/.exec(client.result.stdout)![1]!;
@@ -78,7 +78,7 @@ describe('gatehouse start (embedded default)', () => {
 
   it('a rejected client stops with the rejected message and exit code 4', async () => {
     const envId = /\(id (env_[A-Za-z0-9_-]+)\)/.exec(out)?.[1]!;
-    const client = run(['client', 'connect', '--environment', envId, '--relay', field('Relay'), '--data-dir', join(dir, 'client2'), '--json']);
+    const client = run(['client', 'connect', '--environment', envId, '--relay', field('Relay'), '--account', 'owner', '--data-dir', join(dir, 'client2'), '--json']);
     await vi.waitFor(async () => {
       const adminToken = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
       const res = await fetch(`${field('Environment')}/trpc/connect.clients.list`, { headers: { authorization: `Bearer ${adminToken}` } });

@@ -38,6 +38,7 @@ Getting started:
   gatehouse connect security --mode client-approval  ask before any new device gets in
   gatehouse connect security clients --watch         see devices ask, live
   gatehouse connect security approve <thumbprint>    let one in (8+ characters will do)
+  gatehouse login --relay <url>                      sign in to your account (once per data directory)
   gatehouse client connect --environment <id>        connect this machine as a device
 
 Every command takes --data-dir DIR and --json; \`gatehouse <command> --help\` says more.
@@ -92,6 +93,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--database-url <url>', 'shared PostgreSQL database postgres://… for several relay instances (default $GATEHOUSE_RELAY_DATABASE_URL, else SQLite in <data-dir>/relay)')
     .option('--account-issuer <url>', 'OpenID provider for account tokens (default: the dev issuer)')
     .option('--account-audience <aud>', 'audience of account ID tokens')
+    .option('--account-client-id <id>', 'the public client id Gatehouse clients sign in with at --account-issuer (default: the audience)')
     .option('--allow-origin <origin...>', 'web origins allowed to call the relay from a browser')
     .option('--dev-issuer', 'mount the dev account issuer (any username, no password: development only, loopback callers only)')
     .option('--environment-host-suffix <suffix>', 'serve device pages on {label}.<suffix> (a wildcard DNS name and certificate), e.g. relay.example.com')
@@ -99,13 +101,14 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--metrics-listen <[host:]port>', 'serve Prometheus metrics at GET /metrics there (host defaults to 127.0.0.1; off by default)')
     .option('--internal-url <url>', 'with --database-url: where the other relay instances reach this one (http://private-address:port); it listens there for their forwarded requests')
     .option('--internal-secret-file <file>', 'the secret every relay instance shares for the internal hop (≥ 32 characters, e.g. openssl rand -base64 48)')
-    .action((o: Common & { internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean; metricsListen?: string }) => {
+    .action((o: Common & { internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; accountClientId?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean; metricsListen?: string }) => {
       run(
         (async () => {
           const [{ isPostgresUrl }, { relayDataDir, runRelayStart }] = await Promise.all([import('../relay/pg-store'), import('./commands/serve')]);
           const databaseUrl = o.databaseUrl ?? (process.env.GATEHOUSE_RELAY_DATABASE_URL || undefined);
           if (databaseUrl !== undefined && !isPostgresUrl(databaseUrl)) throw new UsageError('--database-url must be a PostgreSQL URL (postgres://user:password@host:5432/database).');
           if (!!o.accountIssuer !== !!o.accountAudience) throw new UsageError('--account-issuer and --account-audience go together.');
+          if (o.accountClientId !== undefined && !o.accountIssuer) throw new UsageError('--account-client-id goes with --account-issuer (the dev issuer’s client id is fixed).');
           if (!o.accountIssuer && !o.devIssuer) throw new UsageError('Name the account issuer: --account-issuer URL --account-audience AUD (or --dev-issuer for development).');
           if (o.environmentHostSuffix !== undefined && !/^(?:[a-z0-9-]+\.)*[a-z0-9-]+(?::\d{1,5})?$/i.test(o.environmentHostSuffix)) {
             throw new UsageError('--environment-host-suffix is a host name (optionally with :port), e.g. relay.example.com.');
@@ -124,6 +127,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
             ...(databaseUrl && { databaseUrl }),
             ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }),
             ...(o.accountIssuer && { accountIssuer: { issuer: urlOf(o.accountIssuer, '--account-issuer')!, audience: o.accountAudience! } }),
+            ...(o.accountClientId && { accountClientId: o.accountClientId }),
           });
         })(),
       );
@@ -133,8 +137,8 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
   common(connect.command('link'))
     .description('link this environment to a relay for an account')
     .requiredOption('--relay <url>', 'relay URL')
-    .option('--account <name>', 'dev issuer account name')
-    .option('--id-token <jwt>', 'an OpenID Connect ID token of the owner’s account')
+    .option('--account <name>', 'dev issuer only: sign this username in without a browser (scripts)')
+    .option('--id-token <jwt>', 'an OpenID Connect ID token of the owner’s account (automation); default: your `gatehouse login`')
     .option('--direct-endpoint <url>', 'also let the relay call this environment directly at this URL (it has a public address); default: tunnel only')
     .action((o: Common & { relay: string; account?: string; idToken?: string; directEndpoint?: string }) => {
       const opts = {
@@ -154,12 +158,24 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .action((o: Common) => run(import('./commands/connect-link').then(({ runStatus }) => runStatus(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
   registerSecurityCommands(connect, common, run);
 
+  common(program.command('login'))
+    .description('sign in to the account issuer a relay names (device code, or a browser on this machine); keeps the tokens in the data directory')
+    .requiredOption('--relay <url>', 'relay URL')
+    .action((o: Common & { relay: string }) =>
+      run(
+        import('./commands/account-login').then(({ runLogin }) => runLogin(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), relay: urlOf(o.relay, '--relay')! })),
+      ),
+    );
+  common(program.command('logout'))
+    .description('forget the account sign-in kept by `gatehouse login` (owner browser sessions: `gatehouse owner logout`)')
+    .action((o: Common) => run(import('./commands/account-login').then(({ runLogout }) => runLogout(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
+
   const owner = program.command('owner').description('owner access');
   common(owner.command('login-url'))
     .description('print a fresh one-time owner login link')
     .action((o: Common) => run(import('./commands/owner-login-url').then(({ runLoginUrl }) => runLoginUrl(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
   common(owner.command('logout'))
-    .description('end owner sessions: --all signs out every browser (the admin token stays valid)')
+    .description('end owner browser sessions of the settings page: --all signs out every browser (not your account sign-in: that is `gatehouse logout`)')
     .option('--all', 'end every owner session')
     .action((o: Common & { all?: boolean }) => run(import('./commands/owner-logout').then(({ runOwnerLogout }) => runOwnerLogout(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), all: !!o.all }))));
 
@@ -168,18 +184,18 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .description('connect to an environment through the relay (waits for approval)')
     .requiredOption('--environment <id>', 'environment id')
     .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
-    .option('--account <name>', 'dev issuer account', 'owner')
-    .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (instead of the dev issuer; env GATEHOUSE_ID_TOKEN)')
+    .option('--account <name>', 'dev issuer only: sign this username in without a browser (scripts)')
+    .option('--id-token <jwt>', 'an OpenID Connect ID token of your account, for automation (env GATEHOUSE_ID_TOKEN); default: your `gatehouse login`')
     .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
     .option('--label <text>', 'how this client is shown to the owner (default: host name)')
     .addOption(new Option('--no-wait', 'answer at once instead of waiting for approval'))
-    .action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
+    .action((o: Common & { environment: string; relay?: string; account?: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
       const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
       const opts = {
         dataDir: dataDirOf(o.dataDir),
         environment: o.environment,
         relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
-        account: o.account,
+        ...(o.account && { account: o.account }),
         ...(idToken && { idToken }),
         wait: o.wait,
         ...(o.keyFile && { keyFile: o.keyFile }),

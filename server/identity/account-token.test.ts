@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { base64url, exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { manualClock } from '../common/clock';
 import { DomainError } from '../common/errors';
-import { createOidcAccountTokenVerifier, MAX_ACCOUNT_TOKEN_LENGTH } from './account-token';
+import { createOidcAccountTokenVerifier, JWKS_REFETCH_COOLDOWN_MS, MAX_ACCOUNT_TOKEN_LENGTH } from './account-token';
 import { closedLoopbackPort, listenOnLoopback, type TestServer } from './testing';
 
 const AUDIENCE = 'gatehouse-relay';
@@ -20,6 +20,8 @@ interface FixtureIssuer {
   discoveryStatus: number;
   jwksStatus: number;
   publishedKeys: JWK[];
+  /** `id_token_signing_alg_values_supported`, when the fixture announces it. */
+  announcedAlgs: string[] | undefined;
 }
 
 let server: TestServer;
@@ -28,7 +30,7 @@ let fixture: FixtureIssuer;
 
 beforeAll(async () => {
   rsa = await generateKeyPair('RS256', { extractable: true });
-  fixture = { issuer: '', requests: [], discoveryIssuer: undefined, discoveryStatus: 200, jwksStatus: 200, publishedKeys: [] };
+  fixture = { issuer: '', requests: [], discoveryIssuer: undefined, discoveryStatus: 200, jwksStatus: 200, publishedKeys: [], announcedAlgs: undefined };
   server = await listenOnLoopback((req: IncomingMessage, res: ServerResponse) => {
     fixture.requests.push(req.url ?? '');
     const send = (status: number, body: unknown) => {
@@ -37,7 +39,7 @@ beforeAll(async () => {
     };
     if (req.url === '/.well-known/openid-configuration') {
       if (fixture.discoveryStatus !== 200) return send(fixture.discoveryStatus, { error: 'down' });
-      return send(200, { issuer: fixture.discoveryIssuer ?? fixture.issuer, jwks_uri: `${fixture.issuer}/jwks` });
+      return send(200, { issuer: fixture.discoveryIssuer ?? fixture.issuer, jwks_uri: `${fixture.issuer}/jwks`, ...(fixture.announcedAlgs && { id_token_signing_alg_values_supported: fixture.announcedAlgs }) });
     }
     if (req.url === '/jwks') {
       if (fixture.jwksStatus !== 200) return send(fixture.jwksStatus, { error: 'down' });
@@ -56,6 +58,7 @@ afterEach(() => {
   fixture.discoveryIssuer = undefined;
   fixture.discoveryStatus = 200;
   fixture.jwksStatus = 200;
+  fixture.announcedAlgs = undefined;
 });
 
 async function publish(...keys: Array<{ key: CryptoKey; kid: string; alg: string }>) {
@@ -215,19 +218,53 @@ describe('createOidcAccountTokenVerifier', () => {
     expect(fixture.requests).toEqual(['/.well-known/openid-configuration', '/jwks']);
   });
 
-  it('refetches the key set for an unknown kid only after the cooldown (key rotation without kid spam)', async () => {
+  it('accepts a rotated key (new kid) seconds later, yet refetches at most once per cooldown for unknown kids', async () => {
     vi.useFakeTimers({ toFake: ['Date'] }); // jose's JWKS cooldown reads Date.now()
     const v = verifier();
     await v.verify(await sign(claims()));
     const rotated = await generateKeyPair('ES256');
-    await publish({ key: rsa.publicKey, kid: 'k1', alg: 'RS256' }, { key: rotated.publicKey, kid: 'k2', alg: 'ES256' });
     const token = await sign(claims(), rotated.privateKey, { alg: 'ES256', kid: 'k2' });
     try {
+      // The provider rotates right after our last fetch: the new kid works once the short cooldown is over.
+      await publish({ key: rsa.publicKey, kid: 'k1', alg: 'RS256' }, { key: rotated.publicKey, kid: 'k2', alg: 'ES256' });
       await expectUnauthorized(v.verify(token), /No key/);
+      for (const kid of ['bogus-1', 'bogus-2', 'bogus-3']) await expectUnauthorized(v.verify(await sign(claims(), rotated.privateKey, { alg: 'ES256', kid })), /No key/);
       expect(fixture.requests.filter((r) => r === '/jwks')).toHaveLength(1);
-      vi.setSystemTime(Date.now() + 31_000);
+      vi.setSystemTime(Date.now() + JWKS_REFETCH_COOLDOWN_MS + 1);
       await expect(v.verify(token)).resolves.toMatchObject({ accountId: 'alice' });
       expect(fixture.requests.filter((r) => r === '/jwks')).toHaveLength(2);
+      expect(JWKS_REFETCH_COOLDOWN_MS).toBeLessThanOrEqual(5_000);
+    } finally {
+      await publish({ key: rsa.publicKey, kid: 'k1', alg: 'RS256' });
+    }
+  });
+
+  it('accepts the safe algorithms a provider announces, Ed25519 under both names, and refuses one it does not announce', async () => {
+    const ed = await generateKeyPair('Ed25519');
+    const es384 = await generateKeyPair('ES384');
+    const rs512 = await generateKeyPair('RS512');
+    const ps256 = await generateKeyPair('PS256');
+    try {
+      await publish(
+        { key: rsa.publicKey, kid: 'k1', alg: 'RS256' },
+        { key: ed.publicKey, kid: 'ed', alg: 'Ed25519' },
+        { key: ed.publicKey, kid: 'ed-legacy', alg: 'EdDSA' }, // oidc-provider 8 labels Ed25519 keys EdDSA
+        { key: es384.publicKey, kid: 'es384', alg: 'ES384' },
+        { key: rs512.publicKey, kid: 'rs512', alg: 'RS512' },
+        { key: ps256.publicKey, kid: 'ps256', alg: 'PS256' },
+      );
+      fixture.announcedAlgs = ['EdDSA', 'ES384', 'RS512', 'HS256', 'none'];
+      const v = verifier();
+      await expect(v.verify(await sign(claims(), ed.privateKey, { alg: 'Ed25519', kid: 'ed' }))).resolves.toMatchObject({ accountId: 'alice' });
+      await expect(v.verify(await sign(claims(), ed.privateKey, { alg: 'EdDSA', kid: 'ed-legacy' }))).resolves.toMatchObject({ accountId: 'alice' });
+      await expect(v.verify(await sign(claims(), es384.privateKey, { alg: 'ES384', kid: 'es384' }))).resolves.toMatchObject({ accountId: 'alice' });
+      await expect(v.verify(await sign(claims(), rs512.privateKey, { alg: 'RS512', kid: 'rs512' }))).resolves.toMatchObject({ accountId: 'alice' });
+      // Safe, but not what this provider says it signs with.
+      await expectUnauthorized(v.verify(await sign(claims(), ps256.privateKey, { alg: 'PS256', kid: 'ps256' })), /algorithm/);
+      await expectUnauthorized(v.verify(await sign(claims())), /algorithm/);
+      // HS256 stays refused even when announced (and signed with the public key as secret).
+      const secret = new TextEncoder().encode(JSON.stringify(fixture.publishedKeys[0]));
+      await expectUnauthorized(v.verify(await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).sign(secret)), /algorithm/);
     } finally {
       await publish({ key: rsa.publicKey, kid: 'k1', alg: 'RS256' });
     }

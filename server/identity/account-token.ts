@@ -14,8 +14,14 @@ export interface OidcAccountTokenVerifierOptions {
   fetchImpl?: typeof fetch;
 }
 
-/** Asymmetric algorithms only: an HS* token could be forged with the issuer's public key as secret. */
-export const ACCOUNT_TOKEN_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'] as const;
+/**
+ * Asymmetric algorithms only: an HS* token could be forged with the issuer's public key as secret.
+ * Of these, a provider's tokens may use those it announces (`id_token_signing_alg_values_supported`).
+ * `Ed25519` is EdDSA's RFC 9864 name.
+ */
+export const ACCOUNT_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+/** An unknown `kid` refetches the issuer's JWKS at most this often: a rotated key works seconds later, and a flood of bogus kids costs one fetch per window. */
+export const JWKS_REFETCH_COOLDOWN_MS = 2_000;
 export const MAX_ACCOUNT_TOKEN_LENGTH = 16 * 1024;
 export const ACCOUNT_TOKEN_CLOCK_TOLERANCE_SECONDS = 60;
 const MAX_SUBJECT_LENGTH = 255;
@@ -44,8 +50,8 @@ export function createOidcAccountTokenVerifier(opts: OidcAccountTokenVerifierOpt
   if (!audience) throw new TypeError('An account token audience is required.');
   const discoveryUrl = `${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`;
 
-  let keys: Promise<JWTVerifyGetKey> | undefined;
-  const discoveredKeys = (): Promise<JWTVerifyGetKey> => {
+  let keys: Promise<DiscoveredKeys> | undefined;
+  const discoveredKeys = (): Promise<DiscoveredKeys> => {
     // Concurrent first calls share one discovery; a failed one is forgotten so a later call retries.
     keys ??= discoverJwks(issuer, discoveryUrl, fetchImpl).catch((error: unknown) => {
       keys = undefined;
@@ -58,8 +64,10 @@ export function createOidcAccountTokenVerifier(opts: OidcAccountTokenVerifierOpt
     const remote = await discoveredKeys().catch((error: unknown) => {
       throw new IssuerUnreachableError(error instanceof DomainError ? error : issuerUnavailable('discovery failed'));
     });
+    // Within the safe list, only what this provider says it signs with (absent: the whole safe list).
+    if (!remote.algorithms.has(header.alg ?? '')) throw new errors.JOSEAlgNotAllowed('"alg" (Algorithm) Header Parameter value not allowed');
     try {
-      return await remote(header, token);
+      return await remote.getKey(header, token);
     } catch (error) {
       if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
       throw new IssuerUnreachableError(issuerUnavailable('its key set could not be fetched'));
@@ -134,7 +142,21 @@ function checkClaims(payload: JWTPayload, audience: string, nowMs: number): stri
   return sub;
 }
 
-async function discoverJwks(issuer: string, discoveryUrl: string, fetchImpl: typeof fetch): Promise<JWTVerifyGetKey> {
+interface DiscoveredKeys {
+  getKey: JWTVerifyGetKey;
+  algorithms: Set<string>;
+}
+
+/** The announced algorithms within the safe list; EdDSA and Ed25519 name one algorithm, so either announces both. */
+function announcedAlgorithms(value: unknown): Set<string> {
+  const safe = new Set<string>(ACCOUNT_TOKEN_ALGORITHMS);
+  if (!Array.isArray(value)) return safe;
+  const announced = new Set(value.filter((alg): alg is string => typeof alg === 'string' && safe.has(alg)));
+  if (announced.has('EdDSA') || announced.has('Ed25519')) announced.add('EdDSA').add('Ed25519');
+  return announced;
+}
+
+async function discoverJwks(issuer: string, discoveryUrl: string, fetchImpl: typeof fetch): Promise<DiscoveredKeys> {
   let response: Response;
   try {
     response = await fetchImpl(discoveryUrl, {
@@ -152,7 +174,8 @@ async function discoverJwks(issuer: string, discoveryUrl: string, fetchImpl: typ
   const document = await readJsonObject(response);
   if (document.issuer !== issuer) throw issuerUnavailable('its discovery document names a different issuer');
   const jwksUri = parseJwksUri(document.jwks_uri, issuer);
-  return createRemoteJWKSet(jwksUri, { [customFetch]: fetchImpl, timeoutDuration: ISSUER_TIMEOUT_MS });
+  const getKey = createRemoteJWKSet(jwksUri, { [customFetch]: fetchImpl, timeoutDuration: ISSUER_TIMEOUT_MS, cooldownDuration: JWKS_REFETCH_COOLDOWN_MS });
+  return { getKey, algorithms: announcedAlgorithms(document.id_token_signing_alg_values_supported) };
 }
 
 async function readJsonObject(response: Response): Promise<Record<string, unknown>> {

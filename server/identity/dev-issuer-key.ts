@@ -7,14 +7,16 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK
 export interface DevIssuerKey {
   privateKey: CryptoKey;
   publicJwk: JWK & { kid: string; alg: 'EdDSA'; use: 'sig' };
+  /** The same key as a private JWK, for the embedded OpenID provider's key store. */
+  privateJwk: JWK & { kid: string; alg: 'EdDSA'; use: 'sig' };
   kid: string;
 }
 
 /** Loads the key from `keyFile` (creating it, 0600 in a 0700 directory, on first use) or makes one in memory. */
 export async function loadOrCreateDevIssuerKey(keyFile?: string): Promise<DevIssuerKey> {
   if (!keyFile) {
-    const { privateKey, publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
-    return describe(privateKey, await exportJWK(publicKey));
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    return fromPrivateJwk(await exportJWK(privateKey), '(in memory)');
   }
   const existing = await readKeyFile(keyFile);
   if (existing) return fromPrivateJwk(existing, keyFile);
@@ -26,10 +28,10 @@ export async function loadOrCreateDevIssuerKey(keyFile?: string): Promise<DevIss
   return fromPrivateJwk(winner, keyFile);
 }
 
-async function describe(privateKey: CryptoKey, publicJwk: JWK): Promise<DevIssuerKey> {
+async function describe(privateKey: CryptoKey, publicJwk: JWK, d: string): Promise<DevIssuerKey> {
   const { kty, crv, x } = publicJwk;
   const kid = await calculateJwkThumbprint({ kty, crv, x });
-  return { privateKey, kid, publicJwk: { kty, crv, x, kid, alg: 'EdDSA', use: 'sig' } };
+  return { privateKey, kid, publicJwk: { kty, crv, x, kid, alg: 'EdDSA', use: 'sig' }, privateJwk: { kty, crv, x, d, kid, alg: 'EdDSA', use: 'sig' } };
 }
 
 async function fromPrivateJwk(jwk: JWK, keyFile: string): Promise<DevIssuerKey> {
@@ -38,7 +40,7 @@ async function fromPrivateJwk(jwk: JWK, keyFile: string): Promise<DevIssuerKey> 
   }
   const privateKey = await importJWK({ kty: 'OKP', crv: 'Ed25519', d: jwk.d, x: jwk.x }, 'EdDSA');
   if (!(privateKey instanceof CryptoKey)) throw new Error(`Dev issuer key file ${keyFile} could not be imported.`);
-  return describe(privateKey, { kty: 'OKP', crv: 'Ed25519', x: jwk.x });
+  return describe(privateKey, { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, jwk.d);
 }
 
 async function readKeyFile(keyFile: string): Promise<JWK | null> {

@@ -9,6 +9,8 @@ import { DomainError } from '../common/errors';
 import { createOidcAccountTokenVerifier } from './account-token';
 import { createDevIssuer, isLoopbackAddress, MAX_TOKEN_REQUEST_BYTES, type DevIssuer, type DevIssuerOptions } from './dev-issuer';
 import { listenOnLoopback, type TestServer } from './testing';
+import { browserDriver } from './browser-driver';
+import { createHash, randomBytes } from 'node:crypto';
 
 const AUDIENCE = 'gatehouse-relay';
 const WEB_ORIGIN = 'http://127.0.0.1:4100';
@@ -74,7 +76,11 @@ describe('dev issuer over HTTP', () => {
     expect(await res.json()).toMatchObject({
       issuer: mounted.base,
       jwks_uri: `${mounted.base}/jwks`,
-      token_endpoint: `${mounted.base}/token`,
+      // oidc-provider's own endpoints; `/token` stays the scripted shortcut.
+      token_endpoint: `${mounted.base}/oauth/token`,
+      authorization_endpoint: `${mounted.base}/auth`,
+      device_authorization_endpoint: `${mounted.base}/device/auth`,
+      code_challenge_methods_supported: ['S256'],
       id_token_signing_alg_values_supported: ['EdDSA'],
       response_types_supported: expect.any(Array),
       subject_types_supported: ['public'],
@@ -153,7 +159,7 @@ describe('dev issuer over HTTP', () => {
     for (const path of ['/', '/nope', '/token/', '/jwks/../token', '/.well-known/jwks.json']) {
       const res = await fetch(`${mounted.base}${path}`);
       expect([404, 405], path).toContain(res.status);
-      if (res.status === 404) expect(await res.json()).toMatchObject({ error: 'not_found', reason: 'not_found' });
+      if (res.status === 404) expect(await res.json()).toMatchObject({ error: expect.any(String) });
       else await res.body?.cancel();
     }
     const getToken = await fetch(`${mounted.base}/token`);
@@ -161,7 +167,7 @@ describe('dev issuer over HTTP', () => {
     expect(getToken.headers.get('allow')).toBe('POST, OPTIONS');
     await getToken.body?.cancel();
     const postJwks = await postJson(`${mounted.base}/jwks`, {});
-    expect(postJwks.status).toBe(405);
+    expect([404, 405]).toContain(postJwks.status); // the provider's own answer
     await postJwks.body?.cancel();
   });
 
@@ -199,9 +205,15 @@ describe('dev issuer over HTTP', () => {
     expect(unlistedPost.headers.get('access-control-allow-origin')).toBeNull();
     expect(await unlistedPost.text()).not.toMatch(/eyJ/);
 
-    const discovery = await fetch(`${mounted.base}/.well-known/openid-configuration`, { headers: { origin: evil } });
-    expect(discovery.headers.get('access-control-allow-origin')).toBeNull();
-    await discovery.body?.cancel();
+    // The provider's token endpoint answers CORS for the same origins only (its discovery and JWKS are public).
+    const tokenRequest = (origin: string) =>
+      fetch(`${mounted.base}/oauth/token`, { method: 'POST', headers: { origin, 'content-type': 'application/x-www-form-urlencoded' }, body: `grant_type=refresh_token&refresh_token=nope&client_id=${AUDIENCE}` });
+    const providerToken = await tokenRequest(evil);
+    expect(providerToken.headers.get('access-control-allow-origin')).toBeNull();
+    expect(await providerToken.json()).toMatchObject({ error: 'invalid_request' });
+    const listedToken = await tokenRequest(WEB_ORIGIN);
+    expect(listedToken.headers.get('access-control-allow-origin')).toBe(WEB_ORIGIN);
+    expect(await listedToken.json()).toMatchObject({ error: 'invalid_grant' });
   });
 
   it('answers its own origin (same-origin page) without CORS headers', async () => {
@@ -219,6 +231,83 @@ describe('dev issuer over HTTP', () => {
     expect((await post('evil.example@127.0.0.1')).status).toBe(403);
     expect((await post('localhost:4200')).status).toBe(200);
     expect((await post('[::1]:4200')).status).toBe(200);
+  });
+});
+
+describe('dev issuer sign-in (oidc-provider)', () => {
+  let mounted: Mounted;
+  beforeAll(async () => {
+    mounted = await mountDevIssuer();
+  });
+  afterAll(() => mounted.server.close());
+
+  const authorizeUrl = (verifier: string) => {
+    const url = new URL(`${mounted.base}/auth`);
+    url.search = new URLSearchParams({
+      client_id: AUDIENCE,
+      response_type: 'code',
+      scope: 'openid profile',
+      redirect_uri: 'http://127.0.0.1:5999/callback',
+      state: 'st',
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    }).toString();
+    return url;
+  };
+
+  it('signs any username in through its own login page (no password, no consent) and issues a code for PKCE', async () => {
+    const verifier = randomBytes(32).toString('base64url');
+    const page = await browserDriver().run(authorizeUrl(verifier), { username: 'dora' }, (url) => url.port === '5999');
+    expect(page.url.searchParams.get('state')).toBe('st');
+    const token = await fetch(`${mounted.base}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: AUDIENCE, code: page.url.searchParams.get('code')!, redirect_uri: 'http://127.0.0.1:5999/callback', code_verifier: verifier }),
+    });
+    const body = (await token.json()) as { id_token: string; refresh_token?: string };
+    expect(token.status).toBe(200);
+    expect(body.refresh_token).toEqual(expect.any(String));
+    const verified = await createOidcAccountTokenVerifier({ issuer: mounted.base, audience: AUDIENCE }).verify(body.id_token);
+    expect(verified.claims).toMatchObject({ sub: 'dora', name: 'dora', aud: AUDIENCE, iss: mounted.base });
+  });
+
+  it('requires PKCE, and refers a redirect URI that is not loopback and not registered', async () => {
+    const url = authorizeUrl('x'.repeat(43));
+    url.searchParams.delete('code_challenge');
+    url.searchParams.delete('code_challenge_method');
+    const noPkce = await fetch(url, { redirect: 'manual' });
+    expect(new URL(noPkce.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+    const elsewhere = authorizeUrl('x'.repeat(43));
+    elsewhere.searchParams.set('redirect_uri', 'https://evil.example/callback');
+    const refused = await fetch(elsewhere, { redirect: 'manual' });
+    expect(refused.status).toBe(400);
+    expect(await refused.text()).not.toContain('evil.example/callback?code');
+  });
+
+  it('its login page is plain, escaped HTML under a script-free CSP, and re-asks for a bad username without echoing it', async () => {
+    const first = await fetch(authorizeUrl(randomBytes(32).toString('base64url')), { redirect: 'manual' });
+    const cookie = first.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const login = await fetch(new URL(first.headers.get('location')!, mounted.base), { headers: { cookie } });
+    expect(login.status).toBe(200);
+    expect(login.headers.get('content-security-policy')).toBe("default-src 'none'; base-uri 'none'; frame-ancestors 'none'");
+    const html = await login.text();
+    expect(html).not.toMatch(/<script|<style|\sstyle=|\son[a-z]+=/i);
+    const action = /action="([^"]+)"/.exec(html)![1]!;
+    const bad = await fetch(new URL(action, mounted.base), { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'username=%3Cscript%3Ealert(1)%3C%2Fscript%3E' });
+    expect(bad.status).toBe(400);
+    const again = await bad.text();
+    expect(again).toContain('The username must be');
+    expect(again).not.toContain('<script>');
+  });
+
+  it('S62 refuses proxied requests on every path, the provider\'s too', async () => {
+    for (const [name, value] of [['forwarded', 'for=203.0.113.7'], ['x-forwarded-for', '203.0.113.7'], ['x-forwarded-host', 'evil.example'], ['via', '1.1 proxy']] as const) {
+      for (const path of ['/token', '/auth', '/oauth/token', '/device', '/.well-known/openid-configuration', '/jwks']) {
+        const res = await fetch(`${mounted.base}${path}`, { method: path === '/token' ? 'POST' : 'GET', headers: { [name]: value, 'content-type': 'application/json' }, ...(path === '/token' && { body: '{"username":"alice"}' }) });
+        expect(res.status, `${name} ${path}`).toBe(403);
+        expect(await res.json()).toMatchObject({ error: 'forbidden', reason: 'forbidden', message: expect.stringMatching(/proxied/) });
+      }
+    }
   });
 });
 

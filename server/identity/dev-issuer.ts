@@ -1,25 +1,35 @@
-import { BodyTooLargeError, readObjectBody } from '../common/http';
+import { BodyTooLargeError, readBody, readObjectBody } from '../common/http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BlockList, isIP } from 'node:net';
+import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
+import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import { systemClock, type Clock } from '../common/clock';
 import { DomainError } from '../common/errors';
 import { loadOrCreateDevIssuerKey } from './dev-issuer-key';
+import { confirmCodePage, errorPage, loginPage, signedInPage, userCodePage } from './dev-issuer-pages';
 
-/** The embedded default's account issuer: a loopback-only, dev-mode-only OpenID issuer of ID tokens. */
+/**
+ * The embedded default's account issuer: panva's certified OpenID provider (`oidc-provider`)
+ * configured for development (any username, no password, no consent), loopback callers only.
+ */
 export interface DevIssuer {
   issuer: string;
+  /** The public client every Gatehouse client uses; ID tokens carry it as `aud`. */
+  clientId: string;
   audience: string;
+  /** The scripted shortcut: an ID token of this same provider (same issuer and key) for `username`. */
   issueIdToken(username: string): Promise<string>;
   /** Serves `subPath` relative to the mount point (e.g. `/jwks` under `/dev-issuer`). */
   handle(req: IncomingMessage, res: ServerResponse, subPath: string): Promise<void>;
-  /** Lets one more web origin call `/token` from a browser (an environment that starts later). */
+  /** Lets one more web origin call the issuer from a browser (an environment that starts later). */
   allowOrigin(origin: string): void;
 }
 
 export interface DevIssuerOptions {
   /** The public URL of the mount, e.g. http://127.0.0.1:4200/dev-issuer */
   issuerUrl: string;
+  /** The client id (and so the ID tokens' audience). */
   audience: string;
   /** Persist the signing key here (0600); without it the key lives in memory only. */
   keyFile?: string;
@@ -29,12 +39,20 @@ export interface DevIssuerOptions {
   allowedOrigins?: string[];
   /** Origins allowed by rule rather than by list (the relay's per-environment page origins). */
   allowsOrigin?: (origin: string) => boolean;
+  /** Redirect URIs besides loopback `http://127.0.0.1/callback` (any port, RFC 8252): the relay's sign-in callback. */
+  redirectUris?: string[];
+  /** Lifetime of ID tokens (default 600 s); tests shorten it to see refreshes. */
+  idTokenTtlSeconds?: number;
 }
 
 export const DEV_ID_TOKEN_TTL_SECONDS = 600;
 export const MAX_TOKEN_REQUEST_BYTES = 4 * 1024;
+/** The CLI's loopback redirect: registered without a port, so any port on 127.0.0.1 or [::1] matches (RFC 8252 §7.3). */
+export const LOOPBACK_REDIRECT_PATH = '/callback';
+const MAX_LOGIN_FORM_BYTES = 4 * 1024;
 const USERNAME = /^[A-Za-z0-9._-]{1,64}$/;
 const USERNAME_RULE = 'The username must be 1 to 64 characters of letters, digits, ".", "_" or "-".';
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -53,40 +71,80 @@ export function isValidDevUsername(username: unknown): username is string {
   return typeof username === 'string' && USERNAME.test(username);
 }
 
+/** oidc-provider refuses an http redirect URI of a native client unless it is loopback; such a relay gets none. */
+function nativeRedirectAllowed(uri: string): boolean {
+  const url = new URL(uri);
+  return url.protocol === 'https:' ? !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) : ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+}
+
 export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer> {
   const issuerUrl = parseIssuerUrl(opts.issuerUrl);
   const issuer = opts.issuerUrl;
-  const base = issuer.replace(/\/+$/, '');
-  const { audience, devMode } = opts;
-  if (!audience) throw new TypeError('The dev issuer needs an audience.');
+  const mountPath = issuerUrl.pathname.replace(/\/+$/, '');
+  const { audience: clientId, devMode } = opts;
+  if (!clientId) throw new TypeError('The dev issuer needs an audience.');
   const clock = opts.clock ?? systemClock;
+  const idTokenTtl = opts.idTokenTtlSeconds ?? DEV_ID_TOKEN_TTL_SECONDS;
   const allowedOrigins = new Set((opts.allowedOrigins ?? []).map(parseOrigin));
   const isAllowedOrigin = (origin: string) => allowedOrigins.has(origin) || opts.allowsOrigin?.(origin) === true;
   const key = await loadOrCreateDevIssuerKey(opts.keyFile);
 
-  const discovery = {
-    issuer,
-    jwks_uri: `${base}/jwks`,
-    token_endpoint: `${base}/token`,
-    id_token_signing_alg_values_supported: ['EdDSA'],
-    response_types_supported: ['id_token'],
-    subject_types_supported: ['public'],
-    token_endpoint_auth_methods_supported: ['none'],
-    claims_supported: ['iss', 'aud', 'sub', 'name', 'iat', 'exp'],
-  };
-  const jwks = { keys: [key.publicJwk] };
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: clientId,
+        client_name: 'Gatehouse',
+        // Native: loopback redirects match on any port (RFC 8252); the CLI and the browser both are public clients.
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token', DEVICE_CODE_GRANT],
+        response_types: ['code'],
+        redirect_uris: [`http://127.0.0.1${LOOPBACK_REDIRECT_PATH}`, `http://[::1]${LOOPBACK_REDIRECT_PATH}`, ...(opts.redirectUris ?? []).filter(nativeRedirectAllowed)],
+        id_token_signed_response_alg: 'EdDSA',
+      },
+    ],
+    jwks: { keys: [key.privateJwk] },
+    // Sessions and interactions live in memory; their cookies need only outlive this process.
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    pkce: { methods: ['S256'], required: () => true },
+    scopes: ['openid', 'offline_access', 'profile'],
+    claims: { openid: ['sub'], profile: ['name'] },
+    // `name` in the ID token itself: clients show who is signed in without a userinfo call.
+    conformIdTokenClaims: false,
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      deviceFlow: { enabled: true, charset: 'base-20', mask: '****-****', userCodeInputSource, userCodeConfirmSource, successSource },
+    },
+    routes: { token: '/oauth/token' }, // `/token` stays the scripted shortcut
+    ttl: { IdToken: idTokenTtl, AccessToken: idTokenTtl, AuthorizationCode: 60, DeviceCode: 600, Interaction: 600, Session: 3600, Grant: 14 * 24 * 3600, RefreshToken: 14 * 24 * 3600 },
+    // Every sign-in gets a refresh token (no offline_access consent dance: there is no consent here).
+    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }) => client.grantTypeAllowed('refresh_token'),
+    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `${mountPath}/interaction/${interaction.uid}` },
+    findAccount: (_ctx: unknown, sub: string) => ({ accountId: sub, claims: () => ({ sub, name: sub }) }),
+    clientBasedCORS: (_ctx: unknown, origin: string) => isAllowedOrigin(origin) || origin === issuerUrl.origin,
+    renderError: async (ctx: KoaContextWithOIDC, out: Record<string, string>) => {
+      ctx.type = 'html';
+      ctx.body = errorPage(out);
+    },
+  });
+  provider.on('server_error', (_ctx: unknown, error: unknown) => {
+    console.error('[gatehouse] dev issuer error:', error instanceof Error ? error.message : String(error));
+  });
+  const callback = provider.callback();
 
   async function issueIdToken(username: string): Promise<string> {
     if (!devMode) throw new DomainError('forbidden', 'forbidden', 'The dev account issuer only works in dev mode.');
     if (!isValidDevUsername(username)) throw new DomainError('bad_request', 'invalid_request', USERNAME_RULE);
     const iat = Math.floor(clock.now() / 1000);
+    // The provider's own issuer, key and client: indistinguishable to a verifier from one it issued after a login.
     return new SignJWT({ name: username })
       .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'JWT' })
       .setIssuer(issuer)
-      .setAudience(audience)
+      .setAudience(clientId)
       .setSubject(username)
       .setIssuedAt(iat)
-      .setExpirationTime(iat + DEV_ID_TOKEN_TTL_SECONDS)
+      .setExpirationTime(iat + idTokenTtl)
       .sign(key.privateKey);
   }
 
@@ -102,6 +160,36 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
       return false;
     }
     return hostname === 'localhost' || isLoopbackAddress(hostname.replace(/^\[|\]$/g, ''));
+  }
+
+  /** Our own login page: any username, no password; consent is granted on the spot (development only). */
+  async function interaction(req: IncomingMessage, res: ServerResponse, uid: string, action: string | undefined): Promise<void> {
+    const method = req.method ?? 'GET';
+    let details: Awaited<ReturnType<Provider['interactionDetails']>>;
+    try {
+      details = await provider.interactionDetails(req, res);
+    } catch {
+      return sendHtml(res, 400, errorPage({ error: 'invalid_request', error_description: 'This sign-in expired or was already used. Start again from your app.' }));
+    }
+    if (details.uid !== uid) return sendHtml(res, 400, errorPage({ error: 'invalid_request', error_description: 'This sign-in does not match your browser session. Start again.' }));
+    if (details.prompt.name === 'consent') {
+      const grant = details.grantId ? ((await provider.Grant.find(details.grantId)) ?? null) : null;
+      const accountId = details.session?.accountId;
+      const given = grant ?? new provider.Grant({ accountId: accountId!, clientId: String(details.params.client_id) });
+      const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+      if (missing.missingOIDCScope) given.addOIDCScope(missing.missingOIDCScope.join(' '));
+      if (missing.missingOIDCClaims) given.addOIDCClaims(missing.missingOIDCClaims);
+      for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) given.addResourceScope(indicator, scopes.join(' '));
+      const grantId = await given.save();
+      return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    }
+    if (details.prompt.name !== 'login') return sendHtml(res, 400, errorPage({ error: 'invalid_request', error_description: 'Unexpected sign-in step.' }));
+    const formAction = `${mountPath}/interaction/${uid}/login`;
+    if (action === undefined && (method === 'GET' || method === 'HEAD')) return sendHtml(res, 200, loginPage(formAction));
+    if (action !== 'login' || method !== 'POST') return sendHtml(res, 405, errorPage({ error: 'invalid_request', error_description: 'Method not allowed.' }), { allow: 'GET' });
+    const username = await readLoginUsername(req);
+    if (!isValidDevUsername(username)) return sendHtml(res, 400, loginPage(formAction, USERNAME_RULE));
+    return provider.interactionFinished(req, res, { login: { accountId: username } }, { mergeWithLastSubmission: false });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, subPath: string): Promise<void> {
@@ -121,13 +209,17 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
       if (Object.keys(req.headers).some((name) => name === 'forwarded' || name === 'via' || name.startsWith('x-forwarded-'))) {
         return fail(res, 403, 'forbidden', 'forbidden', 'The dev account issuer does not answer proxied requests.', cors);
       }
-      const path = subPath.split('?')[0] || '/';
+      const [path = '/', query] = splitOnce(subPath, '?');
       const method = req.method ?? 'GET';
-      if (path === '/.well-known/openid-configuration' || path === '/jwks') {
-        if (method !== 'GET' && method !== 'HEAD') return methodNotAllowed(res, 'GET, HEAD', cors);
-        return sendJson(res, 200, path === '/jwks' ? jwks : discovery, { ...cors, 'cache-control': 'public, max-age=300' });
+      const step = /^\/interaction\/([A-Za-z0-9_-]{1,64})(?:\/(login))?$/.exec(path);
+      if (step) return await interaction(req, res, step[1]!, step[2]);
+      if (path !== '/token') {
+        // Everything else is the provider's own: discovery, JWKS, /auth, /oauth/token, /device….
+        // Mounted under the relay: the provider computes its URLs from originalUrl minus url.
+        (req as IncomingMessage & { originalUrl?: string }).originalUrl = `${mountPath}${subPath}`;
+        req.url = query === undefined ? path : `${path}?${query}`;
+        return await callback(req, res);
       }
-      if (path !== '/token') return fail(res, 404, 'not_found', 'not_found', 'Not found.', cors);
       // Same-origin pages (the relay's own origin) send Origin too; any other origin must be listed.
       const originAllowed = origin === undefined || isAllowedOrigin(origin) || origin === issuerUrl.origin;
       if (method === 'OPTIONS') {
@@ -150,7 +242,7 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
       return sendJson(
         res,
         200,
-        { id_token: idToken, token_type: 'Bearer', expires_in: DEV_ID_TOKEN_TTL_SECONDS },
+        { id_token: idToken, token_type: 'Bearer', expires_in: idTokenTtl },
         { ...cors, 'cache-control': 'no-store', pragma: 'no-cache' },
       );
     } catch (error) {
@@ -158,7 +250,44 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
     }
   }
 
-  return { issuer, audience, issueIdToken, handle, allowOrigin: (origin) => void allowedOrigins.add(parseOrigin(origin)) };
+  return { issuer, clientId, audience: clientId, issueIdToken, handle, allowOrigin: (origin) => void allowedOrigins.add(parseOrigin(origin)) };
+}
+
+function splitOnce(value: string, separator: string): [string, string | undefined] {
+  const at = value.indexOf(separator);
+  return at < 0 ? [value, undefined] : [value.slice(0, at), value.slice(at + 1)];
+}
+
+async function readLoginUsername(req: IncomingMessage): Promise<unknown> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') return undefined;
+  const form = new URLSearchParams((await readBody(req, MAX_LOGIN_FORM_BYTES)).toString('utf8'));
+  return form.getAll('username').length === 1 ? form.get('username') : undefined;
+}
+
+async function userCodeInputSource(ctx: KoaContextWithOIDC, form: string, _out: unknown, err?: { userCode?: string; name?: string }): Promise<void> {
+  ctx.body = userCodePage(form, err ? (err.userCode || err.name === 'NoCodeError' ? 'That code is not right. Check it and try again.' : 'The sign-in could not go on. Try again.') : undefined);
+}
+
+async function userCodeConfirmSource(ctx: KoaContextWithOIDC, form: string, _client: unknown, _deviceInfo: unknown, userCode: string): Promise<void> {
+  ctx.body = confirmCodePage(form, userCode);
+}
+
+async function successSource(ctx: KoaContextWithOIDC): Promise<void> {
+  ctx.body = signedInPage();
+}
+
+function sendHtml(res: ServerResponse, status: number, html: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, {
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': String(Buffer.byteLength(html)),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    // Our pages need no script and no style: nothing inline can run, and nobody may frame them.
+    'content-security-policy': "default-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    ...headers,
+  });
+  res.end(res.req.method === 'HEAD' ? undefined : html);
 }
 
 function parseIssuerUrl(value: string): URL {

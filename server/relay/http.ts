@@ -24,6 +24,46 @@ export interface RelayHttpOptions {
   allowedOrigins: () => string[];
   /** `{label}.{suffix}` hosts are environments' page origins (SPEC §11); null serves no pages. */
   environmentHostSuffix: () => string | null;
+  /** What clients need to sign in (SPEC §15); null while the relay is starting. */
+  signIn: { accountIssuer: string; clientId: string } | null;
+}
+
+/** Where the account issuer sends a browser back; the relay hands code and state on to the device page that asked. */
+export const SIGN_IN_CALLBACK_PATH = '/sign-in/callback';
+const SIGN_IN_STATE = /^([A-Za-z0-9_-]{22,86})\.([A-Za-z0-9_-]{4,400})$/;
+const FORWARDED_SIGN_IN_PARAMS = ['code', 'state', 'iss', 'error', 'error_description'] as const;
+
+/**
+ * The device page's origin named in `state` (`<nonce>.<base64url(origin)>`), when it is one this relay
+ * serves or lists; anything else is refused, so a code never goes to a page of the caller's choosing.
+ */
+export function signInReturnOrigin(state: string | null, isAllowed: (origin: string) => boolean): string | null {
+  const match = SIGN_IN_STATE.exec(state ?? '');
+  if (!match) return null;
+  let origin: string;
+  try {
+    origin = new URL(Buffer.from(match[2]!, 'base64url').toString('utf8')).origin;
+  } catch {
+    return null;
+  }
+  if (Buffer.from(origin).toString('base64url') !== match[2]) return null; // exactly an origin, nothing more
+  return isAllowed(origin) ? origin : null;
+}
+
+function bounceSignIn(req: IncomingMessage, res: ServerResponse, query: string, isAllowed: (origin: string) => boolean): void {
+  const params = new URLSearchParams(query);
+  const origin = signInReturnOrigin(params.get('state'), isAllowed);
+  if (!origin) {
+    return sendJson(res, 400, { error: 'invalid_request', reason: 'invalid_request', message: 'This sign-in callback does not name a device page this relay serves. Start the sign-in again from the device page.' }, noStore);
+  }
+  const forward = new URLSearchParams();
+  for (const name of FORWARDED_SIGN_IN_PARAMS) {
+    const value = params.get(name);
+    if (value !== null && value.length <= 2048) forward.set(name, value);
+  }
+  // In the fragment: the code reaches the page's script, never a server log on the way.
+  res.writeHead(303, { location: `${origin}/device#${forward.toString()}`, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
+  res.end();
 }
 
 const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };
@@ -123,7 +163,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
       }
       if (pathname.startsWith('/dev-issuer/') || pathname === '/dev-issuer') {
         if (!opts.devIssuer) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'The dev issuer is not enabled on this relay.' });
-        return await opts.devIssuer.handle(req, res, pathname.slice('/dev-issuer'.length) || '/');
+        return await opts.devIssuer.handle(req, res, `${pathname.slice('/dev-issuer'.length) || '/'}${query}`);
       }
       if (req.method === 'OPTIONS') {
         res.writeHead(Object.keys(cors).length ? 204 : 403, cors);
@@ -154,6 +194,15 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
         const body = LinkBody.safeParse(await readObjectBody(req, 32 * 1024));
         if (!body.success) throw new DomainError('bad_request', 'invalid_request', 'The body must be {"proof": "<unlink proof JWT>"}.');
         return sendJson(res, 200, await removeLink(deps, unlink[1]!, body.data.proof), noStore);
+      }
+      if (pathname === '/.well-known/gatehouse-configuration' && req.method === 'GET') {
+        if (!opts.signIn) return sendJson(res, 503, { error: 'temporarily_unavailable', reason: 'unavailable', message: 'The relay is starting.' }, { ...cors, ...noStore });
+        return sendJson(res, 200, { accountIssuer: opts.signIn.accountIssuer, clientId: opts.signIn.clientId, relayIssuer: deps.relayIssuer }, cors);
+      }
+      if (pathname === SIGN_IN_CALLBACK_PATH && req.method === 'GET') {
+        const allowed = opts.allowedOrigins();
+        const scheme = new URL(deps.publicUrl()).protocol;
+        return bounceSignIn(req, res, query, (origin) => allowed.includes(origin) || (isEnvironmentPageOrigin(origin, suffix) && new URL(origin).protocol === scheme));
       }
       if (pathname === '/.well-known/gatehouse-relay' && req.method === 'GET') {
         return sendJson(res, 200, { issuer: deps.relayIssuer, publicKey: deps.signingKey.publicJwk }, cors);

@@ -14,7 +14,7 @@ import { loadOrCreateSigningKey } from '../common/keys';
 import { createOidcAccountTokenVerifier } from '../identity/account-token';
 import { createDevIssuer, isLoopbackAddress, type DevIssuer } from '../identity/dev-issuer';
 import type { RelayDeps } from './deps';
-import { createRelayRequestHandler, isEnvironmentPageOrigin } from './http';
+import { createRelayRequestHandler, isEnvironmentPageOrigin, SIGN_IN_CALLBACK_PATH } from './http';
 import { openPgRelayStore } from './pg-store';
 import { openSqliteRelayStore } from './sqlite-store';
 import type { RelayStore } from './store';
@@ -41,6 +41,10 @@ export interface RelayConfig {
   devIssuer?: boolean;
   /** An external OpenID provider; defaults to the dev issuer when that is mounted. */
   accountIssuer?: { issuer: string; audience: string };
+  /** The client id clients sign in with at `accountIssuer` (default: its audience), published in gatehouse-configuration. */
+  accountClientId?: string;
+  /** Lifetime of the dev issuer's ID tokens (default 600 s); tests shorten it to see refreshes. */
+  devIssuerIdTokenTtlSeconds?: number;
   allowedOrigins?: string[];
   endpointTimeoutMs?: number;
   /** A store to use instead of the embedded SQLite one. */
@@ -159,7 +163,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     }
     return handle(req, res);
   };
-  const server = createBoundedServer(counted(createRelayRequestHandler({ ...handlerOpts, devIssuer: null })));
+  const server = createBoundedServer(counted(createRelayRequestHandler({ ...handlerOpts, devIssuer: null, signIn: null })));
   server.on('upgrade', (req, socket, head) => {
     if (new URL(req.url ?? '/', 'http://relay.invalid').pathname === TUNNEL_PATH && deps.relayIssuer) return tunnels.handleUpgrade(req, socket, head);
     socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
@@ -200,6 +204,9 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
       clock,
       devMode: true,
       allowedOrigins,
+      // Browsers come back through the relay's own callback, which hands code and state to the device page.
+      redirectUris: [`${publicUrl}${SIGN_IN_CALLBACK_PATH}`],
+      ...(config.devIssuerIdTokenTtlSeconds !== undefined && { idTokenTtlSeconds: config.devIssuerIdTokenTtlSeconds }),
       // Device pages on `{label}.{suffix}` sign in here like the relay's client API lets them call it.
       allowsOrigin: (origin) => isEnvironmentPageOrigin(origin, hostSuffix),
     });
@@ -212,8 +219,9 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     throw new Error('No account issuer: pass --account-issuer and --account-audience, or run with the dev issuer.');
   }
   deps.accountTokens = createOidcAccountTokenVerifier({ issuer: issuer.issuer, audience: issuer.audience, clock });
+  const signIn = { accountIssuer: issuer.issuer, clientId: config.accountIssuer ? (config.accountClientId ?? issuer.audience) : DEV_AUDIENCE };
   server.removeAllListeners('request');
-  server.on('request', counted(createRelayRequestHandler({ ...handlerOpts, devIssuer })));
+  server.on('request', counted(createRelayRequestHandler({ ...handlerOpts, devIssuer, signIn })));
   let metricsServer: { server: Server; url: string } | null = null;
   if (metrics && config.metricsListen) metricsServer = await startMetricsServer(metrics, config.metricsListen);
 

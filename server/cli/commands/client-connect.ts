@@ -16,8 +16,9 @@ export interface ClientConnectOptions {
   dataDir: string;
   environment: string;
   relay: string;
-  account: string;
-  /** An account ID token from a real provider; without it the relay's dev issuer signs `account` in. */
+  /** The dev issuer's shortcut for scripts: sign this username in without a browser. */
+  account?: string;
+  /** An account ID token (automation); without it and `account`: the stored sign-in (`gatehouse login`). */
   idToken?: string;
   keyFile?: string;
   label?: string;
@@ -54,7 +55,13 @@ export async function runClientConnect(out: Output, opts: ClientConnectOptions):
       relayUrl: opts.relay.replace(/\/+$/, ''),
       environmentId: opts.environment,
       signer,
-      getIdToken: () => (opts.idToken ? Promise.resolve(opts.idToken) : devIdToken(opts.relay.replace(/\/+$/, ''), opts.account)),
+      getIdToken: async () => {
+        const relay = opts.relay.replace(/\/+$/, '');
+        if (opts.idToken) return opts.idToken;
+        if (opts.account) return devIdToken(relay, opts.account);
+        const { accountIdToken } = await import('../account-session');
+        return accountIdToken(out, { dataDir: opts.dataDir, relay, interactive: process.stdin.isTTY === true });
+      },
       client: { label: opts.label ?? hostname(), deviceType: 'desktop', os: osName() },
       wait: opts.wait,
       onPending,

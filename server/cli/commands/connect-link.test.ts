@@ -189,9 +189,9 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
         cli('connect', 'link', '--relay', noDevIssuer.publicUrl, '--account', 'alice'),
         cli('connect', 'link', '--relay', notARelay.url, '--id-token', 'x.y.z'),
       ]);
-      const exactlyOne = { code: 2, stdout: '', stderr: 'gatehouse: Pass exactly one of --account NAME (dev issuer) or --id-token JWT.\n' };
-      expect(both).toEqual(exactlyOne);
-      expect(neither).toEqual(exactlyOne);
+      expect(both).toEqual({ code: 2, stdout: '', stderr: 'gatehouse: Pass at most one of --account NAME (dev issuer) or --id-token JWT.\n' });
+      // Neither, and no stored sign-in (stdin is not a terminal here): it says how to sign in.
+      expect(neither).toEqual({ code: 1, stdout: '', stderr: `gatehouse: Not signed in to ${relay.publicUrl}'s account issuer. Run: npx gatehouse login --relay ${relay.publicUrl}\n` });
       expect(noRelay).toMatchObject({ code: 2, stderr: expect.stringContaining("required option '--relay <url>' not specified") });
       expect(badUrl).toEqual({ code: 2, stdout: '', stderr: 'gatehouse: --relay must be http or https.\n' });
       expect(noDev).toEqual({

@@ -40,10 +40,15 @@ function linkError(error: unknown, deps: EnvDeps, opts: { relay: string; account
 }
 
 export async function runLink(out: Output, opts: { dataDir: string; relay: string; account?: string; idToken?: string; directEndpoint?: string }): Promise<number> {
-  if (!opts.account === !opts.idToken) throw new UsageError('Pass exactly one of --account NAME (dev issuer) or --id-token JWT.');
+  if (opts.account && opts.idToken) throw new UsageError('Pass at most one of --account NAME (dev issuer) or --id-token JWT.');
   const env = await openEnvOffline(opts.dataDir);
   try {
-    const idToken = opts.idToken ?? (await devIdToken(opts.relay, opts.account!, true));
+    // Without either: the account signed in with `gatehouse login` (refreshed, or signed in now at a terminal).
+    const idToken =
+      opts.idToken ??
+      (opts.account
+        ? await devIdToken(opts.relay, opts.account, true)
+        : await (await import('../account-session')).accountIdToken(out, { dataDir: opts.dataDir, relay: opts.relay, interactive: process.stdin.isTTY === true }));
     const signingKey = await loadEnvSigningKey(opts.dataDir);
     const { linkToRelay } = await import('../../env/link/link-client'); // jose and the proofs: link and unlink only
     let link: RelayLink;

@@ -66,7 +66,8 @@ export async function runStart(opts: { dataDir: string; envPort: number; relayPo
   console.log(`Settings      ${env.publicUrl}/settings/connections   (owner only: never through the relay)`);
   announceLogin(env);
   console.log('');
-  console.log('Connect a client from another terminal:');
+  console.log('Connect a client from another terminal (sign in first, any username):');
+  console.log(`  npm run gatehouse -- login --relay ${relay.publicUrl}`);
   console.log(`  npm run gatehouse -- client connect --environment ${env.environmentId} --relay ${relay.publicUrl}`);
   console.log('');
   console.log('Press Ctrl+C to stop.');
@@ -117,6 +118,7 @@ export async function runRelayStart(opts: {
   databaseUrl?: string;
   devIssuer: boolean;
   accountIssuer?: { issuer: string; audience: string };
+  accountClientId?: string;
   allowedOrigins: string[];
   environmentHostSuffix?: string;
   allowPrivateEndpoints?: boolean;
@@ -137,13 +139,15 @@ export async function runRelayStart(opts: {
     ...(opts.databaseUrl && { databaseUrl: opts.databaseUrl }),
     ...(opts.publicUrl && { publicUrl: opts.publicUrl }),
     ...(opts.accountIssuer && { accountIssuer: opts.accountIssuer }),
+    ...(opts.accountClientId && { accountClientId: opts.accountClientId }),
   });
   console.log('Gatehouse relay is running.');
   console.log(`Relay         ${relay.publicUrl}`);
   console.log(`Data          ${opts.dataDir}`);
   console.log(`Store         ${opts.databaseUrl ? `PostgreSQL ${describeDatabaseUrl(opts.databaseUrl)} (shared by every relay instance on it)` : 'SQLite (embedded, this instance only)'}`);
   if (relay.internalUrl) console.log(`Internal hop  ${relay.internalUrl} (other relay instances forward to tunnels held here)`);
-  if (relay.devIssuer) console.log(`Dev issuer    ${relay.devIssuer.issuer} (loopback callers only)`);
+  if (relay.devIssuer) console.log(`Dev issuer    ${relay.devIssuer.issuer} (oidc-provider, any username, loopback callers only)`);
+  console.log(`Sign in       npx gatehouse login --relay ${relay.publicUrl}   (clients find the account issuer at ${relay.publicUrl}/.well-known/gatehouse-configuration)`);
   console.log(`Tunnels       ${relay.publicUrl.replace(/^http/, 'ws')}/v1/tunnel; devices reach environments at ${relay.publicUrl}/e/<environment id>`);
   if (opts.environmentHostSuffix) console.log(`Device pages  on <label>.${opts.environmentHostSuffix}`);
   if (relay.metricsUrl) console.log(`Metrics       ${relay.metricsUrl}`);
