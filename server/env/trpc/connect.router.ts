@@ -4,6 +4,7 @@ import { listAudit } from '../audit/audit.service';
 import { listClients } from '../connect/clients.service';
 import { approveClient, rejectClient, revokeClient } from '../connect/client-decisions.service';
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
+import { webhooksRouter } from './webhooks.router';
 import { ownerReadProcedure, ownerStepUpProcedure, ownerWriteProcedure, router } from './init';
 
 export const connectRouter = router({
@@ -28,6 +29,7 @@ export const connectRouter = router({
   tunnel: router({
     status: ownerReadProcedure.output(TunnelStatus).query(({ ctx }) => ctx.deps.tunnelStatus?.() ?? { state: 'disabled' }),
   }),
+  webhooks: webhooksRouter,
   audit: router({
     list: ownerReadProcedure.input(AuditListInput).query(({ ctx, input }) => listAudit(ctx.deps, input ?? {})),
   }),
