@@ -27,7 +27,8 @@ export function checkWebhookUrl(input: string, allowPrivate: boolean): string {
   if (url.hash || input.includes('#')) throw refused('no fragment');
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (!host) throw refused('no host');
-  if (!allowPrivate && (isIP(host) ? isPrivateAddress(host) : /(^|\.)localhost$/i.test(host) || !host.includes('.'))) {
+  // Names are checked again where it counts, on the address each connection actually dials.
+  if (!allowPrivate && (isIP(host) ? isPrivateAddress(host) : /(^|\.)localhost\.?$/i.test(host))) {
     throw refused('private, loopback and link-local addresses are refused (start the environment with --allow-private-webhooks to allow them)');
   }
   return url.toString();
