@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConnectFailedError, ConnectionBlockedError } from '../../shared/client/errors';
 import { DomainError } from '../common/errors';
 import { registerSecurityCommands } from './commands/security-commands';
+import { registerWebhookCommands } from './commands/webhook-commands';
 import { CliError, dataDirOf, EXIT, portOf, UsageError, urlOf } from './options';
 import { createOutput } from './output';
 
@@ -156,6 +157,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .description('link, relay and security mode')
     .action((o: Common) => run(import('./commands/connect-link').then(({ runStatus }) => runStatus(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
   registerSecurityCommands(connect, common, run);
+  registerWebhookCommands(connect, common, run);
 
   const owner = program.command('owner').description('owner access');
   common(owner.command('login-url'))
