@@ -10,6 +10,7 @@ import { ModeSetting } from './mode-setting';
 import { useAccessEvents, type LiveStatus } from './use-access-events';
 import { useBrowserNotifications } from './use-browser-notifications';
 import { useDecisions } from './use-decisions';
+import { WebhooksSection } from './webhooks-section';
 
 function LiveIndicator({ live }: { live: LiveStatus }) {
   const text = live.kind === 'live' ? 'Live' : live.kind === 'connecting' ? 'Connecting…' : live.kind === 'reconnecting' ? 'Reconnecting…' : 'Signed out';
@@ -128,6 +129,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
               <ClientList clients={state.clients} now={now} running={running} onDecide={(c, d) => void decide(c, d)} />
             )}
           </section>
+          <WebhooksSection enabled={revision > 0} now={now} />
           <AuditSection clients={state.clients} revision={revision} now={now} />
         </>
       )}
