@@ -3,5 +3,5 @@ import { ownerWriteProcedure, router } from './init';
 
 export const ownerRouter = router({
   /** `gatehouse owner logout --all`: ends every owner session and its streams (S63). */
-  logoutAll: ownerWriteProcedure.mutation(({ ctx }) => endAllOwnerSessions(ctx.deps)),
+  logoutAll: ownerWriteProcedure.mutation(({ ctx }) => endAllOwnerSessions(ctx.deps, ctx.actor)),
 });
