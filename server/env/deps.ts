@@ -16,4 +16,6 @@ export interface EnvDeps {
   securityLog?: SecurityLog;
   /** The webhook sealing key and address policy (SPEC §14); absent where webhooks cannot be managed. */
   webhooks?: WebhookSettings;
+  /** The environment's own origin: owner pages, and so passkeys (the WebAuthn RP), live only there. */
+  ownOrigin?: () => string;
 }

@@ -82,6 +82,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const adminToken = loadOrCreateAdminToken(adminTokenFile(dataDir));
   deps.webhooks = { sealKey: loadOrCreateWebhookKey(webhookKeyFile(dataDir)), allowPrivate: config.allowPrivateWebhooks ?? false, publicUrl: () => publicUrl };
   const webhookDispatcher = createWebhookDispatcher(deps, deps.webhooks);
+  deps.ownOrigin = () => new URL(publicUrl).origin;
   const mint = createMintService({ deps, environmentId, signingKey, ...(config.newClientRateLimit && { newClientRateLimit: config.newClientRateLimit }) });
   const host = config.host ?? '127.0.0.1';
   let publicUrl = config.publicUrl ?? '';
