@@ -93,11 +93,20 @@ function pendingInWindow(db: EnvDb, webhookId: string, now: number): number {
   );
 }
 
+/** Prepared once per database: this runs on the mint path for every new device (no SQL compiled per ask). */
+const subscribers = new WeakMap<EnvDb, ReturnType<typeof prepareSubscribers>>();
+const prepareSubscribers = (db: EnvDb) => db.select({ webhookId: webhooks.webhookId, events: webhooks.events }).from(webhooks).prepare();
+function subscribersOf(db: EnvDb) {
+  let q = subscribers.get(db);
+  if (!q) subscribers.set(db, (q = prepareSubscribers(db)));
+  return q;
+}
+
 /** Queues this audit entry's webhook event for every webhook subscribed to it, inside the caller's transaction. */
 export function enqueueWebhookEvents(db: EnvDb, now: number, entry: AuditInput): void {
   const type = eventTypeOf(entry);
   if (!type) return;
-  const hooks = db.select({ webhookId: webhooks.webhookId, events: webhooks.events }).from(webhooks).all();
+  const hooks = subscribersOf(db).all();
   if (hooks.length === 0) return;
   const data = dataOf(db, entry, type);
   if (!data) return;
