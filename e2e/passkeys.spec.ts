@@ -13,6 +13,7 @@ import { findActiveClient } from '../server/env/connect/clients.service';
 import { setSecurityMode } from '../server/env/connect/security-mode.service';
 import { startEnvironment, type EnvRuntime } from '../server/env/env-app';
 import { STEP_UP_WINDOW_MS } from '../server/env/owner/step-up';
+import { startReceiver } from '../server/env/webhooks/webhook-receiver.testing';
 
 const thumbprint = (n: number) => `pk${String(n).padStart(6, '0')}`.padEnd(43, 'Q');
 
@@ -30,7 +31,7 @@ let dir: string;
 const clock = manualClock(Date.now());
 test.beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-passkeys-'));
-  env = await startEnvironment({ dataDir: dir, host: 'localhost', port: 0, tunnel: false, clock });
+  env = await startEnvironment({ dataDir: dir, host: 'localhost', port: 0, tunnel: false, clock, allowPrivateWebhooks: true });
   setSecurityMode(env.deps, 'client-approval', 'cli');
 });
 test.afterAll(async () => {
@@ -39,6 +40,7 @@ test.afterAll(async () => {
 });
 
 test('passkey: register, step-up on approve, sign in with it, a refused step-up, a removed passkey refused', async ({ page }) => {
+  test.setTimeout(120_000); // one long journey through several ceremonies on a shared 2-core machine
   expect(env.publicUrl).toMatch(/^http:\/\/localhost:\d+$/);
   const stepUps: string[] = [];
   page.on('request', (r) => void (r.url().includes('owner.stepUp.verify') && stepUps.push(r.url())));
@@ -90,4 +92,50 @@ test('passkey: register, step-up on approve, sign in with it, a refused step-up,
   await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
   await expect(page.getByRole('alert')).toContainText(/No passkey is registered|not accepted/);
   await expect(page.getByRole('heading', { name: 'Sign in as the owner' })).toBeVisible();
+});
+
+test('a Slack message when a device waits: click through, verify with the passkey, approve', async ({ page }) => {
+  test.setTimeout(120_000);
+  const receiver = await startReceiver();
+  try {
+    const stepUps: string[] = [];
+    page.on('request', (r) => void (r.url().includes('owner.stepUp.verify') && stepUps.push(r.url())));
+    await page.goto(env.loginUrl());
+    await addAuthenticator(page);
+    const passkeys = page.getByRole('region', { name: 'Passkeys' });
+    await passkeys.getByLabel('Passkey name').fill('Desk');
+    await passkeys.getByRole('button', { name: 'Register a passkey' }).click();
+    await expect(passkeys.getByText('Passkey “Desk” registered.')).toBeVisible();
+
+    const hooks = page.getByRole('region', { name: 'Webhooks' });
+    await expect(hooks).toContainText('Webhooks reach you even when this page is closed');
+    await hooks.getByLabel('Webhook URL').fill(receiver.url);
+    await hooks.getByLabel('Format').selectOption('slack');
+    await hooks.getByRole('button', { name: 'Add webhook' }).click();
+    await expect(hooks.getByRole('status').filter({ hasText: 'shown only now' })).toContainText('whsec_');
+    await hooks.getByRole('button', { name: 'I saved it' }).click();
+    await expect(hooks.getByText('whsec_')).toHaveCount(0);
+    await hooks.getByRole('button', { name: 'Send test' }).click();
+    await expect(hooks.getByText('Test delivered (HTTP 204).')).toBeVisible();
+
+    requestClient(env.deps, { clientProofKeyThumbprint: thumbprint(3), accountId: 'owner', client: { label: 'Garden laptop' } });
+    await expect.poll(() => receiver.received.map((r) => r.body).find((b) => b.includes('Garden laptop')) ?? null).not.toBeNull();
+    const slack = JSON.parse(receiver.received.find((r) => r.body.includes('Garden laptop'))!.body) as { text: string };
+    expect(slack.text).toContain('is waiting for your approval');
+    const link = /<(http[^|>]+)\|Open in Gatehouse>/.exec(slack.text)![1]!;
+    expect(link).toBe(`${env.publicUrl}/settings/connections#client-${thumbprint(3)}`);
+
+    await hooks.getByRole('button', { name: 'Deliveries' }).click();
+    await expect(hooks.getByRole('table', { name: 'Deliveries' })).toContainText('client.pending');
+
+    await page.goto(link);
+    const row = page.locator(`[id="client-${thumbprint(3)}"]`);
+    await expect(row).toContainText('Garden laptop');
+    clock.advance(STEP_UP_WINDOW_MS + 1000);
+    await row.getByRole('button', { name: 'Approve' }).click();
+    await expect.poll(() => findActiveClient(env.deps.db, thumbprint(3))?.status).toBe('approved');
+    expect(stepUps).toHaveLength(1);
+  } finally {
+    await receiver.close();
+  }
 });
