@@ -266,3 +266,46 @@ export function describeTunnel(status: TunnelStatus): string {
       return 'tunnel: stopped';
   }
 }
+
+// Webhooks (SPEC §14).
+export const webhookEvents = ['client.pending', 'client.approved', 'client.rejected', 'client.revoked', 'mode.changed', 'flood.detected'] as const;
+export const WebhookEvent = z.enum(webhookEvents);
+export type WebhookEvent = z.infer<typeof WebhookEvent>;
+export const webhookFormats = ['json', 'slack', 'discord'] as const;
+export const WebhookFormat = z.enum(webhookFormats);
+export type WebhookFormat = z.infer<typeof WebhookFormat>;
+export const WebhookId = z.string().regex(/^wh_[A-Za-z0-9_-]{16,32}$/, 'not a webhook id');
+
+export const WebhookCreateInput = z.object({
+  url: z.string().min(1).max(2000),
+  events: z.array(WebhookEvent).min(1).max(webhookEvents.length).refine((e) => new Set(e).size === e.length, 'events repeat'),
+  format: WebhookFormat.default('json'),
+});
+export type WebhookCreateInput = z.input<typeof WebhookCreateInput>;
+export const WebhookIdInput = z.object({ webhookId: WebhookId });
+
+export const Webhook = z.object({
+  webhookId: z.string(),
+  url: z.string(),
+  events: z.array(WebhookEvent),
+  format: WebhookFormat,
+  createdAt: IsoTime,
+});
+export type Webhook = z.infer<typeof Webhook>;
+/** The secret is in this answer only. */
+export const WebhookCreated = z.object({ webhookId: z.string(), secret: z.string(), webhook: Webhook });
+
+export const WebhookDelivery = z.object({
+  id: z.number().int(),
+  messageId: z.string(),
+  eventType: z.string(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.number().int(),
+  createdAt: IsoTime,
+  nextAttemptAt: IsoTime.nullable(),
+  lastAttemptAt: IsoTime.nullable(),
+  lastStatusCode: z.number().int().nullable(),
+  lastError: z.string().nullable(),
+  deliveredAt: IsoTime.nullable(),
+});
+export type WebhookDelivery = z.infer<typeof WebhookDelivery>;

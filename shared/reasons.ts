@@ -25,6 +25,7 @@ export const errorReasons = [
   'endpoint_response_invalid',
   'not_linked',
   'rate_limited',
+  'step_up_required',
   'internal',
 ] as const;
 export type ErrorReason = (typeof errorReasons)[number];

@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConnectFailedError, ConnectionBlockedError } from '../../shared/client/errors';
 import { DomainError } from '../common/errors';
 import { registerSecurityCommands } from './commands/security-commands';
+import { registerWebhookCommands } from './commands/webhook-commands';
 import { CliError, dataDirOf, EXIT, portOf, UsageError, urlOf } from './options';
 import { createOutput } from './output';
 
@@ -54,8 +55,9 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .description('run relay + environment + dev account issuer on 127.0.0.1 (the embedded default)')
     .option('--env-port <n>', 'environment port (0 picks a free one; default $GATEHOUSE_ENV_PORT or 4100)')
     .option('--relay-port <n>', 'relay port (0 picks a free one; default $GATEHOUSE_RELAY_PORT or 4200)')
-    .action((o: Common & { envPort?: string; relayPort?: string }) => {
-      const opts = { dataDir: dataDirOf(o.dataDir), envPort: portOf(o.envPort, 'GATEHOUSE_ENV_PORT', 4100), relayPort: portOf(o.relayPort, 'GATEHOUSE_RELAY_PORT', 4200) };
+    .option('--allow-private-webhooks', 'let webhooks go to private, loopback or link-local addresses')
+    .action((o: Common & { envPort?: string; relayPort?: string; allowPrivateWebhooks?: boolean }) => {
+      const opts = { dataDir: dataDirOf(o.dataDir), envPort: portOf(o.envPort, 'GATEHOUSE_ENV_PORT', 4100), relayPort: portOf(o.relayPort, 'GATEHOUSE_RELAY_PORT', 4200), allowPrivateWebhooks: !!o.allowPrivateWebhooks };
       run(import('./commands/serve').then(({ runStart }) => runStart(opts)));
     });
 
@@ -67,7 +69,8 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--relay <url>', 'the relay to tunnel to (links first when not linked there yet: with --account or --id-token)')
     .option('--account <name>', 'dev issuer account name, to link at start')
     .option('--id-token <jwt>', 'an OpenID Connect ID token of the owner’s account, to link at start')
-    .action((o: Common & { port?: string; publicUrl?: string; relay?: string; account?: string; idToken?: string }) => {
+    .option('--allow-private-webhooks', 'let webhooks go to private, loopback or link-local addresses')
+    .action((o: Common & { port?: string; publicUrl?: string; relay?: string; account?: string; idToken?: string; allowPrivateWebhooks?: boolean }) => {
       run(
         (async () => {
           if (o.account && o.idToken) throw new UsageError('Pass at most one of --account NAME or --id-token JWT.');
@@ -80,6 +83,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
             ...(o.relay && { relay: urlOf(o.relay, '--relay')! }),
             ...(o.account && { account: o.account }),
             ...(o.idToken && { idToken: o.idToken }),
+            ...(o.allowPrivateWebhooks && { allowPrivateWebhooks: true }),
           });
         })(),
       );
@@ -157,6 +161,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .description('link, relay and security mode')
     .action((o: Common) => run(import('./commands/connect-link').then(({ runStatus }) => runStatus(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) }))));
   registerSecurityCommands(connect, common, run);
+  registerWebhookCommands(connect, common, run);
 
   common(program.command('login'))
     .description('sign in to the account issuer a relay names (device code, or a browser on this machine); keeps the tokens in the data directory')

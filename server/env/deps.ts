@@ -3,6 +3,7 @@ import type { Clock } from '../common/clock';
 import type { SecurityLog } from '../common/security-log';
 import type { EnvDb } from './db/database';
 import type { AccessBus } from './events/access-bus';
+import type { WebhookSettings } from './webhooks/webhook-settings';
 
 /** What every environment service takes: tests pass their own. */
 export interface EnvDeps {
@@ -13,4 +14,8 @@ export interface EnvDeps {
   tunnelStatus?: () => TunnelStatus;
   /** Replays and refused proofs (S46); the process-wide console log when absent. */
   securityLog?: SecurityLog;
+  /** The webhook sealing key and address policy (SPEC §14); absent where webhooks cannot be managed. */
+  webhooks?: WebhookSettings;
+  /** The environment's own origin: owner pages, and so passkeys (the WebAuthn RP), live only there. */
+  ownOrigin?: () => string;
 }

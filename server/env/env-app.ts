@@ -22,6 +22,8 @@ import { linkToRelay, unlinkFromRelay } from './link/link-client';
 import { readRelayLink, type RelayLink } from './link/link.service';
 import { startTunnelAgent, type TunnelAgent, type TunnelAgentOptions } from './tunnel/tunnel-agent';
 import { startMarkerPruner } from './connect/replay';
+import { createWebhookDispatcher } from './webhooks/webhook-dispatcher';
+import { loadOrCreateWebhookKey, webhookKeyFile } from './webhooks/webhook-secrets';
 
 export interface EnvConfig {
   dataDir: string;
@@ -40,6 +42,8 @@ export interface EnvConfig {
    * The tunnel to the linked relay (SPEC §11): on by default; it dials out whenever a link exists.
    * `false` keeps the environment reachable only at a direct endpoint.
    */
+  /** `--allow-private-webhooks`: webhooks may target private, loopback and link-local addresses (S52). */
+  allowPrivateWebhooks?: boolean;
   tunnel?: boolean | Pick<TunnelAgentOptions, 'pingIntervalMs' | 'deadAfterMs' | 'backoffBaseMs' | 'backoffMaxMs' | 'log' | 'random'>;
 }
 
@@ -76,6 +80,9 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const signingKey = await loadOrCreateSigningKey(envKeyFile(dataDir));
   const { environmentId, previousId } = await syncEnvironmentId(deps, signingKey.publicJwk);
   const adminToken = loadOrCreateAdminToken(adminTokenFile(dataDir));
+  deps.webhooks = { sealKey: loadOrCreateWebhookKey(webhookKeyFile(dataDir)), allowPrivate: config.allowPrivateWebhooks ?? false, publicUrl: () => publicUrl };
+  const webhookDispatcher = createWebhookDispatcher(deps, deps.webhooks);
+  deps.ownOrigin = () => new URL(publicUrl).origin;
   const mint = createMintService({ deps, environmentId, signingKey, ...(config.newClientRateLimit && { newClientRateLimit: config.newClientRateLimit }) });
   const host = config.host ?? '127.0.0.1';
   let publicUrl = config.publicUrl ?? '';
@@ -113,6 +120,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   if (!publicUrl) publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const stopPruning = startMarkerPruner(deps);
   publicUrl = publicUrl.replace(/\/+$/, '');
+  webhookDispatcher.start();
   const tunnel =
     config.tunnel === false ? null : startTunnelAgent({ deps, environmentId, signingKey, handler, ...(typeof config.tunnel === 'object' && config.tunnel) });
   deps.tunnelStatus = tunnel ? () => tunnel.status() : () => ({ state: 'disabled' });
@@ -142,6 +150,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
     async close() {
       await tunnel?.stop();
       stopPruning();
+      await webhookDispatcher.stop();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       db.$client.close();

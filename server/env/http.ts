@@ -8,6 +8,7 @@ import { sha256Hex } from '../common/secrets';
 import { usesScheme, type ChallengeScheme } from '../common/www-authenticate';
 import type { EnvDeps } from './deps';
 import { loginPageHtml, loginScript } from './owner/login-page';
+import { authenticationOptions, loginWithPasskey } from './owner/passkeys.service';
 import {
   checkAdminToken,
   endOwnerSession,
@@ -126,6 +127,23 @@ async function handleLogin(req: IncomingMessage, res: ServerResponse, opts: EnvH
   });
 }
 
+const PasskeyLoginBody = z.object({ response: z.record(z.string(), z.unknown()) });
+
+/** Passkey sign-in (SPEC §14): options, then the assertion; a verified session like the link's. */
+async function handlePasskeyLogin(req: IncomingMessage, res: ServerResponse, opts: EnvHttpOptions, headers: Record<string, string>, step: 'options' | 'verify') {
+  if (isCrossSite(req, opts.publicUrl()) || !req.headers.origin) throw new DomainError('forbidden', 'forbidden', 'Sign in from the environment’s own login page.');
+  const rp = { origin: new URL(opts.publicUrl()).origin };
+  if (step === 'options') return sendJson(res, 200, await authenticationOptions(opts.deps, rp, 'login', null), headers);
+  const parsed = PasskeyLoginBody.safeParse(await readObjectBody(req, 32 * 1024));
+  if (!parsed.success) throw new DomainError('bad_request', 'invalid_request', 'The sign-in request needs a passkey "response".');
+  const session = await loginWithPasskey(opts.deps, rp, parsed.data.response);
+  const secure = opts.publicUrl().startsWith('https:') ? '; Secure' : '';
+  sendJson(res, 200, { ok: true, redirect: '/settings/connections' }, {
+    ...headers,
+    'set-cookie': `${OWNER_COOKIE}=${session.token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${OWNER_SESSION_TTL_MS / 1000}${secure}`,
+  });
+}
+
 /**
  * Signs this browser out (S63): same-origin only, the session ends server-side (its row and its open
  * event streams) and the cookie is cleared. Answers alike whether or not a session was live.
@@ -195,6 +213,8 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
       }
       if (pathname === '/login' && req.method === 'POST') return await handleLogin(req, res, opts, headers);
       if (pathname === '/logout' && req.method === 'POST') return await handleLogout(req, res, opts, headers);
+      if (pathname === '/login/passkey/options' && req.method === 'POST') return await handlePasskeyLogin(req, res, opts, headers, 'options');
+      if (pathname === '/login/passkey' && req.method === 'POST') return await handlePasskeyLogin(req, res, opts, headers, 'verify');
       if (serveWeb(opts.webRoot, req, res, pathname, headers)) return;
       sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: `Nothing at ${req.method} ${pathname.slice(0, 200)}.` }, headers);
     } catch (error) {

@@ -58,7 +58,8 @@ export interface DirectEndpointPolicy {
 const notAllowed = () =>
   new DomainError('forbidden', 'endpoint_not_allowed', 'The environment’s direct endpoint is not an address this relay may call.');
 
-function checkingLookup(policy: DirectEndpointPolicy, origin: string): LookupFunction {
+/** A socket lookup that refuses private answers unless allowed: the address dialled is the address checked. */
+export function checkingLookup(policy: DirectEndpointPolicy, origin: string): LookupFunction {
   const exempt = policy.allowPrivate || policy.allowedOrigins.includes(origin);
   return (hostname, options, callback) => {
     dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {

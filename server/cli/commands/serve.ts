@@ -40,11 +40,11 @@ function announceLogin(env: EnvRuntime) {
   console.log('  A new link any time: npm run gatehouse -- owner login-url');
 }
 
-export async function runStart(opts: { dataDir: string; envPort: number; relayPort: number }): Promise<number> {
+export async function runStart(opts: { dataDir: string; envPort: number; relayPort: number; allowPrivateWebhooks?: boolean }): Promise<number> {
   const relay: RelayRuntime = await startRelay({ dataDir: relayDataDir(opts.dataDir), port: opts.relayPort, devIssuer: true, environmentHostSuffix: 'localhost' });
   let env: EnvRuntime;
   try {
-    env = await startEnvironment({ dataDir: opts.dataDir, port: opts.envPort, connectOrigins: [relay.publicUrl] });
+    env = await startEnvironment({ dataDir: opts.dataDir, port: opts.envPort, connectOrigins: [relay.publicUrl], allowPrivateWebhooks: !!opts.allowPrivateWebhooks });
   } catch (error) {
     await relay.close();
     throw error;
@@ -80,8 +80,8 @@ export async function runStart(opts: { dataDir: string; envPort: number; relayPo
   return 0;
 }
 
-export async function runEnvStart(opts: { dataDir: string; port: number; publicUrl?: string; relay?: string; account?: string; idToken?: string }): Promise<number> {
-  const env = await startEnvironment({ dataDir: opts.dataDir, port: opts.port, ...(opts.publicUrl && { publicUrl: opts.publicUrl }) });
+export async function runEnvStart(opts: { dataDir: string; port: number; publicUrl?: string; relay?: string; account?: string; idToken?: string; allowPrivateWebhooks?: boolean }): Promise<number> {
+  const env = await startEnvironment({ dataDir: opts.dataDir, port: opts.port, ...(opts.publicUrl && { publicUrl: opts.publicUrl }), allowPrivateWebhooks: !!opts.allowPrivateWebhooks });
   let link = readRelayLink(env.deps);
   try {
     if (opts.relay && link?.relayUrl !== opts.relay.replace(/\/+$/, '')) {

@@ -5,6 +5,7 @@ import type { EnvDb } from '../db/database';
 import { hotQueries } from '../db/hot-queries';
 import { auditLog } from '../db/schema';
 import type { EnvDeps } from '../deps';
+import { enqueueWebhookEvents } from '../webhooks/webhook-events';
 
 /** Records one action with its typed detail, inside the caller's open transaction. */
 export function recordAudit(db: EnvDb, now: number, entry: AuditRecord & { actor: AuditActor; clientProofKeyThumbprint?: string | null }): void {
@@ -15,6 +16,7 @@ export function recordAudit(db: EnvDb, now: number, entry: AuditRecord & { actor
     thumbprint: entry.clientProofKeyThumbprint ?? null,
     detail: JSON.stringify(entry.detail),
   });
+  enqueueWebhookEvents(db, now, entry);
 }
 
 export function listAudit(deps: Pick<EnvDeps, 'db'>, opts: { limit?: number; before?: number } = {}): AuditEntry[] {

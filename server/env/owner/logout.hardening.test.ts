@@ -11,6 +11,7 @@ import { probe } from '../../testing/http-probe';
 import { startStack, type Stack } from '../../testing/stack';
 import { startEnvironment } from '../env-app';
 import { createLoginCode, redeemLoginCode } from './owner-auth.service';
+import { listAudit } from '../audit/audit.service';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -60,6 +61,7 @@ describe('S63 POST /logout', () => {
     expect(cleared).toEqual(expect.arrayContaining(['gatehouse_owner=', 'HttpOnly', 'SameSite=Strict', 'Path=/', 'Max-Age=0']));
     await expect(myStream.ended).resolves.toMatch(/"type":"snapshot"/); // it had been live, and now it ended
     expect(await listAs(mine)).toBe(401); // the old cookie, replayed, is worthless
+    expect(listAudit(stack.env.deps)[0]).toMatchObject({ actor: 'web', action: 'owner_signed_out', detail: { all: false, endedSessions: 1 } });
     expect(await listAs(other)).toBe(200);
     // The other session's stream is still open: an event still reaches it.
     await stack.owner.connect.securityMode.set.mutate({ mode: 'client-approval' });
@@ -94,6 +96,7 @@ describe('S63 signing out every owner session', () => {
     expect(crossSite.status).toBe(403);
     const all = await stack.owner.owner.logoutAll.mutate();
     expect(all.endedSessions).toBeGreaterThanOrEqual(3);
+    expect(listAudit(stack.env.deps)[0]).toMatchObject({ action: 'owner_signed_out', detail: { all: true, endedSessions: all.endedSessions } });
     await Promise.all(streams.map((s) => s.ended));
     for (const cookie of cookies) expect(await listAs(cookie)).toBe(401);
     expect((await probe(`${env()}/trpc/connect.clients.list`, { headers: { authorization: `Bearer ${stack.env.adminToken}` } })).status).toBe(200);
@@ -103,6 +106,7 @@ describe('S63 signing out every owner session', () => {
     const cookies = [await login(), await login()];
     const human = await runCli(['owner', 'logout', '--all', '--data-dir', stack.env.dataDir]);
     expect(human).toEqual({ code: 0, stdout: 'Signed out 2 owner sessions.\n', stderr: '' });
+    expect(listAudit(stack.env.deps)[0]).toMatchObject({ actor: 'cli', action: 'owner_signed_out', detail: { all: true, endedSessions: 2 } });
     for (const cookie of cookies) expect(await listAs(cookie)).toBe(401);
     const usage = await runCli(['owner', 'logout', '--data-dir', stack.env.dataDir]);
     expect(usage.code).toBe(2);

@@ -5,6 +5,8 @@ import { randomToken, secretsEqual, sha256Hex } from '../../common/secrets';
 import { readTextIfExists, writeSecretFile } from '../../common/files';
 import { ownerLoginCodes, ownerSessions } from '../db/schema';
 import type { EnvDeps } from '../deps';
+import type { AuditActor } from '../../../shared/contracts';
+import { recordAudit } from '../audit/audit.service';
 
 export const OWNER_SCOPES = ['access:read', 'access:write'] as const;
 export const LOGIN_CODE_TTL_MS = 10 * 60 * 1000;
@@ -70,20 +72,26 @@ export function resolveOwnerSession(deps: Pick<EnvDeps, 'db' | 'clock'>, token: 
 export const ownerSessionKey = (token: string): string => sha256Hex(token);
 
 /** Signs one session out (S63): its row is deleted and its open event streams close. True if it was live. */
-export function endOwnerSession(deps: Pick<EnvDeps, 'db' | 'bus'>, token: string): boolean {
+export function endOwnerSession(deps: Pick<EnvDeps, 'db' | 'bus' | 'clock'>, token: string): boolean {
   if (token.length < 16 || token.length > 128) return false;
   const key = ownerSessionKey(token);
-  const ended = deps.db.delete(ownerSessions).where(eq(ownerSessions.tokenHash, key)).run().changes > 0;
+  const now = deps.clock.now();
+  const ended = deps.db.transaction((tx) => {
+    const gone = tx.delete(ownerSessions).where(eq(ownerSessions.tokenHash, key)).run().changes > 0;
+    if (gone) recordAudit(deps.db, now, { actor: 'web', action: 'owner_signed_out', detail: { all: false, endedSessions: 1 } });
+    return gone;
+  });
   if (ended) deps.bus.signalOwnerSessionsEnded([key]);
   return ended;
 }
 
 /** `gatehouse owner logout --all`: every owner session ends (the admin token is not a session); how many were live. */
-export function endAllOwnerSessions(deps: Pick<EnvDeps, 'db' | 'bus' | 'clock'>): { endedSessions: number } {
+export function endAllOwnerSessions(deps: Pick<EnvDeps, 'db' | 'bus' | 'clock'>, actor: AuditActor = 'cli'): { endedSessions: number } {
   const now = deps.clock.now();
   const live = deps.db.transaction((tx) => {
     const n = tx.select({ n: sql<number>`count(*)` }).from(ownerSessions).where(gt(ownerSessions.expiresAt, now)).get()?.n ?? 0;
     tx.delete(ownerSessions).run();
+    recordAudit(deps.db, now, { actor, action: 'owner_signed_out', detail: { all: true, endedSessions: n } });
     return n;
   }, { behavior: 'immediate' });
   deps.bus.signalOwnerSessionsEnded('all-cookie-sessions');

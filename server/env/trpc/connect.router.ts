@@ -4,6 +4,8 @@ import { listAudit } from '../audit/audit.service';
 import { listClients } from '../connect/clients.service';
 import { approveClient, rejectClient, revokeClient } from '../connect/client-decisions.service';
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
+import { webhooksRouter } from './webhooks.router';
+import { requireRecentUserVerification } from '../owner/step-up';
 import { ownerReadProcedure, ownerStepUpProcedure, ownerWriteProcedure, router } from './init';
 
 export const connectRouter = router({
@@ -11,7 +13,11 @@ export const connectRouter = router({
     get: ownerReadProcedure.query(({ ctx }) => ({ mode: getSecurityMode(ctx.deps.db) })),
     set: ownerWriteProcedure
       .input(z.object({ mode: SecurityMode }))
-      .mutation(({ ctx, input }) => setSecurityMode(ctx.deps, input.mode, ctx.actor)),
+      .mutation(({ ctx, input }) => {
+        // Opening up to every device of the account is as dangerous as an approval (SPEC §14).
+        if (input.mode === 'account') requireRecentUserVerification(ctx);
+        return setSecurityMode(ctx.deps, input.mode, ctx.actor);
+      }),
   }),
   clients: router({
     list: ownerReadProcedure.query(({ ctx }) => listClients(ctx.deps)),
@@ -28,6 +34,7 @@ export const connectRouter = router({
   tunnel: router({
     status: ownerReadProcedure.output(TunnelStatus).query(({ ctx }) => ctx.deps.tunnelStatus?.() ?? { state: 'disabled' }),
   }),
+  webhooks: webhooksRouter,
   audit: router({
     list: ownerReadProcedure.input(AuditListInput).query(({ ctx, input }) => listAudit(ctx.deps, input ?? {})),
   }),

@@ -35,7 +35,7 @@ function ClientRow(props: { client: ConnectClient; now: number; running: Running
   const details = deviceTypeLabel[client.client.deviceType];
   const asked = client.status === 'pending' && client.requestCount > 1 ? ` · asked ${client.requestCount} times` : '';
   return (
-    <li className={`client client-${client.status}`} aria-labelledby={titleId}>
+    <li id={`client-${client.clientProofKeyThumbprint}`} className={`client client-${client.status}`} aria-labelledby={titleId}>
       <span className={`status-dot status-${client.status}`} aria-hidden="true" />
       <div className="client-main">
         <div className="client-heading">

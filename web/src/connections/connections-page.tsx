@@ -10,6 +10,8 @@ import { ModeSetting } from './mode-setting';
 import { useAccessEvents, type LiveStatus } from './use-access-events';
 import { useBrowserNotifications } from './use-browser-notifications';
 import { useDecisions } from './use-decisions';
+import { WebhooksSection } from './webhooks-section';
+import { PasskeySignIn, PasskeysSection } from './passkeys-section';
 
 function LiveIndicator({ live }: { live: LiveStatus }) {
   const text = live.kind === 'live' ? 'Live' : live.kind === 'connecting' ? 'Connecting…' : live.kind === 'reconnecting' ? 'Reconnecting…' : 'Signed out';
@@ -51,6 +53,7 @@ function SignedOut() {
         This page needs the owner session of this environment. Open the one-time login link that <code>gatehouse start</code> printed, or get a new one with{' '}
         <code>gatehouse owner login-url</code>.
       </p>
+      <PasskeySignIn />
     </section>
   );
 }
@@ -128,6 +131,8 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
               <ClientList clients={state.clients} now={now} running={running} onDecide={(c, d) => void decide(c, d)} />
             )}
           </section>
+          <PasskeysSection enabled={revision > 0} now={now} />
+          <WebhooksSection enabled={revision > 0} now={now} />
           <AuditSection clients={state.clients} revision={revision} now={now} />
         </>
       )}

@@ -1,6 +1,7 @@
 import { useId, useRef, useState } from 'react';
 import { useToasts } from '../components/toasts';
 import { describeError } from '../lib/errors';
+import { useStepUp } from '../lib/step-up';
 import { trpc, type SecurityMode } from '../trpc';
 import type { AccessAction, ModeState } from './access-state';
 
@@ -18,6 +19,7 @@ function describeMode(mode: ModeState, saving: boolean): string {
 export function ModeSetting({ mode, dispatch }: { mode: ModeState; dispatch: (action: AccessAction) => void }) {
   const toasts = useToasts();
   const setMode = trpc.connect.securityMode.set.useMutation();
+  const withStepUp = useStepUp();
   const busy = useRef(false);
   const [saving, setSaving] = useState<SecurityMode | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
@@ -30,7 +32,7 @@ export function ModeSetting({ mode, dispatch }: { mode: ModeState; dispatch: (ac
     setSaving(next);
     setFailure(null);
     try {
-      const result = await setMode.mutateAsync({ mode: next });
+      const result = await withStepUp(() => setMode.mutateAsync({ mode: next }));
       dispatch({ type: 'modeSet', mode: result.mode });
       const ended = result.endedSessions > 0 ? ` Ended ${result.endedSessions} session${result.endedSessions === 1 ? '' : 's'} of devices that are not approved.` : '';
       toasts.show('success', result.mode === 'client-approval' ? `Connect client approval is required.${ended}` : 'Connect uses account-wide access.');

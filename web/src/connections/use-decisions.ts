@@ -3,6 +3,7 @@
 import { useCallback, useRef, useState } from 'react';
 import { useToasts } from '../components/toasts';
 import { describeError, errorData } from '../lib/errors';
+import { useStepUp } from '../lib/step-up';
 import { trpc, type ConnectClient } from '../trpc';
 import { clientTitle, type AccessAction } from './access-state';
 
@@ -27,6 +28,7 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
   const approve = trpc.connect.clients.approve.useMutation();
   const reject = trpc.connect.clients.reject.useMutation();
   const revoke = trpc.connect.clients.revoke.useMutation();
+  const withStepUp = useStepUp();
 
   const decide = useCallback(
     async (client: ConnectClient, decision: Decision) => {
@@ -43,7 +45,7 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
           dispatch({ type: 'removed', clientProofKeyThumbprint: thumbprint });
           toasts.show('success', `Revoked ${title}${result.endedSessions ? ` and ended ${sessions(result.endedSessions)}` : ''}.`);
         } else {
-          const result = await (decision === 'approve' ? approve : reject).mutateAsync(input);
+          const result = decision === 'approve' ? await withStepUp(() => approve.mutateAsync(input)) : await reject.mutateAsync(input);
           dispatch({ type: 'decided', client: result.client });
           toasts.show('success', `${doneVerb[decision]} ${title}${result.endedSessions ? ` and ended ${sessions(result.endedSessions)}` : ''}.`);
         }
@@ -58,7 +60,7 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
         setRunning(null);
       }
     },
-    [approve, reject, revoke, dispatch, toasts],
+    [approve, reject, revoke, dispatch, toasts, withStepUp],
   );
 
   return { decide, running, failure, clearFailure: () => setFailure(null) };
