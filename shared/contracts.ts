@@ -81,12 +81,31 @@ export const ConnectClient = z.object({
   name: z.string().nullable(),
   /** When an approval with a lifetime ends (SPEC §13); null: until revoked, or not approved. */
   approvalExpiresAt: IsoTime.nullable(),
+  /** When the last approval with a lifetime ran out, while the client waits to be approved again. */
+  approvalExpiredAt: IsoTime.nullable(),
   /** The owner lets this approved client approve others (SPEC §13, S59). */
   approver: z.boolean(),
 });
 export type ConnectClient = z.infer<typeof ConnectClient>;
 
 export const ThumbprintInput = z.object({ clientProofKeyThumbprint: Thumbprint });
+
+/** The lifetimes the page and the CLI offer (SPEC §13); absent: until revoked. */
+export const APPROVAL_LIFETIMES = [
+  { label: '1 hour', short: '1h', seconds: 3600 },
+  { label: '8 hours', short: '8h', seconds: 8 * 3600 },
+  { label: '24 hours', short: '24h', seconds: 86_400 },
+  { label: '7 days', short: '7d', seconds: 7 * 86_400 },
+  { label: '30 days', short: '30d', seconds: 30 * 86_400 },
+] as const;
+export const MAX_APPROVAL_SECONDS = 30 * 86_400;
+/** An approver device may approve for at most this long, and must say how long (S59). */
+export const MAX_APPROVER_APPROVAL_SECONDS = 7 * 86_400;
+
+export const ApproveInput = ThumbprintInput.extend({
+  expiresInSeconds: z.number().int().min(60).max(MAX_APPROVAL_SECONDS).optional(),
+});
+export type ApproveInput = z.infer<typeof ApproveInput>;
 
 export const DecisionResult = z.object({ client: ConnectClient, endedSessions: z.number().int() });
 export type DecisionResult = z.infer<typeof DecisionResult>;
@@ -135,7 +154,8 @@ export const AuditRecord = z.discriminatedUnion('action', [
   /** `endedSessions`: requiring approval ended the sessions of clients that were not approved (S57). */
   z.object({ action: z.literal('security_mode_set'), detail: z.object({ from: SecurityMode.nullable(), to: SecurityMode, endedSessions: count.optional() }) }),
   z.object({ action: z.literal('client_requested'), detail: z.object({}) }),
-  z.object({ action: z.enum(['client_approved', 'client_rejected', 'client_revoked']), detail: z.object({ was: ClientStatus, endedSessions: count }) }),
+  /** `approvedUntil`: an approval with a lifetime (SPEC §13). */
+  z.object({ action: z.enum(['client_approved', 'client_rejected', 'client_revoked']), detail: z.object({ was: ClientStatus, endedSessions: count, approvedUntil: IsoTime.optional() }) }),
   z.object({ action: z.literal('client_account_changed'), detail: z.object({ endedSessions: count }) }),
   /** Drops within one window share an entry: how many, the first few thumbprints, and the last drop's time. */
   z.object({ action: z.enum(['pending_expired', 'pending_evicted']), detail: z.object({ count: count, sample: z.array(z.string()), lastAt: IsoTime }) }),

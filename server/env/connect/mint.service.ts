@@ -11,6 +11,7 @@ import { hotQueries } from '../db/hot-queries';
 import type { ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { requireRelayLink } from '../link/link.service';
+import { expireApprovalInTx, publishExpired, type ExpiredApproval } from './approval-expiry.service';
 import { findActiveClient, findClientRow, hasActiveClient } from './clients.service';
 import { publishRequestEvents, requestClientInTx, type RequestOutcome } from './client-requests.service';
 import { PENDING_CAP } from './pending-bounds';
@@ -54,13 +55,18 @@ function modeOrFail(tx: EnvDb): SecurityMode {
 }
 
 /** In client-approval mode: an approved client gets a credential (and `last_seen_at`, `updated_at`); others a pending answer. */
-function decideForClient(tx: EnvDb, now: number, claims: MintRequestClaims, mode: SecurityMode, current?: ConnectClientRow): Decision {
+function decideForClient(tx: EnvDb, now: number, claims: MintRequestClaims, mode: SecurityMode, current?: ConnectClientRow, expired?: ExpiredApproval[]): Decision {
   const thumbprint = claims.clientProofKeyThumbprint;
   if (mode === 'account') {
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: null }) };
   }
   // `current`: the row as this transaction just wrote it, so it need not be read again.
-  const row = current ?? findClientRow(tx, thumbprint);
+  let row = current ?? findClientRow(tx, thumbprint);
+  const lapsed = row && !current ? expireApprovalInTx(tx, now, row) : null;
+  if (lapsed) {
+    expired?.push(lapsed);
+    row = lapsed.row;
+  }
   if (row && row.revokedAt === null && row.status === 'approved' && row.accountId === claims.sub) {
     hotQueries(tx).markClientSeen.run({ at: isoTime(now), thumbprint });
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: row.version }) };
@@ -141,8 +147,11 @@ export function createMintService(opts: MintServiceOptions) {
     return { decision: decideForClient(tx, now, claims, mode, outcome.row), outcome };
   }
 
-  function decideAgain(claims: MintRequestClaims): Promise<Decision> {
-    return knownClientGroup.run((tx) => decideForClient(tx, deps.clock.now(), claims, modeOrFail(tx)));
+  async function decideAgain(claims: MintRequestClaims): Promise<Decision> {
+    const expired: ExpiredApproval[] = [];
+    const decision = await knownClientGroup.run((tx) => decideForClient(tx, deps.clock.now(), claims, modeOrFail(tx), undefined, expired));
+    publishExpired(deps, expired);
+    return decision;
   }
 
   /** Resolves when this client is decided, the mode changes, the wait ends or the caller goes away. */

@@ -1,4 +1,4 @@
-import { AuditListInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
+import { ApproveInput, AuditListInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
 import { z } from 'zod';
 import { listAudit } from '../audit/audit.service';
 import { listClients } from '../connect/clients.service';
@@ -16,8 +16,8 @@ export const connectRouter = router({
   clients: router({
     list: ownerReadProcedure.query(({ ctx }) => listClients(ctx.deps)),
     approve: ownerStepUpProcedure
-      .input(ThumbprintInput)
-      .mutation(({ ctx, input }) => approveClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
+      .input(ApproveInput)
+      .mutation(({ ctx, input }) => approveClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor, input.expiresInSeconds)),
     reject: ownerWriteProcedure
       .input(ThumbprintInput)
       .mutation(({ ctx, input }) => rejectClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
