@@ -4,6 +4,7 @@
 import { Option, type Command } from 'commander';
 import type { SecurityMode, securityModes } from '../../../shared/contracts';
 import { dataDirOf, UsageError } from '../options';
+import { parseDuration } from '../duration';
 import { createOutput } from '../output';
 
 type Common = { dataDir?: string; json?: boolean };
@@ -44,6 +45,7 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
         '  gatehouse connect security --mode client-approval',
         '  gatehouse connect security clients --watch',
         '  gatehouse connect security approve Xq3v9KpL     (a unique prefix of 8+ characters is enough)',
+        '  gatehouse connect security approve Xq3v9KpL --for 24h',
       ].join('\n'),
     )
     .action((_o: Common, cmd: Command) => {
@@ -76,14 +78,16 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
     });
 
   for (const decision of ['approve', 'reject', 'revoke'] as const) {
-    common(security.command(decision))
+    const command = common(security.command(decision))
       .description(decisionHelp[decision])
-      .argument('<thumbprint>', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters (one that starts with '-' goes after --: ${decision} -- -AbC…)`)
-      .action((thumbprint: string, _o: unknown, cmd: Command) => {
-        const o = optionsOf(cmd);
-        const out = createOutput(!!o.json);
-        const dataDir = dataDirOf(o.dataDir);
-        run(import('./security').then(({ runDecision }) => runDecision(out, { dataDir, decision, thumbprint })));
-      });
+      .argument('<thumbprint>', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters (one that starts with '-' goes after --: ${decision} -- -AbC…)`);
+    if (decision === 'approve') command.option('--for <duration>', 'approve for a time: 1h, 8h, 24h, 7d or 30d (any whole m/h/d up to 30d); then it asks again. Default: until revoked');
+    command.action((thumbprint: string, _o: unknown, cmd: Command) => {
+      const o = optionsOf(cmd) as Common & { for?: string };
+      const expiresInSeconds = o.for === undefined ? undefined : parseDuration(o.for, '--for', { minSeconds: 60, maxSeconds: 30 * 86_400, examples: '1h, 8h, 24h, 7d or 30d' });
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      run(import('./security').then(({ runDecision }) => runDecision(out, { dataDir, decision, thumbprint, ...(expiresInSeconds !== undefined && { expiresInSeconds }) })));
+    });
   }
 }

@@ -22,7 +22,8 @@ export interface SecurityTarget {
   listClients(): Promise<ConnectClient[]>;
   /** Active clients whose thumbprint starts with `prefix`. */
   findByPrefix(prefix: string): Promise<ConnectClient[]>;
-  approve(thumbprint: string): Promise<DecisionResult>;
+  /** `expiresInSeconds` absent: until revoked. */
+  approve(thumbprint: string, expiresInSeconds?: number): Promise<DecisionResult>;
   reject(thumbprint: string): Promise<DecisionResult>;
   revoke(thumbprint: string): Promise<RevokeResult>;
   /** The newest audit entries first. */
@@ -57,7 +58,7 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
     setMode: (mode) => call(() => client.connect.securityMode.set.mutate({ mode })),
     listClients: list,
     findByPrefix: async (prefix) => (await list()).filter((c) => c.clientProofKeyThumbprint.startsWith(prefix)),
-    approve: (t) => call(() => client.connect.clients.approve.mutate({ clientProofKeyThumbprint: t })),
+    approve: (t, expiresInSeconds) => call(() => client.connect.clients.approve.mutate({ clientProofKeyThumbprint: t, ...(expiresInSeconds !== undefined && { expiresInSeconds }) })),
     reject: (t) => call(() => client.connect.clients.reject.mutate({ clientProofKeyThumbprint: t })),
     revoke: (t) => call(() => client.connect.clients.revoke.mutate({ clientProofKeyThumbprint: t })),
     listAudit: (limit) => call(() => client.connect.audit.list.query({ limit })),
@@ -85,7 +86,7 @@ async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
     setMode: async (mode) => setSecurityMode(deps, mode, 'cli'),
     listClients: async () => listClients(deps),
     findByPrefix: async (prefix) => findClientsByPrefix(deps, prefix),
-    approve: async (t) => approveClient(deps, t, 'cli'),
+    approve: async (t, expiresInSeconds) => approveClient(deps, t, 'cli', expiresInSeconds),
     reject: async (t) => rejectClient(deps, t, 'cli'),
     revoke: async (t) => revokeClient(deps, t, 'cli'),
     listAudit: async (limit) => listAudit(deps, { limit }),

@@ -1,0 +1,54 @@
+// `gatehouse connect security approve <t> --for 24h` (SPEC §13): an approval with a lifetime, and
+// every malformed duration refused before anything changes.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../../env/audit/audit.service';
+import { findActiveClient } from '../../env/connect/clients.service';
+import { startEnvironment } from '../../env/env-app';
+import { openEnvOffline } from '../env-access';
+import { runCli, seedClient, thumbprintWith } from './cli-testing';
+
+let dir: string;
+const cli = (...args: string[]) => runCli([...args, '--data-dir', dir]);
+const T = thumbprintWith('LifeTime');
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-lifetime-'));
+  const env = await startEnvironment({ dataDir: dir, port: 0 });
+  seedClient(env.deps, T, { label: 'Tablet' });
+  await env.close();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('connect security approve --for', { timeout: 90_000 }, () => {
+  it('refuses durations out of range or malformed, changing nothing', async () => {
+    for (const bad of ['31d', '0m', 'soon', '24', '1w', '-1h']) {
+      const res = await cli('connect', 'security', 'approve', T, `--for=${bad}`);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toContain(`--for takes a duration like 1h, 8h, 24h, 7d or 30d`);
+      expect(res.stderr).toContain(`not "${bad}"`);
+    }
+    const env = await openEnvOffline(dir);
+    expect(findActiveClient(env.deps.db, T)?.status).toBe('pending');
+    env.close();
+  });
+
+  it('approves until a time, says until when, and a listing shows it', async () => {
+    const before = Date.now();
+    const res = await cli('connect', 'security', 'approve', T.slice(0, 8), '--for', '24h');
+    expect(res.code).toBe(0);
+    expect(res.stdout).toMatch(new RegExp(`^Approved Connect client ${T} until \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(24 hours\\); then it asks again\\.\\n$`));
+    const env = await openEnvOffline(dir);
+    const row = findActiveClient(env.deps.db, T)!;
+    expect(row.status).toBe('approved');
+    const until = Date.parse(row.approvalExpiresAt!);
+    expect(until - before).toBeGreaterThanOrEqual(86_400_000);
+    expect(until - Date.now()).toBeLessThanOrEqual(86_400_000);
+    expect(listAudit(env.deps)[0]).toMatchObject({ actor: 'cli', action: 'client_approved', detail: { approvedUntil: row.approvalExpiresAt } });
+    env.close();
+    const list = await cli('connect', 'security', 'clients');
+    expect(list.stdout).toContain(`approved until ${row.approvalExpiresAt}`);
+  });
+});
