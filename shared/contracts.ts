@@ -1,5 +1,6 @@
 // The shapes every part speaks (SPEC §3, §6). Written once, used by routers, web, CLI and clients.
 import { z } from 'zod';
+import { MAX_APPROVAL_SECONDS } from './approval-lifetimes';
 
 export const securityModes = ['account', 'client-approval'] as const;
 export const SecurityMode = z.enum(securityModes);
@@ -90,17 +91,7 @@ export type ConnectClient = z.infer<typeof ConnectClient>;
 
 export const ThumbprintInput = z.object({ clientProofKeyThumbprint: Thumbprint });
 
-/** The lifetimes the page and the CLI offer (SPEC §13); absent: until revoked. */
-export const APPROVAL_LIFETIMES = [
-  { label: '1 hour', short: '1h', seconds: 3600 },
-  { label: '8 hours', short: '8h', seconds: 8 * 3600 },
-  { label: '24 hours', short: '24h', seconds: 86_400 },
-  { label: '7 days', short: '7d', seconds: 7 * 86_400 },
-  { label: '30 days', short: '30d', seconds: 30 * 86_400 },
-] as const;
-export const MAX_APPROVAL_SECONDS = 30 * 86_400;
-/** An approver device may approve for at most this long, and must say how long (S59). */
-export const MAX_APPROVER_APPROVAL_SECONDS = 7 * 86_400;
+export { APPROVAL_LIFETIMES, MAX_APPROVAL_SECONDS, MAX_APPROVER_APPROVAL_SECONDS } from './approval-lifetimes';
 
 export const ApproveInput = ThumbprintInput.extend({
   expiresInSeconds: z.number().int().min(60).max(MAX_APPROVAL_SECONDS).optional(),

@@ -125,7 +125,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
                 No devices yet. Open <a href="/device">/device</a> on a phone or another browser, or run <code>gatehouse client connect</code>.
               </p>
             ) : (
-              <ClientList clients={state.clients} now={now} running={running} onDecide={(c, d) => void decide(c, d)} />
+              <ClientList clients={state.clients} now={now} running={running} onDecide={(c, d, lifetime) => void decide(c, d, lifetime)} />
             )}
           </section>
           <AuditSection clients={state.clients} revision={revision} now={now} />

@@ -29,7 +29,8 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
   const revoke = trpc.connect.clients.revoke.useMutation();
 
   const decide = useCallback(
-    async (client: ConnectClient, decision: Decision) => {
+    /** `expiresInSeconds`: approve for a time (SPEC §13); absent: until revoked. */
+    async (client: ConnectClient, decision: Decision, expiresInSeconds?: number) => {
       if (busy.current) return;
       busy.current = true;
       const thumbprint = client.clientProofKeyThumbprint;
@@ -43,7 +44,7 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
           dispatch({ type: 'removed', clientProofKeyThumbprint: thumbprint });
           toasts.show('success', `Revoked ${title}${result.endedSessions ? ` and ended ${sessions(result.endedSessions)}` : ''}.`);
         } else {
-          const result = await (decision === 'approve' ? approve : reject).mutateAsync(input);
+          const result = decision === 'approve' ? await approve.mutateAsync({ ...input, ...(expiresInSeconds !== undefined && { expiresInSeconds }) }) : await reject.mutateAsync(input);
           dispatch({ type: 'decided', client: result.client });
           toasts.show('success', `${doneVerb[decision]} ${title}${result.endedSessions ? ` and ended ${sessions(result.endedSessions)}` : ''}.`);
         }
