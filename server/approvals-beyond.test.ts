@@ -1,0 +1,40 @@
+// SPEC §13 end to end: a relay, an environment behind its tunnel, real keys and JWTs over 127.0.0.1.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchWhoAmI } from '../shared/client/connect';
+import { ConnectionBlockedError } from '../shared/client/errors';
+import { approveClient } from './env/connect/client-decisions.service';
+import { startStack, type Stack } from './testing/stack';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+  await stack.owner.connect.securityMode.set.mutate({ mode: 'client-approval' });
+});
+afterAll(async () => stack.close());
+
+const rowOf = async (thumbprint: string) => (await stack.owner.connect.clients.list.query()).find((c) => c.clientProofKeyThumbprint === thumbprint);
+
+describe('approval lifetimes through the tunnel', () => {
+  it('the owner approves for a time; the session is capped at its end, and the environment’s own timer ends it and sends the device back to pending', async () => {
+    const signer = await stack.newSigner();
+    await expect(stack.connect(signer, { wait: false })).rejects.toBeInstanceOf(ConnectionBlockedError);
+    const { client } = await stack.owner.connect.clients.approve.mutate({ clientProofKeyThumbprint: signer.thumbprint, expiresInSeconds: 3600 });
+    expect(Date.parse(client.approvalExpiresAt!) - Date.now()).toBeLessThanOrEqual(3600_000);
+    const session = await stack.connect(signer);
+    expect(session.endpoint).toBe(`${stack.relay.publicUrl}/e/${stack.env.environmentId}`);
+    expect((await fetchWhoAmI(session, signer)).expiresAt).toBeLessThanOrEqual(Date.parse(client.approvalExpiresAt!));
+
+    // The API's shortest lifetime is a minute; the service takes any, so the real timer is seen firing without waiting a minute.
+    const backToPending = new Promise<void>((resolve) => {
+      const off = stack.env.deps.bus.subscribe((e) => e.type === 'connectClientUpserted' && e.payload.clientProofKeyThumbprint === signer.thumbprint && e.payload.status === 'pending' && (off(), resolve()));
+    });
+    approveClient(stack.env.deps, signer.thumbprint, 'api', 1);
+    await backToPending;
+    expect(await rowOf(signer.thumbprint)).toMatchObject({ status: 'pending', approvalExpiresAt: null, approvalExpiredAt: expect.any(String) });
+    await expect(fetchWhoAmI(session, signer)).rejects.toThrow();
+    const again = await stack.connect(signer, { wait: false }).catch((e) => e);
+    expect(again).toMatchObject({ reason: 'permission', approvalStatus: 'pending' });
+    const [entry] = await stack.owner.connect.audit.list.query({ limit: 5 }).then((es) => es.filter((e) => e.action === 'approval_expired'));
+    expect(entry).toMatchObject({ actor: 'system', clientProofKeyThumbprint: signer.thumbprint });
+  });
+});
