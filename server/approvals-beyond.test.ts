@@ -1,7 +1,8 @@
 // SPEC §13 end to end: a relay, an environment behind its tunnel, real keys and JWTs over 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchWhoAmI } from '../shared/client/connect';
-import { ConnectionBlockedError } from '../shared/client/errors';
+import { ConnectionBlockedError, NEW_DEVICES_PAUSED_DETAIL } from '../shared/client/errors';
+import { LOCKDOWN_INDEFINITE } from '../shared/contracts';
 import { approveClient } from './env/connect/client-decisions.service';
 import { startStack, type Stack } from './testing/stack';
 
@@ -36,5 +37,27 @@ describe('approval lifetimes through the tunnel', () => {
     expect(again).toMatchObject({ reason: 'permission', approvalStatus: 'pending' });
     const [entry] = await stack.owner.connect.audit.list.query({ limit: 5 }).then((es) => es.filter((e) => e.action === 'approval_expired'));
     expect(entry).toMatchObject({ actor: 'system', clientProofKeyThumbprint: signer.thumbprint });
+  });
+});
+
+describe('pause new devices through the tunnel', () => {
+  it('a new device is told the environment is not accepting new devices; an approved one connects; turning it off lets new ones ask', async () => {
+    const known = await stack.newSigner();
+    await stack.connect(known, { wait: false }).catch(() => {});
+    await stack.owner.connect.clients.approve.mutate({ clientProofKeyThumbprint: known.thumbprint });
+    await stack.owner.connect.lockdown.set.mutate({ until: LOCKDOWN_INDEFINITE });
+    try {
+      const stranger = await stack.newSigner();
+      const refused = await stack.connect(stranger).catch((e) => e); // even a waiting client is answered at once
+      expect(refused).toBeInstanceOf(ConnectionBlockedError);
+      expect(refused).toMatchObject({ reason: 'permission', detail: NEW_DEVICES_PAUSED_DETAIL, approvalStatus: undefined });
+      expect(await rowOf(stranger.thumbprint)).toBeUndefined();
+      const session = await stack.connect(known);
+      expect((await fetchWhoAmI(session, known)).clientProofKeyThumbprint).toBe(known.thumbprint);
+      await stack.owner.connect.lockdown.set.mutate({ until: null });
+      expect(await stack.connect(stranger, { wait: false }).catch((e) => e)).toMatchObject({ reason: 'permission', approvalStatus: 'pending' });
+    } finally {
+      await stack.owner.connect.lockdown.set.mutate({ until: null });
+    }
   });
 });

@@ -249,6 +249,13 @@ export const ConnectResult = z.discriminatedUnion('status', [
 ]);
 export type ConnectResult = z.infer<typeof ConnectResult>;
 
+/** "Until I turn it off": a pause stored with the latest time ISO 8601 can say (SPEC §13). */
+export const LOCKDOWN_INDEFINITE = '9999-12-31T23:59:59.999Z';
+/** `until` null: new devices are accepted. */
+export const LockdownState = z.object({ until: IsoTime.nullable(), indefinite: z.boolean() });
+export type LockdownState = z.infer<typeof LockdownState>;
+export const LockdownInput = z.object({ until: z.iso.datetime().nullable() });
+
 /** The environment's tunnel to its relay (SPEC §11), as `gatehouse connect status` and the owner see it. */
 export const TunnelStatus = z.discriminatedUnion('state', [
   z.object({ state: z.literal('unlinked') }),

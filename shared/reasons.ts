@@ -21,6 +21,7 @@ export const errorReasons = [
   'endpoint_response_invalid',
   'not_linked',
   'rate_limited',
+  'new_devices_paused',
   'internal',
 ] as const;
 export type ErrorReason = (typeof errorReasons)[number];

@@ -6,7 +6,7 @@ import { ConnectResult, WhoAmI, type ClientInfo } from '../contracts';
 import { createDpopProof, type DpopSigner } from '../dpop';
 import { verificationCode } from '../verification-code';
 import { dpopFetch } from './dpop-fetch';
-import { ConnectFailedError, ConnectionBlockedError, PENDING_DETAIL, REJECTED_DETAIL } from './errors';
+import { ConnectFailedError, ConnectionBlockedError, NEW_DEVICES_PAUSED_DETAIL, PENDING_DETAIL, REJECTED_DETAIL } from './errors';
 
 export const DEFAULT_WAIT_SECONDS = 25;
 /** Retries of a waiting client when the relay or environment is away: full jitter, 1 s doubling to 30 s. */
@@ -130,6 +130,7 @@ function mapRelayError(error: unknown): never {
     if (data.reason === 'environment_link_not_found') {
       throw new ConnectionBlockedError({ reason: 'configuration', detail: 'This environment is not linked to your account at this relay. Check the environment id and the account you signed in with.' });
     }
+    if (data.reason === 'new_devices_paused') throw new ConnectionBlockedError({ reason: 'permission', detail: NEW_DEVICES_PAUSED_DETAIL });
     if (data.code === 'UNAUTHORIZED') throw new ConnectionBlockedError({ reason: 'authentication', detail: `The relay refused the request: ${error.message}` });
     if (data.code === 'BAD_REQUEST' && data.reason === 'invalid_input') throw new ConnectionBlockedError({ reason: 'unsupported', detail: error.message });
     throw new ConnectFailedError(error.message, data.reason ?? 'relay_error', data.httpStatus);

@@ -12,6 +12,7 @@ import { expireApprovalInTx, type ExpiredApproval } from './approval-expiry.serv
 import { endClientAccess } from './client-access';
 import { toConnectClient } from './client-view';
 import { findActiveClient, findClientRow } from './clients.service';
+import { isLockedDown, newDevicesPaused } from './lockdown.service';
 import { enforcePendingBounds } from './pending-bounds';
 
 export function tooManyNewClients(): DomainError {
@@ -52,6 +53,8 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
   let expiredApproval: ExpiredApproval | undefined;
 
   if (!existing || existing.revokedAt !== null) {
+    // Paused (SPEC §13): a key never seen before (or forgotten) leaves no trace, not even a pending row.
+    if (isLockedDown(tx, now)) throw newDevicesPaused();
     if (admitNew && !admitNew()) throw tooManyNewClients();
     hotQueries(tx).insertPendingClient.run({ thumbprint, accountId: req.accountId, deviceId: req.deviceId ?? null, label: meta.label ?? null, os: meta.os ?? null, deviceType: meta.deviceType ?? 'unknown', at });
     recordAudit(tx, now, { actor: 'system', action: 'client_requested', clientProofKeyThumbprint: thumbprint, detail: {} });

@@ -15,6 +15,7 @@ import { expireApprovalInTx, publishExpired, type ExpiredApproval } from './appr
 import { findActiveClient, findClientRow, hasActiveClient } from './clients.service';
 import { publishRequestEvents, requestClientInTx, type RequestOutcome } from './client-requests.service';
 import { PENDING_CAP } from './pending-bounds';
+import { recordFlood } from './lockdown.service';
 import { issueCredential } from './credentials.service';
 import { toConnectClient } from './client-view';
 import { consumeMarker, pruneMarkers } from './replay';
@@ -143,7 +144,11 @@ export function createMintService(opts: MintServiceOptions) {
       accountId: claims.sub,
       deviceId: claims.deviceId ?? null,
       client: claims.client,
-    }, () => admitFromSource(claims.source?.address, now) && newClients.take(now), (thumbprint) => waitOf.has(thumbprint));
+    }, () => {
+      const admitted = admitFromSource(claims.source?.address, now) && newClients.take(now);
+      if (!admitted) recordFlood(deps, now);
+      return admitted;
+    }, (thumbprint) => waitOf.has(thumbprint));
     return { decision: decideForClient(tx, now, claims, mode, outcome.row), outcome };
   }
 

@@ -1,9 +1,10 @@
-import { ApproveInput, AuditListInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
+import { ApproveInput, AuditListInput, LockdownInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
 import { z } from 'zod';
 import { listAudit } from '../audit/audit.service';
 import { listClients } from '../connect/clients.service';
 import { approveClient, rejectClient, revokeClient } from '../connect/client-decisions.service';
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
+import { lockdownStatus, setLockdown } from '../connect/lockdown.service';
 import { ownerReadProcedure, ownerStepUpProcedure, ownerWriteProcedure, router } from './init';
 
 export const connectRouter = router({
@@ -24,6 +25,10 @@ export const connectRouter = router({
     revoke: ownerWriteProcedure
       .input(ThumbprintInput)
       .mutation(({ ctx, input }) => revokeClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
+  }),
+  lockdown: router({
+    get: ownerReadProcedure.query(({ ctx }) => lockdownStatus(ctx.deps)),
+    set: ownerWriteProcedure.input(LockdownInput).mutation(({ ctx, input }) => setLockdown(ctx.deps, input.until, ctx.actor)),
   }),
   tunnel: router({
     status: ownerReadProcedure.output(TunnelStatus).query(({ ctx }) => ctx.deps.tunnelStatus?.() ?? { state: 'disabled' }),
