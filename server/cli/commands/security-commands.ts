@@ -77,6 +77,24 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
       run(import('./security').then(({ runAudit }) => runAudit(out, { dataDir, limit })));
     });
 
+  common(connect.command('pause'))
+    .summary('pause new devices: keys never seen before are turned away until it ends')
+    .description(
+      'Pause new devices (for example during a flood of requests): devices this environment has never seen get no pending entry and are told ' +
+        '"This environment is not accepting new devices right now."; approved devices keep working. Without --for or --off it shows whether new devices are paused.',
+    )
+    .option('--for <duration>', 'pause for a time: 15m, 1h, … up to 30d; "forever" pauses until you run --off')
+    .option('--off', 'accept new devices again')
+    .action((_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Common & { for?: string; off?: boolean }>();
+      if (o.for !== undefined && o.off) throw new UsageError('--for and --off contradict each other: pick one.');
+      const pauseSeconds = o.for === undefined || o.for === 'forever' ? (o.for === 'forever' ? ('forever' as const) : undefined) : parseDuration(o.for, '--for', { minSeconds: 60, maxSeconds: 30 * 86_400, examples: '15m, 1h or forever' });
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      const change = o.off ? ('off' as const) : pauseSeconds;
+      run(import('./pause').then(({ runPause }) => runPause(out, { dataDir, ...(change !== undefined && { change }) })));
+    });
+
   for (const decision of ['approve', 'reject', 'revoke'] as const) {
     const command = common(security.command(decision))
       .description(decisionHelp[decision])

@@ -52,3 +52,26 @@ describe('connect security approve --for', { timeout: 90_000 }, () => {
     expect(list.stdout).toContain(`approved until ${row.approvalExpiresAt}`);
   });
 });
+
+describe('connect pause', { timeout: 90_000 }, () => {
+  it('shows, pauses for a time or until turned off, refuses bad durations, and turns it off', async () => {
+    expect(await cli('connect', 'pause')).toMatchObject({ code: 0, stdout: 'New devices may ask to connect.\n' });
+    const timed = await cli('connect', 'pause', '--for', '15m', '--json');
+    expect(timed.code).toBe(0);
+    const state = JSON.parse(timed.stdout) as { until: string; indefinite: boolean };
+    expect(state.indefinite).toBe(false);
+    expect(Math.abs(Date.parse(state.until) - Date.now() - 15 * 60_000)).toBeLessThan(60_000);
+    expect(await cli('connect', 'pause')).toMatchObject({ code: 0, stdout: `New devices are paused until ${state.until}.\n` });
+    for (const bad of ['0m', '31d', 'later']) expect(await cli('connect', 'pause', '--for', bad)).toMatchObject({ code: 2 });
+    expect(await cli('connect', 'pause', '--for', '1h', '--off')).toMatchObject({ code: 2, stderr: expect.stringContaining('--for and --off contradict each other') });
+    expect(await cli('connect', 'pause', '--for', 'forever')).toMatchObject({ code: 0, stdout: 'New devices are paused until you turn it off (gatehouse connect pause --off).\n' });
+    expect(await cli('connect', 'pause', '--off')).toMatchObject({ code: 0, stdout: 'New devices may ask to connect.\n' });
+    const env = await openEnvOffline(dir);
+    expect(listAudit(env.deps).filter((a) => a.action === 'lockdown_set').map((a) => [a.actor, a.detail])).toEqual([
+      ['cli', { until: null }],
+      ['cli', { until: '9999-12-31T23:59:59.999Z' }],
+      ['cli', { until: state.until }],
+    ]);
+    env.close();
+  });
+});

@@ -3,7 +3,7 @@
 // through the same services.
 import { readFileSync } from 'node:fs';
 import { TRPCClientError } from '@trpc/client';
-import type { AuditEntry, ConnectClient, DecisionResult, RevokeResult, SecurityMode } from '../../../shared/contracts';
+import type { AuditEntry, ConnectClient, DecisionResult, LockdownState, RevokeResult, SecurityMode } from '../../../shared/contracts';
 import { CliError, findRunningEnv, openEnvOffline } from '../env-access';
 import type { OwnerClient } from '../../env/owner/owner-client';
 import { adminTokenFile } from '../../env/data-files';
@@ -26,6 +26,9 @@ export interface SecurityTarget {
   approve(thumbprint: string, expiresInSeconds?: number): Promise<DecisionResult>;
   reject(thumbprint: string): Promise<DecisionResult>;
   revoke(thumbprint: string): Promise<RevokeResult>;
+  getLockdown(): Promise<LockdownState>;
+  /** `until` null: accept new devices again. */
+  setLockdown(until: string | null): Promise<LockdownState>;
   /** The newest audit entries first. */
   listAudit(limit: number): Promise<AuditEntry[]>;
   close(): void;
@@ -61,17 +64,23 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
     approve: (t, expiresInSeconds) => call(() => client.connect.clients.approve.mutate({ clientProofKeyThumbprint: t, ...(expiresInSeconds !== undefined && { expiresInSeconds }) })),
     reject: (t) => call(() => client.connect.clients.reject.mutate({ clientProofKeyThumbprint: t })),
     revoke: (t) => call(() => client.connect.clients.revoke.mutate({ clientProofKeyThumbprint: t })),
+    getLockdown: async () => {
+      const { until, indefinite } = await call(() => client.connect.lockdown.get.query());
+      return { until, indefinite };
+    },
+    setLockdown: (until) => call(() => client.connect.lockdown.set.mutate({ until })),
     listAudit: (limit) => call(() => client.connect.audit.list.query({ limit })),
     close: () => {},
   };
 }
 
 async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
-  const [{ findClientsByPrefix, listClients }, { approveClient, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }, { listAudit }] = await Promise.all([
+  const [{ findClientsByPrefix, listClients }, { approveClient, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }, { listAudit }, { readLockdown, setLockdown }] = await Promise.all([
     import('../../env/connect/clients.service'),
     import('../../env/connect/client-decisions.service'),
     import('../../env/connect/security-mode.service'),
     import('../../env/audit/audit.service'),
+    import('../../env/connect/lockdown.service'),
   ]);
   const env = await openEnvOffline(dataDir);
   const { deps } = env;
@@ -89,6 +98,8 @@ async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
     approve: async (t, expiresInSeconds) => approveClient(deps, t, 'cli', expiresInSeconds),
     reject: async (t) => rejectClient(deps, t, 'cli'),
     revoke: async (t) => revokeClient(deps, t, 'cli'),
+    getLockdown: async () => readLockdown(deps.db, deps.clock.now()),
+    setLockdown: async (until) => setLockdown(deps, until, 'cli'),
     listAudit: async (limit) => listAudit(deps, { limit }),
     close: () => env.close(),
   };
