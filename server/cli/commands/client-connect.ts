@@ -68,7 +68,9 @@ export async function runClientConnect(out: Output, opts: ClientConnectOptions):
     return EXIT.ok;
   } catch (error) {
     if (error instanceof ConnectionBlockedError && error.reason === 'permission') {
-      out.data({ status: error.approvalStatus === 'rejected' ? 'rejected' : 'pending_approval', verificationCode: code, clientProofKeyThumbprint: signer.thumbprint });
+      // No approval status: not a decision about this key, the environment is not taking new devices (SPEC §13).
+      const status = error.approvalStatus === 'rejected' ? 'rejected' : error.approvalStatus === 'pending' ? 'pending_approval' : 'new_devices_paused';
+      out.data({ status, verificationCode: code, clientProofKeyThumbprint: signer.thumbprint });
       out.line(error.detail);
       if (error.retryAfterSeconds) out.line(`Ask again in ${error.retryAfterSeconds} s, or drop --no-wait to wait for the owner.`);
       return EXIT.blocked;
