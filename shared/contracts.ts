@@ -249,8 +249,7 @@ export const ConnectResult = z.discriminatedUnion('status', [
 ]);
 export type ConnectResult = z.infer<typeof ConnectResult>;
 
-/** "Until I turn it off": a pause stored with the latest time ISO 8601 can say (SPEC §13). */
-export const LOCKDOWN_INDEFINITE = '9999-12-31T23:59:59.999Z';
+export { LOCKDOWN_INDEFINITE } from './lockdown';
 /** `until` null: new devices are accepted. */
 export const LockdownState = z.object({ until: IsoTime.nullable(), indefinite: z.boolean() });
 export type LockdownState = z.infer<typeof LockdownState>;

@@ -6,6 +6,7 @@ import type { OwnerClient } from '../trpc';
 import { pendingCount } from './access-state';
 import { AuditSection } from './audit-section';
 import { ClientList } from './client-list';
+import { LockdownSetting } from './lockdown-setting';
 import { ModeSetting } from './mode-setting';
 import { useAccessEvents, type LiveStatus } from './use-access-events';
 import { useBrowserNotifications } from './use-browser-notifications';
@@ -88,6 +89,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
             </p>
           )}
           <ModeSetting mode={state.mode} dispatch={dispatch} />
+          <LockdownSetting now={now} />
           <section className="card" aria-labelledby="clients-heading">
             <div className="section-heading section-heading-row">
               <div>
