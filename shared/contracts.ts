@@ -219,8 +219,27 @@ export const WhoAmI = z.object({
 });
 export type WhoAmI = z.infer<typeof WhoAmI>;
 
+/** A device joining with an invite (SPEC §13): the proof is bound to the key it connects with. */
+export const InvitePresentation = z.strictObject({
+  inviteId: z.string().regex(/^inv_[A-Za-z0-9_-]{16,64}$/),
+  proof: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+});
+export type InvitePresentation = z.infer<typeof InvitePresentation>;
+
+export const MAX_INVITE_SECONDS = 86_400;
+export const InviteCreateInput = z.object({
+  label: clientText(LABEL_MAX),
+  expiresInSeconds: z.number().int().min(60).max(MAX_INVITE_SECONDS),
+});
+export const InviteCreated = z.object({ inviteId: z.string(), secret: z.string(), url: z.string(), expiresAt: IsoTime });
+export type InviteCreated = z.infer<typeof InviteCreated>;
+export const OpenInvite = z.object({ inviteId: z.string(), label: z.string().nullable(), createdAt: IsoTime, expiresAt: IsoTime });
+export type OpenInvite = z.infer<typeof OpenInvite>;
+export const InviteIdInput = z.object({ inviteId: z.string().min(1).max(128) });
+
 /** Relay `environments.connect` input (SPEC §3 step 3). */
 export const ConnectInput = z.object({
+  invite: InvitePresentation.optional(),
   environmentId: z.string().min(1).max(128),
   clientProofKeyThumbprint: Thumbprint,
   deviceId: clientText(DEVICE_ID_MAX),

@@ -22,6 +22,7 @@ export const errorReasons = [
   'not_linked',
   'rate_limited',
   'new_devices_paused',
+  'invite_invalid',
   'internal',
 ] as const;
 export type ErrorReason = (typeof errorReasons)[number];

@@ -117,6 +117,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   publicUrl = publicUrl.replace(/\/+$/, '');
   const tunnel =
     config.tunnel === false ? null : startTunnelAgent({ deps, environmentId, signingKey, handler, ...(typeof config.tunnel === 'object' && config.tunnel) });
+  deps.publicUrl = () => publicUrl;
   deps.tunnelStatus = tunnel ? () => tunnel.status() : () => ({ state: 'disabled' });
 
   return {

@@ -42,7 +42,7 @@ export interface RequestOutcome {
  * with the credential). `admitNew`, when given, is asked before a new pending client (absent or revoked) is
  * recorded; a refusal throws `rate_limited` and the caller's transaction records nothing.
  */
-export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, admitNew?: () => boolean, keepPending?: (thumbprint: string) => boolean): RequestOutcome {
+export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, admitNew?: () => boolean, keepPending?: (thumbprint: string) => boolean, opts: { invited?: boolean } = {}): RequestOutcome {
   const at = isoTime(now);
   const thumbprint = req.clientProofKeyThumbprint;
   const meta = req.client ?? {};
@@ -54,7 +54,8 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
 
   if (!existing || existing.revokedAt !== null) {
     // Paused (SPEC §13): a key never seen before (or forgotten) leaves no trace, not even a pending row.
-    if (isLockedDown(tx, now)) throw newDevicesPaused();
+    // A device with a valid invite was asked for by the owner: the pause is not for it.
+    if (!opts.invited && isLockedDown(tx, now)) throw newDevicesPaused();
     if (admitNew && !admitNew()) throw tooManyNewClients();
     hotQueries(tx).insertPendingClient.run({ thumbprint, accountId: req.accountId, deviceId: req.deviceId ?? null, label: meta.label ?? null, os: meta.os ?? null, deviceType: meta.deviceType ?? 'unknown', at });
     recordAudit(tx, now, { actor: 'system', action: 'client_requested', clientProofKeyThumbprint: thumbprint, detail: {} });

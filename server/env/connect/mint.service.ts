@@ -16,6 +16,7 @@ import { findActiveClient, findClientRow, hasActiveClient } from './clients.serv
 import { publishRequestEvents, requestClientInTx, type RequestOutcome } from './client-requests.service';
 import { PENDING_CAP } from './pending-bounds';
 import { recordFlood } from './lockdown.service';
+import { checkInviteInTx, joinWithInviteInTx } from './invites.service';
 import { issueCredential } from './credentials.service';
 import { toConnectClient } from './client-view';
 import { consumeMarker, pruneMarkers } from './replay';
@@ -129,7 +130,7 @@ export function createMintService(opts: MintServiceOptions) {
   }
 
   /** Step 3: markers, decision and credential, atomic in one transaction (shared with others in its commit group). */
-  function firstDecision(tx: EnvDb, claims: MintRequestClaims): { decision: Decision; outcome: RequestOutcome | null } {
+  function firstDecision(tx: EnvDb, claims: MintRequestClaims): { decision: Decision; outcome: (RequestOutcome & { joinedWithInvite?: boolean }) | null } {
     const now = deps.clock.now();
     const mode = modeOrFail(tx); // fail closed before any marker is consumed
     const markerExpiry = claims.exp * 1000 + MARKER_SLACK_MS;
@@ -139,6 +140,14 @@ export function createMintService(opts: MintServiceOptions) {
     }
     if (++mints % 500 === 0) pruneMarkers(tx, now);
     if (mode === 'account') return { decision: decideForClient(tx, now, claims, mode), outcome: null };
+    const invite = claims.invite ? checkInviteInTx(tx, now, claims.invite, claims.clientProofKeyThumbprint) : null;
+    if (invite?.kind === 'valid') {
+      // Approved at once (SPEC §13): no limiter, no pause; the owner asked for this device.
+      const request = { clientProofKeyThumbprint: claims.clientProofKeyThumbprint, accountId: claims.sub, deviceId: claims.deviceId ?? null, client: claims.client };
+      const outcome = requestClientInTx(tx, now, request, undefined, (thumbprint) => waitOf.has(thumbprint), { invited: true });
+      const row = joinWithInviteInTx(tx, now, invite, outcome.row);
+      return { decision: decideForClient(tx, now, claims, mode, row), outcome: { ...outcome, row, statusChanged: true, joinedWithInvite: true } };
+    }
     const outcome = requestClientInTx(tx, now, {
       clientProofKeyThumbprint: claims.clientProofKeyThumbprint,
       accountId: claims.sub,
@@ -200,6 +209,7 @@ export function createMintService(opts: MintServiceOptions) {
     const { decision, outcome } = await group.run((tx) => firstDecision(tx, claims));
     // Read again when an event goes out, so it carries the `last_seen_at` an authorized mint just set.
     if (outcome) publishRequestEvents(deps, outcome, () => findActiveClient(deps.db, claims.clientProofKeyThumbprint) ?? outcome.row);
+    if (outcome?.joinedWithInvite) deps.bus.signalClient({ clientProofKeyThumbprint: claims.clientProofKeyThumbprint, kind: 'decided' });
     const waitMs = (claims.waitSeconds ?? 0) * 1000;
     if (decision.status === 'authorized' || decision.approvalStatus === 'rejected' || waitMs === 0) {
       return respond(claims, decision);

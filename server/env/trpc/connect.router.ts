@@ -1,10 +1,11 @@
-import { ApproveInput, AuditListInput, LockdownInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
+import { ApproveInput, AuditListInput, InviteCreateInput, InviteIdInput, LockdownInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
 import { z } from 'zod';
 import { listAudit } from '../audit/audit.service';
 import { listClients } from '../connect/clients.service';
 import { approveClient, rejectClient, revokeClient } from '../connect/client-decisions.service';
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
 import { lockdownStatus, setLockdown } from '../connect/lockdown.service';
+import { createInvite, listOpenInvites, revokeInvite } from '../connect/invites.service';
 import { ownerReadProcedure, ownerStepUpProcedure, ownerWriteProcedure, router } from './init';
 
 export const connectRouter = router({
@@ -25,6 +26,13 @@ export const connectRouter = router({
     revoke: ownerWriteProcedure
       .input(ThumbprintInput)
       .mutation(({ ctx, input }) => revokeClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
+  }),
+  invites: router({
+    create: ownerStepUpProcedure
+      .input(InviteCreateInput)
+      .mutation(({ ctx, input }) => createInvite(ctx.deps, input, ctx.actor, { environmentId: ctx.environmentId, publicUrl: ctx.deps.publicUrl?.() ?? '' })),
+    list: ownerReadProcedure.query(({ ctx }) => listOpenInvites(ctx.deps)),
+    revoke: ownerWriteProcedure.input(InviteIdInput).mutation(({ ctx, input }) => revokeInvite(ctx.deps, input.inviteId, ctx.actor)),
   }),
   lockdown: router({
     get: ownerReadProcedure.query(({ ctx }) => lockdownStatus(ctx.deps)),
