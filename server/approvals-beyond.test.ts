@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchWhoAmI } from '../shared/client/connect';
 import { ConnectionBlockedError, NEW_DEVICES_PAUSED_DETAIL } from '../shared/client/errors';
 import { LOCKDOWN_INDEFINITE } from '../shared/contracts';
+import { readInviteFragment } from '../shared/invite';
 import { approveClient } from './env/connect/client-decisions.service';
 import { startStack, type Stack } from './testing/stack';
 
@@ -59,5 +60,24 @@ describe('pause new devices through the tunnel', () => {
     } finally {
       await stack.owner.connect.lockdown.set.mutate({ until: null });
     }
+  });
+});
+
+describe('invites through the tunnel', () => {
+  it('a device with the invite URL connects without an owner decision; a second key with the same URL is refused', async () => {
+    const invite = await stack.owner.connect.invites.create.mutate({ label: 'for the kitchen', expiresInSeconds: 600 });
+    const fragment = readInviteFragment(new URL(invite.url).hash)!;
+    expect(fragment).toMatchObject({ environmentId: stack.env.environmentId, relayUrl: stack.relay.publicUrl });
+    const ipad = await stack.newSigner();
+    const session = await stack.connect(ipad, { wait: false, invite: fragment, client: { label: 'Kitchen iPad', deviceType: 'tablet' } });
+    expect((await fetchWhoAmI(session, ipad)).clientProofKeyThumbprint).toBe(ipad.thumbprint);
+    expect(await rowOf(ipad.thumbprint)).toMatchObject({ status: 'approved', client: { label: 'Kitchen iPad' } });
+    const [entry] = await stack.owner.connect.audit.list.query({ limit: 1 });
+    expect(entry).toMatchObject({ actor: 'invite', action: 'client_joined_with_invite', clientProofKeyThumbprint: ipad.thumbprint, detail: { inviteId: invite.inviteId, inviteLabel: 'for the kitchen' } });
+    const thief = await stack.newSigner();
+    const refused = await stack.connect(thief, { wait: false, invite: fragment }).catch((e) => e);
+    expect(refused).toBeInstanceOf(ConnectionBlockedError);
+    expect(refused.detail).toMatch(/This invite cannot be used/);
+    expect(await rowOf(thief.thumbprint)).toBeUndefined();
   });
 });
