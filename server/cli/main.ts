@@ -166,19 +166,22 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
   const client = program.command('client').description('this machine as a client device');
   common(client.command('connect'))
     .description('connect to an environment through the relay (waits for approval)')
-    .requiredOption('--environment <id>', 'environment id')
+    .option('--environment <id>', 'environment id (required unless --invite names it)')
+    .option('--invite <url>', "an invite URL from the owner (gatehouse connect invite create): this device is let in at once; quote it, it has a '#'")
     .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
     .option('--account <name>', 'dev issuer account', 'owner')
     .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (instead of the dev issuer; env GATEHOUSE_ID_TOKEN)')
     .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
     .option('--label <text>', 'how this client is shown to the owner (default: host name)')
     .addOption(new Option('--no-wait', 'answer at once instead of waiting for approval'))
-    .action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
+    .action((o: Common & { environment?: string; invite?: string; relay?: string; account: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
       const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
+      if (!o.environment && !o.invite) throw new UsageError('Say which environment: --environment <id>, or --invite <url> from the owner.');
       const opts = {
         dataDir: dataDirOf(o.dataDir),
-        environment: o.environment,
-        relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
+        ...(o.environment && { environment: o.environment }),
+        ...(o.invite && { invite: o.invite }),
+        ...((o.relay ?? process.env.GATEHOUSE_RELAY_URL) && { relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL, '--relay')! }),
         account: o.account,
         ...(idToken && { idToken }),
         wait: o.wait,

@@ -77,6 +77,32 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
       run(import('./security').then(({ runAudit }) => runAudit(out, { dataDir, limit })));
     });
 
+  const invite = connect.command('invite').description('invites: a link (and QR code) that lets one device in without approving it by hand');
+  common(invite.command('create'))
+    .description('create an invite for one device: prints its URL and a QR code, shown only this once')
+    .option('--label <text>', 'what it is for, shown in the audit log ("for the kitchen")')
+    .option('--for <duration>', 'how long it can be used: 10m, 1h, … up to 24h', '1h')
+    .action((_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Common & { label?: string; for: string }>();
+      const expiresInSeconds = parseDuration(o.for, '--for', { minSeconds: 60, maxSeconds: 86_400, examples: '10m, 1h or 24h' });
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      run(import('./invite').then(({ runInviteCreate }) => runInviteCreate(out, { dataDir, expiresInSeconds, ...(o.label !== undefined && { label: o.label }) })));
+    });
+  common(invite.command('list'))
+    .description('list open invites: not used, revoked or expired')
+    .action((_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Common>();
+      run(import('./invite').then(({ runInviteList }) => runInviteList(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) })));
+    });
+  common(invite.command('revoke'))
+    .description('revoke an open invite so nobody can use it')
+    .argument('<inviteId>', 'the invite id (inv_…), from `invite list`')
+    .action((inviteId: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Common>();
+      run(import('./invite').then(({ runInviteRevoke }) => runInviteRevoke(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), inviteId })));
+    });
+
   common(connect.command('pause'))
     .summary('pause new devices: keys never seen before are turned away until it ends')
     .description(

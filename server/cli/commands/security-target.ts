@@ -3,7 +3,7 @@
 // through the same services.
 import { readFileSync } from 'node:fs';
 import { TRPCClientError } from '@trpc/client';
-import type { AuditEntry, ConnectClient, DecisionResult, LockdownState, RevokeResult, SecurityMode } from '../../../shared/contracts';
+import type { AuditEntry, ConnectClient, DecisionResult, InviteCreated, LockdownState, OpenInvite, RevokeResult, SecurityMode } from '../../../shared/contracts';
 import { CliError, findRunningEnv, openEnvOffline } from '../env-access';
 import type { OwnerClient } from '../../env/owner/owner-client';
 import { adminTokenFile } from '../../env/data-files';
@@ -26,6 +26,9 @@ export interface SecurityTarget {
   approve(thumbprint: string, expiresInSeconds?: number): Promise<DecisionResult>;
   reject(thumbprint: string): Promise<DecisionResult>;
   revoke(thumbprint: string): Promise<RevokeResult>;
+  createInvite(input: { label?: string; expiresInSeconds: number }): Promise<InviteCreated>;
+  listInvites(): Promise<OpenInvite[]>;
+  revokeInvite(inviteId: string): Promise<{ revoked: true }>;
   getLockdown(): Promise<LockdownState>;
   /** `until` null: accept new devices again. */
   setLockdown(until: string | null): Promise<LockdownState>;
@@ -64,6 +67,9 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
     approve: (t, expiresInSeconds) => call(() => client.connect.clients.approve.mutate({ clientProofKeyThumbprint: t, ...(expiresInSeconds !== undefined && { expiresInSeconds }) })),
     reject: (t) => call(() => client.connect.clients.reject.mutate({ clientProofKeyThumbprint: t })),
     revoke: (t) => call(() => client.connect.clients.revoke.mutate({ clientProofKeyThumbprint: t })),
+    createInvite: (input) => call(() => client.connect.invites.create.mutate(input)),
+    listInvites: () => call(() => client.connect.invites.list.query()),
+    revokeInvite: (inviteId) => call(() => client.connect.invites.revoke.mutate({ inviteId })),
     getLockdown: async () => {
       const { until, indefinite } = await call(() => client.connect.lockdown.get.query());
       return { until, indefinite };
@@ -75,12 +81,13 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
 }
 
 async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
-  const [{ findClientsByPrefix, listClients }, { approveClient, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }, { listAudit }, { readLockdown, setLockdown }] = await Promise.all([
+  const [{ findClientsByPrefix, listClients }, { approveClient, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }, { listAudit }, { readLockdown, setLockdown }, invites] = await Promise.all([
     import('../../env/connect/clients.service'),
     import('../../env/connect/client-decisions.service'),
     import('../../env/connect/security-mode.service'),
     import('../../env/audit/audit.service'),
     import('../../env/connect/lockdown.service'),
+    import('../../env/connect/invites.service'),
   ]);
   const env = await openEnvOffline(dataDir);
   const { deps } = env;
@@ -98,6 +105,10 @@ async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
     approve: async (t, expiresInSeconds) => approveClient(deps, t, 'cli', expiresInSeconds),
     reject: async (t) => rejectClient(deps, t, 'cli'),
     revoke: async (t) => revokeClient(deps, t, 'cli'),
+    // Stopped: the link points at the relay's page origin, or at the URL the environment last ran on.
+    createInvite: async (input) => invites.createInvite(deps, input, 'cli', { environmentId: env.environmentId, publicUrl: recordedEnvUrl(dataDir) ?? 'http://127.0.0.1:4100' }),
+    listInvites: async () => invites.listOpenInvites(deps),
+    revokeInvite: async (inviteId) => invites.revokeInvite(deps, inviteId, 'cli'),
     getLockdown: async () => readLockdown(deps.db, deps.clock.now()),
     setLockdown: async (until) => setLockdown(deps, until, 'cli'),
     listAudit: async (limit) => listAudit(deps, { limit }),

@@ -1,0 +1,51 @@
+// `gatehouse connect invite create|list|revoke` and `gatehouse client connect --invite URL`, through the tunnel.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from '../../testing/stack';
+import { runCli } from './cli-testing';
+
+let stack: Stack;
+let dir: string;
+beforeAll(async () => {
+  stack = await startStack();
+  await stack.owner.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  dir = mkdtempSync(join(tmpdir(), 'gatehouse-invite-cli-'));
+});
+afterAll(async () => {
+  await stack.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const owner = (...args: string[]) => runCli([...args, '--data-dir', stack.env.dataDir]);
+
+describe('connect invite and client connect --invite', { timeout: 90_000 }, () => {
+  it('creates an invite with a URL and a terminal QR code; a device joins with it at once; a second device is refused; list and revoke', async () => {
+    const created = await owner('connect', 'invite', 'create', '--label', 'for the kitchen', '--for', '10m');
+    expect(created.code).toBe(0);
+    const url = /^(http\S+\/device#invite=\S+)$/m.exec(created.stdout)?.[1];
+    expect(url).toBeDefined();
+    expect(created.stdout).toMatch(/one device, until \S+ \(10 minutes\)/);
+    expect(created.stdout).toMatch(/[▀▄█]{10,}/); // the QR code, in half-block characters
+
+    const joined = await runCli(['client', 'connect', '--invite', url!, '--no-wait', '--data-dir', join(dir, 'ipad')]);
+    expect(joined).toMatchObject({ code: 0 });
+    expect(joined.stdout).toContain(`Connected to ${stack.env.environmentId} at ${stack.relay.publicUrl}/e/${stack.env.environmentId}.`);
+
+    const second = await runCli(['client', 'connect', '--invite', url!, '--no-wait', '--data-dir', join(dir, 'other')]);
+    expect(second.code).toBe(4);
+    expect(second.stdout + second.stderr).toContain('This invite cannot be used');
+
+    const broken = await runCli(['client', 'connect', '--invite', url!.split('#')[0]!, '--no-wait', '--data-dir', join(dir, 'other')]);
+    expect(broken).toMatchObject({ code: 2, stderr: expect.stringContaining('This invite URL is incomplete') });
+
+    const another = JSON.parse((await owner('connect', 'invite', 'create', '--json')).stdout) as { inviteId: string };
+    const list = await owner('connect', 'invite', 'list');
+    expect(list.stdout).toContain(`${another.inviteId}  (no label)  until`);
+    expect(list.stdout).not.toContain('for the kitchen'); // used: no longer open
+    expect(await owner('connect', 'invite', 'revoke', another.inviteId)).toMatchObject({ code: 0, stdout: `Revoked invite ${another.inviteId}: it can no longer be used.\n` });
+    expect(await owner('connect', 'invite', 'revoke', another.inviteId)).toMatchObject({ code: 3 });
+    expect(await owner('connect', 'invite', 'create', '--for', '25h')).toMatchObject({ code: 2 });
+  });
+});
