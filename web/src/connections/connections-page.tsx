@@ -7,6 +7,7 @@ import { pendingCount } from './access-state';
 import { AuditSection } from './audit-section';
 import { ClientList } from './client-list';
 import { LockdownSetting } from './lockdown-setting';
+import { InvitesSection } from './invites-section';
 import { ModeSetting } from './mode-setting';
 import { useAccessEvents, type LiveStatus } from './use-access-events';
 import { useBrowserNotifications } from './use-browser-notifications';
@@ -130,6 +131,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
               <ClientList clients={state.clients} now={now} running={running} onDecide={(c, d, lifetime) => void decide(c, d, lifetime)} />
             )}
           </section>
+          <InvitesSection />
           <AuditSection clients={state.clients} revision={revision} now={now} />
         </>
       )}

@@ -11,6 +11,7 @@ import type { ClientInfo, WhoAmI } from '../../../shared/contracts';
 import { createDpopSigner, type DpopSigner } from '../../../shared/dpop';
 import { verificationCode } from '../../../shared/verification-code';
 import { currentBrowserFacts, describeBrowser } from './device-info';
+import { inviteFromUrl } from './invite-from-url';
 import { deviceIdentity } from './key-store';
 
 /** The dev issuer's account the embedded default links the environment to. */
@@ -148,6 +149,7 @@ export function useDeviceConnection() {
         },
         client: context.info,
         deviceId: context.deviceId,
+        ...(inviteFromUrl() && { invite: inviteFromUrl() }),
         wait: true,
         onPending: (info) => {
           if (info.approvalStatus === 'pending') setPhase({ kind: 'waiting', requestedAt: info.requestedAt });
