@@ -190,6 +190,25 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
       };
       run(import('./commands/client-connect').then(({ runClientConnect }) => runClientConnect(createOutput(!!o.json), opts)));
     });
+  common(client.command('rotate-key'))
+    .description('move this client’s approval to a new key (it stays approved; the old key stops working)')
+    .requiredOption('--environment <id>', 'environment id')
+    .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
+    .option('--account <name>', 'dev issuer account', 'owner')
+    .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (env GATEHOUSE_ID_TOKEN)')
+    .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
+    .action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string }) => {
+      const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
+      const opts = {
+        dataDir: dataDirOf(o.dataDir),
+        environment: o.environment,
+        relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
+        account: o.account,
+        ...(idToken && { idToken }),
+        ...(o.keyFile && { keyFile: o.keyFile }),
+      };
+      run(import('./commands/client-rotate-key').then(({ runClientRotateKey }) => runClientRotateKey(createOutput(!!o.json), opts)));
+    });
   return program;
 }
 

@@ -49,3 +49,23 @@ describe('connect invite and client connect --invite', { timeout: 90_000 }, () =
     expect(await owner('connect', 'invite', 'create', '--for', '25h')).toMatchObject({ code: 2 });
   });
 });
+
+describe('client rotate-key', { timeout: 90_000 }, () => {
+  it('moves an approved machine to a new key that connects without a new approval; the old key file is replaced', async () => {
+    const machine = join(dir, 'laptop');
+    const url = JSON.parse((await owner('connect', 'invite', 'create', '--json')).stdout).url as string;
+    expect(await runCli(['client', 'connect', '--invite', url, '--no-wait', '--data-dir', machine])).toMatchObject({ code: 0 });
+    const { readFileSync } = await import('node:fs');
+    const before = readFileSync(join(machine, 'client-key.json'), 'utf8');
+    const rotated = await runCli(['client', 'rotate-key', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--data-dir', machine]);
+    expect(rotated).toMatchObject({ code: 0 });
+    const newThumbprint = /new key (\S+);/.exec(rotated.stdout)?.[1];
+    expect(newThumbprint).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(readFileSync(join(machine, 'client-key.json'), 'utf8')).not.toBe(before);
+    const again = await runCli(['client', 'connect', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--no-wait', '--data-dir', machine]);
+    expect(again).toMatchObject({ code: 0 });
+    expect(again.stdout).toContain(`Client        ${newThumbprint}`);
+    const [entry] = await stack.owner.connect.audit.list.query({ limit: 1 });
+    expect(entry).toMatchObject({ actor: 'client', action: 'client_key_rotated', detail: { newThumbprint } });
+  });
+});

@@ -18,7 +18,8 @@ let oldKey: DpopSigner;
 let newKey: DpopSigner;
 let otherKey: DpopSigner;
 beforeAll(async () => {
-  [oldKey, newKey, otherKey] = await Promise.all([0, 1, 2].map(async () => createDpopSigner(await generateDpopKeyPair(false))));
+  const make = async () => createDpopSigner(await generateDpopKeyPair(false));
+  [oldKey, newKey, otherKey] = await Promise.all([make(), make(), make()]);
 });
 
 function setup() {
