@@ -22,12 +22,14 @@ function capClientSessions(tx: EnvSql, thumbprint: string, until: number): void 
 
 export type Decision = 'approve' | 'reject' | 'revoke';
 
-function decide(deps: EnvDeps, thumbprint: string, decision: Decision, actor: AuditActor, expiresInSeconds?: number) {
+/** `guard` runs first inside the transaction (an approver device must still be one). */
+function decide(deps: EnvDeps, thumbprint: string, decision: Decision, actor: AuditActor, expiresInSeconds?: number, guard?: (tx: EnvSql) => void) {
   const now = deps.clock.now();
   const at = isoTime(now);
   const until = decision === 'approve' && expiresInSeconds !== undefined ? now + expiresInSeconds * 1000 : null;
   const result = deps.db.transaction(
     (tx) => {
+      guard?.(tx);
       const before = findActiveClient(deps.db, thumbprint);
       if (!before) throw notFound(thumbprint);
       const bump = { updatedAt: at, requestCount: 0, version: sql`${connectClients.version} + 1` };
@@ -64,13 +66,13 @@ function decide(deps: EnvDeps, thumbprint: string, decision: Decision, actor: Au
 }
 
 /** `expiresInSeconds` absent: until revoked. */
-export function approveClient(deps: EnvDeps, thumbprint: string, actor: AuditActor, expiresInSeconds?: number): DecisionResult {
-  const { row, endedSessions } = decide(deps, thumbprint, 'approve', actor, expiresInSeconds);
+export function approveClient(deps: EnvDeps, thumbprint: string, actor: AuditActor, expiresInSeconds?: number, guard?: (tx: EnvSql) => void): DecisionResult {
+  const { row, endedSessions } = decide(deps, thumbprint, 'approve', actor, expiresInSeconds, guard);
   return { client: toConnectClient(row), endedSessions };
 }
 
-export function rejectClient(deps: EnvDeps, thumbprint: string, actor: AuditActor): DecisionResult {
-  const { row, endedSessions } = decide(deps, thumbprint, 'reject', actor);
+export function rejectClient(deps: EnvDeps, thumbprint: string, actor: AuditActor, guard?: (tx: EnvSql) => void): DecisionResult {
+  const { row, endedSessions } = decide(deps, thumbprint, 'reject', actor, undefined, guard);
   return { client: toConnectClient(row), endedSessions };
 }
 

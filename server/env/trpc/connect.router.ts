@@ -6,7 +6,8 @@ import { approveClient, rejectClient, revokeClient } from '../connect/client-dec
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
 import { lockdownStatus, setLockdown } from '../connect/lockdown.service';
 import { createInvite, listOpenInvites, revokeInvite } from '../connect/invites.service';
-import { ownerReadProcedure, ownerStepUpProcedure, ownerWriteProcedure, router } from './init';
+import { ownerOrApproverReadProcedure, ownerOrApproverWriteProcedure, ownerReadProcedure, ownerStepUpOrApproverProcedure, ownerStepUpProcedure, ownerWriteProcedure, router } from './init';
+import { decideAsApprover, setApprover } from '../connect/approvers.service';
 
 export const connectRouter = router({
   securityMode: router({
@@ -16,13 +17,23 @@ export const connectRouter = router({
       .mutation(({ ctx, input }) => setSecurityMode(ctx.deps, input.mode, ctx.actor)),
   }),
   clients: router({
-    list: ownerReadProcedure.query(({ ctx }) => listClients(ctx.deps)),
-    approve: ownerStepUpProcedure
+    // An approver device may list, approve and reject (S59); everything else here is the owner's alone.
+    list: ownerOrApproverReadProcedure.query(({ ctx }) => listClients(ctx.deps)),
+    approve: ownerStepUpOrApproverProcedure
       .input(ApproveInput)
-      .mutation(({ ctx, input }) => approveClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor, input.expiresInSeconds)),
-    reject: ownerWriteProcedure
+      .mutation(({ ctx, input }) =>
+        ctx.approver
+          ? decideAsApprover(ctx.deps, ctx.approver.clientProofKeyThumbprint, input.clientProofKeyThumbprint, 'approve', input.expiresInSeconds)
+          : approveClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor, input.expiresInSeconds),
+      ),
+    reject: ownerOrApproverWriteProcedure
       .input(ThumbprintInput)
-      .mutation(({ ctx, input }) => rejectClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
+      .mutation(({ ctx, input }) =>
+        ctx.approver ? decideAsApprover(ctx.deps, ctx.approver.clientProofKeyThumbprint, input.clientProofKeyThumbprint, 'reject') : rejectClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor),
+      ),
+    setApprover: ownerStepUpProcedure
+      .input(ThumbprintInput.extend({ approver: z.boolean() }))
+      .mutation(({ ctx, input }) => setApprover(ctx.deps, input.clientProofKeyThumbprint, input.approver, ctx.actor)),
     revoke: ownerWriteProcedure
       .input(ThumbprintInput)
       .mutation(({ ctx, input }) => revokeClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
