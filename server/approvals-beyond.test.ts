@@ -1,6 +1,7 @@
 // SPEC §13 end to end: a relay, an environment behind its tunnel, real keys and JWTs over 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchWhoAmI } from '../shared/client/connect';
+import { createEnvClient, fetchWhoAmI } from '../shared/client/connect';
+import type { EnvRouter } from './env/trpc/app-router';
 import { ConnectionBlockedError, NEW_DEVICES_PAUSED_DETAIL } from '../shared/client/errors';
 import { LOCKDOWN_INDEFINITE } from '../shared/contracts';
 import { readInviteFragment } from '../shared/invite';
@@ -79,5 +80,24 @@ describe('invites through the tunnel', () => {
     expect(refused).toBeInstanceOf(ConnectionBlockedError);
     expect(refused.detail).toMatch(/This invite cannot be used/);
     expect(await rowOf(thief.thumbprint)).toBeUndefined();
+  });
+});
+
+describe('approver devices through the tunnel', () => {
+  it('an approver phone lists pending devices and approves one for a day; it cannot change the mode', async () => {
+    const phone = await stack.newSigner();
+    await stack.connect(phone, { wait: false }).catch(() => {});
+    await stack.owner.connect.clients.approve.mutate({ clientProofKeyThumbprint: phone.thumbprint });
+    await stack.owner.connect.clients.setApprover.mutate({ clientProofKeyThumbprint: phone.thumbprint, approver: true });
+    const session = await stack.connect(phone);
+    const asPhone = createEnvClient<EnvRouter>(session, phone);
+    const newcomer = await stack.newSigner();
+    await stack.connect(newcomer, { wait: false }).catch(() => {});
+    const pending = (await asPhone.connect.clients.list.query()).find((c) => c.clientProofKeyThumbprint === newcomer.thumbprint);
+    expect(pending).toMatchObject({ status: 'pending', verificationCode: expect.any(String) });
+    await asPhone.connect.clients.approve.mutate({ clientProofKeyThumbprint: newcomer.thumbprint, expiresInSeconds: 86_400 });
+    expect(await rowOf(newcomer.thumbprint)).toMatchObject({ status: 'approved', approvalExpiresAt: expect.any(String) });
+    await expect(asPhone.connect.securityMode.set.mutate({ mode: 'account' })).rejects.toMatchObject({ data: { code: 'UNAUTHORIZED' } });
+    expect((await fetchWhoAmI(await stack.connect(newcomer), newcomer)).clientProofKeyThumbprint).toBe(newcomer.thumbprint);
   });
 });
