@@ -5,6 +5,7 @@ import { ConnectFailedError, ConnectionBlockedError } from '../../shared/client/
 import { DomainError } from '../common/errors';
 import { registerSecurityCommands } from './commands/security-commands';
 import { CliError, dataDirOf, EXIT, portOf, UsageError, urlOf } from './options';
+import { parseDuration } from './duration';
 import { createOutput } from './output';
 
 type Common = { dataDir?: string; json?: boolean };
@@ -190,6 +191,36 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
       };
       run(import('./commands/client-connect').then(({ runClientConnect }) => runClientConnect(createOutput(!!o.json), opts)));
     });
+  const approverOpts = (o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string }) => {
+    const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
+    return {
+      dataDir: dataDirOf(o.dataDir),
+      environment: o.environment,
+      relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
+      account: o.account,
+      ...(idToken && { idToken }),
+      ...(o.keyFile && { keyFile: o.keyFile }),
+    };
+  };
+  const approverCommand = (name: string, description: string) =>
+    common(client.command(name))
+      .description(description)
+      .requiredOption('--environment <id>', 'environment id')
+      .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
+      .option('--account <name>', 'dev issuer account', 'owner')
+      .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (env GATEHOUSE_ID_TOKEN)')
+      .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)');
+  approverCommand('approvals', 'from an approver device: list the devices waiting for approval, with their codes').action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string }) =>
+    run(import('./commands/client-approvals').then(({ runClientApprovals }) => runClientApprovals(createOutput(!!o.json), approverOpts(o)))),
+  );
+  approverCommand('approve', 'from an approver device: approve another device for a time (at most 7 days)')
+    .argument('<thumbprint>', 'the device’s thumbprint, or a unique prefix of 8+ characters')
+    .option('--for <duration>', 'how long: 1h, 8h, 24h or 7d', '24h')
+    .action((thumbprint: string, o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string; for: string }) => {
+      const expiresInSeconds = parseDuration(o.for, '--for', { minSeconds: 60, maxSeconds: 7 * 86_400, examples: '1h, 8h, 24h or 7d' });
+      run(import('./commands/client-approvals').then(({ runClientApprove }) => runClientApprove(createOutput(!!o.json), { ...approverOpts(o), thumbprint, expiresInSeconds })));
+    });
+
   common(client.command('rotate-key'))
     .description('move this client’s approval to a new key (it stays approved; the old key stops working)')
     .requiredOption('--environment <id>', 'environment id')

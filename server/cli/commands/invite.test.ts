@@ -69,3 +69,26 @@ describe('client rotate-key', { timeout: 90_000 }, () => {
     expect(entry).toMatchObject({ actor: 'client', action: 'client_key_rotated', detail: { newThumbprint } });
   });
 });
+
+describe('client approvals / client approve from an approver machine', { timeout: 90_000 }, () => {
+  it('lists pending devices with their codes and approves one for a time; a plain device is told it is not an approver', async () => {
+    const machine = join(dir, 'approver');
+    const url = JSON.parse((await owner('connect', 'invite', 'create', '--json')).stdout).url as string;
+    const joined = await runCli(['client', 'connect', '--invite', url, '--no-wait', '--data-dir', machine, '--json']);
+    const me = (JSON.parse(joined.stdout.trim().split('\n').at(-1)!) as { clientProofKeyThumbprint?: string; whoami?: { clientProofKeyThumbprint: string } });
+    const thumbprint = me.whoami?.clientProofKeyThumbprint ?? me.clientProofKeyThumbprint!;
+    const args = ['--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--data-dir', machine];
+    expect(await runCli(['client', 'approvals', ...args])).toMatchObject({ code: 1, stderr: expect.stringContaining('This device is not an approver') });
+    await stack.owner.connect.clients.setApprover.mutate({ clientProofKeyThumbprint: thumbprint, approver: true });
+    const newcomer = await stack.newSigner();
+    await stack.connect(newcomer, { wait: false }).catch(() => {});
+    const listed = await runCli(['client', 'approvals', ...args]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain(newcomer.thumbprint);
+    expect(await runCli(['client', 'approve', newcomer.thumbprint.slice(0, 10), '--for', '8d', ...args])).toMatchObject({ code: 2 });
+    const approved = await runCli(['client', 'approve', newcomer.thumbprint.slice(0, 10), '--for', '8h', ...args]);
+    expect(approved).toMatchObject({ code: 0, stdout: expect.stringContaining(`Approved ${newcomer.thumbprint}`) });
+    const row = (await stack.owner.connect.clients.list.query()).find((c) => c.clientProofKeyThumbprint === newcomer.thumbprint);
+    expect(row).toMatchObject({ status: 'approved', approvalExpiresAt: expect.any(String) });
+  });
+});
