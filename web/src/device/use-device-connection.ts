@@ -35,7 +35,7 @@ export type DevicePhase =
   | { kind: 'signing-in' }
   | { kind: 'asking' }
   | { kind: 'waiting'; requestedAt: string }
-  | { kind: 'connected'; whoami: WhoAmI }
+  | { kind: 'connected'; whoami: WhoAmI; session: EnvSession; signer: DpopSigner }
   | { kind: 'rejected'; detail: string }
   | { kind: 'revoked' }
   | { kind: 'expired' }
@@ -158,7 +158,7 @@ export function useDeviceConnection() {
       });
       const whoami = await fetchWhoAmI(session, context.signer);
       if (abort.signal.aborted) return;
-      setPhase({ kind: 'connected', whoami });
+      setPhase({ kind: 'connected', whoami, session, signer: context.signer });
       stopWatchRef.current = watchSession(session, context.signer, (why, message) => {
         stopWatchRef.current = null;
         if (why === 'lost') setPhase({ kind: 'failed', message: `Lost the connection to the environment: ${message ?? 'unknown error'}` });
