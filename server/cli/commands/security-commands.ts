@@ -103,6 +103,17 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
       run(import('./invite').then(({ runInviteRevoke }) => runInviteRevoke(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), inviteId })));
     });
 
+  common(security.command('approver'))
+    .description('let an approved device approve and reject others (from its /device page or `gatehouse client approvals`), or take that away with --off')
+    .argument('<thumbprint>', `the device's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters`)
+    .option('--off', 'it is no longer an approver')
+    .action((thumbprint: string, _o: unknown, cmd: Command) => {
+      const o = optionsOf(cmd) as Common & { off?: boolean };
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      run(import('./security').then(({ runSetApprover }) => runSetApprover(out, { dataDir, thumbprint, approver: !o.off })));
+    });
+
   common(connect.command('pause'))
     .summary('pause new devices: keys never seen before are turned away until it ends')
     .description(

@@ -75,3 +75,23 @@ describe('connect pause', { timeout: 90_000 }, () => {
     env.close();
   });
 });
+
+describe('connect security approver', { timeout: 90_000 }, () => {
+  it('makes an approved device an approver and takes it back; a pending one cannot be', async () => {
+    const env0 = await openEnvOffline(dir);
+    seedClient(env0.deps, thumbprintWith('Approver'), { label: 'Phone' });
+    env0.close();
+    const t = thumbprintWith('Approver');
+    expect(await cli('connect', 'security', 'approver', t)).toMatchObject({ code: 3 });
+    expect(await cli('connect', 'security', 'approve', t)).toMatchObject({ code: 0 });
+    expect(await cli('connect', 'security', 'approver', t.slice(0, 8))).toMatchObject({ code: 0, stdout: expect.stringContaining('is now an approver') });
+    let env = await openEnvOffline(dir);
+    expect(findActiveClient(env.deps.db, t)?.approver).toBe(true);
+    env.close();
+    expect(await cli('connect', 'security', 'approver', t, '--off')).toMatchObject({ code: 0, stdout: `${t} is no longer an approver.\n` });
+    env = await openEnvOffline(dir);
+    expect(findActiveClient(env.deps.db, t)?.approver).toBe(false);
+    expect(listAudit(env.deps).filter((a) => a.action === 'approver_set').map((a) => a.detail)).toEqual([{ approver: false }, { approver: true }]);
+    env.close();
+  });
+});

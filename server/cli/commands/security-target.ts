@@ -29,6 +29,7 @@ export interface SecurityTarget {
   createInvite(input: { label?: string; expiresInSeconds: number }): Promise<InviteCreated>;
   listInvites(): Promise<OpenInvite[]>;
   revokeInvite(inviteId: string): Promise<{ revoked: true }>;
+  setApprover(thumbprint: string, approver: boolean): Promise<DecisionResult>;
   getLockdown(): Promise<LockdownState>;
   /** `until` null: accept new devices again. */
   setLockdown(until: string | null): Promise<LockdownState>;
@@ -67,6 +68,7 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
     approve: (t, expiresInSeconds) => call(() => client.connect.clients.approve.mutate({ clientProofKeyThumbprint: t, ...(expiresInSeconds !== undefined && { expiresInSeconds }) })),
     reject: (t) => call(() => client.connect.clients.reject.mutate({ clientProofKeyThumbprint: t })),
     revoke: (t) => call(() => client.connect.clients.revoke.mutate({ clientProofKeyThumbprint: t })),
+    setApprover: (t, approver) => call(() => client.connect.clients.setApprover.mutate({ clientProofKeyThumbprint: t, approver })),
     createInvite: (input) => call(() => client.connect.invites.create.mutate(input)),
     listInvites: () => call(() => client.connect.invites.list.query()),
     revokeInvite: (inviteId) => call(() => client.connect.invites.revoke.mutate({ inviteId })),
@@ -81,13 +83,14 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
 }
 
 async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
-  const [{ findClientsByPrefix, listClients }, { approveClient, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }, { listAudit }, { readLockdown, setLockdown }, invites] = await Promise.all([
+  const [{ findClientsByPrefix, listClients }, { approveClient, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }, { listAudit }, { readLockdown, setLockdown }, invites, approvers] = await Promise.all([
     import('../../env/connect/clients.service'),
     import('../../env/connect/client-decisions.service'),
     import('../../env/connect/security-mode.service'),
     import('../../env/audit/audit.service'),
     import('../../env/connect/lockdown.service'),
     import('../../env/connect/invites.service'),
+    import('../../env/connect/approvers.service'),
   ]);
   const env = await openEnvOffline(dataDir);
   const { deps } = env;
@@ -108,6 +111,7 @@ async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
     // Stopped: the link points at the relay's page origin, or at the URL the environment last ran on.
     createInvite: async (input) => invites.createInvite(deps, input, 'cli', { environmentId: env.environmentId, publicUrl: recordedEnvUrl(dataDir) ?? 'http://127.0.0.1:4100' }),
     listInvites: async () => invites.listOpenInvites(deps),
+    setApprover: async (t, approver) => approvers.setApprover(deps, t, approver, 'cli'),
     revokeInvite: async (inviteId) => invites.revokeInvite(deps, inviteId, 'cli'),
     getLockdown: async () => readLockdown(deps.db, deps.clock.now()),
     setLockdown: async (until) => setLockdown(deps, until, 'cli'),

@@ -102,3 +102,18 @@ export async function runAudit(out: Output, opts: { dataDir: string; limit: numb
     target.close();
   }
 }
+
+/** `connect security approver <t> [--off]` (SPEC §13, S59). */
+export async function runSetApprover(out: Output, opts: { dataDir: string; thumbprint: string; approver: boolean }): Promise<number> {
+  const target = await openSecurityTarget(opts.dataDir);
+  try {
+    const thumbprint = await resolveThumbprint(target, opts.thumbprint);
+    const result = await target.setApprover(thumbprint, opts.approver);
+    if (target.via === 'database') out.note(DIRECT_WRITE_NOTE);
+    out.data(result);
+    out.line(opts.approver ? `${thumbprint} is now an approver: it can approve (for at most 7 days) and reject other devices, never itself.` : `${thumbprint} is no longer an approver.`);
+    return EXIT.ok;
+  } finally {
+    target.close();
+  }
+}
