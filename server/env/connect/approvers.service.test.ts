@@ -42,8 +42,8 @@ function setup() {
 describe('approver devices', () => {
   it('a device that is not an approver can call none of it', async () => {
     const { phone } = setup();
-    await expect(phone.connect.clients.list()).rejects.toMatchObject({ code: 'FORBIDDEN' });
-    await expect(phone.connect.clients.approve({ clientProofKeyThumbprint: NEWCOMER, expiresInSeconds: 3600 })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(phone.connect.clients.list()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(phone.connect.clients.approve({ clientProofKeyThumbprint: NEWCOMER, expiresInSeconds: 3600 })).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
 
   it('the owner makes it an approver (audited); it lists, approves for ≤ 7 days and rejects others, as actor approver', async () => {

@@ -78,7 +78,8 @@ const ownerOrApprover = (scope: OwnerScope, stepUp: boolean) =>
     } catch {
       throw ownerRefusal(ctx, scope, type)!;
     }
-    if (!isApprover(ctx.deps.db, client.clientProofKeyThumbprint)) throw new TRPCError({ code: 'FORBIDDEN', message: 'This device is not an approver.' });
+    // A device that is not an approver is just not the owner (S39): the same refusal as with no credentials.
+    if (!isApprover(ctx.deps.db, client.clientProofKeyThumbprint)) throw ownerRefusal(ctx, scope, type)!;
     return next({ ctx: { ...ctx, approver: client as ClientIdentity | null } });
   });
 
