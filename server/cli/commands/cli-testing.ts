@@ -97,6 +97,6 @@ export function seedSession(deps: EnvDeps, thumbprint: string): void {
 /** Stores a mode value no release writes, as a damaged database would. */
 export function corruptSecurityMode(deps: EnvDeps, value: string): void {
   deps.db.$client.pragma('ignore_check_constraints = ON');
-  deps.db.$client.prepare("INSERT OR REPLACE INTO connect_settings VALUES (1, ?, '2026-01-01T00:00:00.000Z')").run(value);
+  deps.db.$client.prepare("INSERT OR REPLACE INTO connect_settings (id, security_mode, updated_at) VALUES (1, ?, '2026-01-01T00:00:00.000Z')").run(value);
   deps.db.$client.pragma('ignore_check_constraints = OFF');
 }
