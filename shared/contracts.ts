@@ -1,5 +1,6 @@
 // The shapes every part speaks (SPEC §3, §6). Written once, used by routers, web, CLI and clients.
 import { z } from 'zod';
+import { MAX_APPROVAL_SECONDS } from './approval-lifetimes';
 
 export const securityModes = ['account', 'client-approval'] as const;
 export const SecurityMode = z.enum(securityModes);
@@ -81,12 +82,21 @@ export const ConnectClient = z.object({
   name: z.string().nullable(),
   /** When an approval with a lifetime ends (SPEC §13); null: until revoked, or not approved. */
   approvalExpiresAt: IsoTime.nullable(),
+  /** When the last approval with a lifetime ran out, while the client waits to be approved again. */
+  approvalExpiredAt: IsoTime.nullable(),
   /** The owner lets this approved client approve others (SPEC §13, S59). */
   approver: z.boolean(),
 });
 export type ConnectClient = z.infer<typeof ConnectClient>;
 
 export const ThumbprintInput = z.object({ clientProofKeyThumbprint: Thumbprint });
+
+export { APPROVAL_LIFETIMES, MAX_APPROVAL_SECONDS, MAX_APPROVER_APPROVAL_SECONDS } from './approval-lifetimes';
+
+export const ApproveInput = ThumbprintInput.extend({
+  expiresInSeconds: z.number().int().min(60).max(MAX_APPROVAL_SECONDS).optional(),
+});
+export type ApproveInput = z.infer<typeof ApproveInput>;
 
 export const DecisionResult = z.object({ client: ConnectClient, endedSessions: z.number().int() });
 export type DecisionResult = z.infer<typeof DecisionResult>;
@@ -135,7 +145,8 @@ export const AuditRecord = z.discriminatedUnion('action', [
   /** `endedSessions`: requiring approval ended the sessions of clients that were not approved (S57). */
   z.object({ action: z.literal('security_mode_set'), detail: z.object({ from: SecurityMode.nullable(), to: SecurityMode, endedSessions: count.optional() }) }),
   z.object({ action: z.literal('client_requested'), detail: z.object({}) }),
-  z.object({ action: z.enum(['client_approved', 'client_rejected', 'client_revoked']), detail: z.object({ was: ClientStatus, endedSessions: count }) }),
+  /** `approvedUntil`: an approval with a lifetime (SPEC §13). */
+  z.object({ action: z.enum(['client_approved', 'client_rejected', 'client_revoked']), detail: z.object({ was: ClientStatus, endedSessions: count, approvedUntil: IsoTime.optional() }) }),
   z.object({ action: z.literal('client_account_changed'), detail: z.object({ endedSessions: count }) }),
   /** Drops within one window share an entry: how many, the first few thumbprints, and the last drop's time. */
   z.object({ action: z.enum(['pending_expired', 'pending_evicted']), detail: z.object({ count: count, sample: z.array(z.string()), lastAt: IsoTime }) }),
@@ -208,8 +219,27 @@ export const WhoAmI = z.object({
 });
 export type WhoAmI = z.infer<typeof WhoAmI>;
 
+/** A device joining with an invite (SPEC §13): the proof is bound to the key it connects with. */
+export const InvitePresentation = z.strictObject({
+  inviteId: z.string().regex(/^inv_[A-Za-z0-9_-]{16,64}$/),
+  proof: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+});
+export type InvitePresentation = z.infer<typeof InvitePresentation>;
+
+export const MAX_INVITE_SECONDS = 86_400;
+export const InviteCreateInput = z.object({
+  label: clientText(LABEL_MAX),
+  expiresInSeconds: z.number().int().min(60).max(MAX_INVITE_SECONDS),
+});
+export const InviteCreated = z.object({ inviteId: z.string(), secret: z.string(), url: z.string(), expiresAt: IsoTime });
+export type InviteCreated = z.infer<typeof InviteCreated>;
+export const OpenInvite = z.object({ inviteId: z.string(), label: z.string().nullable(), createdAt: IsoTime, expiresAt: IsoTime });
+export type OpenInvite = z.infer<typeof OpenInvite>;
+export const InviteIdInput = z.object({ inviteId: z.string().min(1).max(128) });
+
 /** Relay `environments.connect` input (SPEC §3 step 3). */
 export const ConnectInput = z.object({
+  invite: InvitePresentation.optional(),
   environmentId: z.string().min(1).max(128),
   clientProofKeyThumbprint: Thumbprint,
   deviceId: clientText(DEVICE_ID_MAX),
@@ -237,6 +267,12 @@ export const ConnectResult = z.discriminatedUnion('status', [
   }),
 ]);
 export type ConnectResult = z.infer<typeof ConnectResult>;
+
+export { LOCKDOWN_INDEFINITE } from './lockdown';
+/** `until` null: new devices are accepted. */
+export const LockdownState = z.object({ until: IsoTime.nullable(), indefinite: z.boolean() });
+export type LockdownState = z.infer<typeof LockdownState>;
+export const LockdownInput = z.object({ until: z.iso.datetime().nullable() });
 
 /** The environment's tunnel to its relay (SPEC §11), as `gatehouse connect status` and the owner see it. */
 export const TunnelStatus = z.discriminatedUnion('state', [

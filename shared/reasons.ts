@@ -26,6 +26,8 @@ export const errorReasons = [
   'not_linked',
   'rate_limited',
   'step_up_required',
+  'new_devices_paused',
+  'invite_invalid',
   'internal',
 ] as const;
 export type ErrorReason = (typeof errorReasons)[number];

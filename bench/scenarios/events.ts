@@ -42,6 +42,7 @@ function rawEvent(thumbprint: string, revision: number) {
       lastSeenAt: null,
     name: null,
     approvalExpiresAt: null,
+    approvalExpiredAt: null,
     approver: false,
     },
   };

@@ -6,6 +6,7 @@ import { DomainError } from '../common/errors';
 import { registerSecurityCommands } from './commands/security-commands';
 import { registerWebhookCommands } from './commands/webhook-commands';
 import { CliError, dataDirOf, EXIT, portOf, UsageError, urlOf } from './options';
+import { parseDuration } from './duration';
 import { createOutput } from './output';
 
 type Common = { dataDir?: string; json?: boolean };
@@ -187,19 +188,22 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
   const client = program.command('client').description('this machine as a client device');
   common(client.command('connect'))
     .description('connect to an environment through the relay (waits for approval)')
-    .requiredOption('--environment <id>', 'environment id')
+    .option('--environment <id>', 'environment id (required unless --invite names it)')
+    .option('--invite <url>', "an invite URL from the owner (gatehouse connect invite create): this device is let in at once; quote it, it has a '#'")
     .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
     .option('--account <name>', 'dev issuer only: sign this username in without a browser (scripts)')
     .option('--id-token <jwt>', 'an OpenID Connect ID token of your account, for automation (env GATEHOUSE_ID_TOKEN); default: your `gatehouse login`')
     .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
     .option('--label <text>', 'how this client is shown to the owner (default: host name)')
     .addOption(new Option('--no-wait', 'answer at once instead of waiting for approval'))
-    .action((o: Common & { environment: string; relay?: string; account?: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
+    .action((o: Common & { environment?: string; invite?: string; relay?: string; account?: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
       const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
+      if (!o.environment && !o.invite) throw new UsageError('Say which environment: --environment <id>, or --invite <url> from the owner.');
       const opts = {
         dataDir: dataDirOf(o.dataDir),
-        environment: o.environment,
-        relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
+        ...(o.environment && { environment: o.environment }),
+        ...(o.invite && { invite: o.invite }),
+        ...((o.relay ?? process.env.GATEHOUSE_RELAY_URL) && { relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL, '--relay')! }),
         ...(o.account && { account: o.account }),
         ...(idToken && { idToken }),
         wait: o.wait,
@@ -207,6 +211,55 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
         ...(o.label && { label: o.label }),
       };
       run(import('./commands/client-connect').then(({ runClientConnect }) => runClientConnect(createOutput(!!o.json), opts)));
+    });
+  const approverOpts = (o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string }) => {
+    const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
+    return {
+      dataDir: dataDirOf(o.dataDir),
+      environment: o.environment,
+      relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
+      account: o.account,
+      ...(idToken && { idToken }),
+      ...(o.keyFile && { keyFile: o.keyFile }),
+    };
+  };
+  const approverCommand = (name: string, description: string) =>
+    common(client.command(name))
+      .description(description)
+      .requiredOption('--environment <id>', 'environment id')
+      .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
+      .option('--account <name>', 'dev issuer account', 'owner')
+      .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (env GATEHOUSE_ID_TOKEN)')
+      .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)');
+  approverCommand('approvals', 'from an approver device: list the devices waiting for approval, with their codes').action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string }) =>
+    run(import('./commands/client-approvals').then(({ runClientApprovals }) => runClientApprovals(createOutput(!!o.json), approverOpts(o)))),
+  );
+  approverCommand('approve', 'from an approver device: approve another device for a time (at most 7 days)')
+    .argument('<thumbprint>', 'the device’s thumbprint, or a unique prefix of 8+ characters')
+    .option('--for <duration>', 'how long: 1h, 8h, 24h or 7d', '24h')
+    .action((thumbprint: string, o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string; for: string }) => {
+      const expiresInSeconds = parseDuration(o.for, '--for', { minSeconds: 60, maxSeconds: 7 * 86_400, examples: '1h, 8h, 24h or 7d' });
+      run(import('./commands/client-approvals').then(({ runClientApprove }) => runClientApprove(createOutput(!!o.json), { ...approverOpts(o), thumbprint, expiresInSeconds })));
+    });
+
+  common(client.command('rotate-key'))
+    .description('move this client’s approval to a new key (it stays approved; the old key stops working)')
+    .requiredOption('--environment <id>', 'environment id')
+    .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
+    .option('--account <name>', 'dev issuer account', 'owner')
+    .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (env GATEHOUSE_ID_TOKEN)')
+    .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
+    .action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string }) => {
+      const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
+      const opts = {
+        dataDir: dataDirOf(o.dataDir),
+        environment: o.environment,
+        relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
+        account: o.account,
+        ...(idToken && { idToken }),
+        ...(o.keyFile && { keyFile: o.keyFile }),
+      };
+      run(import('./commands/client-rotate-key').then(({ runClientRotateKey }) => runClientRotateKey(createOutput(!!o.json), opts)));
     });
   return program;
 }

@@ -18,8 +18,13 @@ export async function loadOrCreateClientKey(file: string): Promise<{ signer: Dpo
     const publicKey = await webcrypto.subtle.importKey('jwk', { ...pub, key_ops: ['verify'] }, { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']);
     return { signer: await createDpopSigner({ privateKey, publicKey } as CryptoKeyPair), created: false };
   }
+  await writeNewClientKey(file);
+  return loadOrCreateClientKey(file).then((r) => ({ ...r, created: true }));
+}
+
+/** A fresh P-256 key written to `file` (mode 0600). */
+export async function writeNewClientKey(file: string): Promise<void> {
   const pair = await generateDpopKeyPair(true);
   const jwk = await webcrypto.subtle.exportKey('jwk', pair.privateKey as webcrypto.CryptoKey);
   writeSecretFile(file, `${JSON.stringify({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, d: jwk.d })}\n`);
-  return loadOrCreateClientKey(file).then((r) => ({ ...r, created: true }));
 }

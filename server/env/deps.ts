@@ -12,6 +12,8 @@ export interface EnvDeps {
   clock: Clock;
   /** What the environment's tunnel is doing (SPEC §11); absent where no tunnel runs. */
   tunnelStatus?: () => TunnelStatus;
+  /** This environment's own URL (invite links fall back to it when the relay serves no pages for it). */
+  publicUrl?: () => string;
   /** Replays and refused proofs (S46); the process-wide console log when absent. */
   securityLog?: SecurityLog;
   /** The webhook sealing key and address policy (SPEC §14); absent where webhooks cannot be managed. */

@@ -17,6 +17,7 @@ import { createLoginCode, loadOrCreateAdminToken } from './owner/owner-auth.serv
 import { defaultWebRoot } from './web-static';
 import { loadOrCreateSigningKey, type SigningKey } from '../common/keys';
 import { createMintService, type MintService } from './connect/mint.service';
+import { startApprovalExpiryTimer } from './connect/approval-expiry.service';
 import { createConnectRoutes } from './connect/connect-routes';
 import { linkToRelay, unlinkFromRelay } from './link/link-client';
 import { readRelayLink, type RelayLink } from './link/link.service';
@@ -119,10 +120,12 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const { port } = server.address() as AddressInfo;
   if (!publicUrl) publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const stopPruning = startMarkerPruner(deps);
+  const approvalTimer = startApprovalExpiryTimer(deps);
   publicUrl = publicUrl.replace(/\/+$/, '');
   webhookDispatcher.start();
   const tunnel =
     config.tunnel === false ? null : startTunnelAgent({ deps, environmentId, signingKey, handler, ...(typeof config.tunnel === 'object' && config.tunnel) });
+  deps.publicUrl = () => publicUrl;
   deps.tunnelStatus = tunnel ? () => tunnel.status() : () => ({ state: 'disabled' });
 
   return {
@@ -151,6 +154,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
       await tunnel?.stop();
       stopPruning();
       await webhookDispatcher.stop();
+      approvalTimer.stop();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       db.$client.close();

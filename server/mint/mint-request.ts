@@ -1,7 +1,7 @@
 // The mint request the relay signs and the environment verifies (SPEC §2 "Mint request").
 import { z } from 'zod';
 import { epochSeconds } from '../common/clock';
-import { ClientInfo, clientText, DEVICE_ID_MAX, DeviceType, LABEL_MAX, OS_MAX, Thumbprint } from '../../shared/contracts';
+import { ClientInfo, clientText, DEVICE_ID_MAX, DeviceType, LABEL_MAX, OS_MAX, InvitePresentation, Thumbprint } from '../../shared/contracts';
 import {
   MINT_REQUEST_LIFETIME_SECONDS,
   MINT_REQUEST_TYP,
@@ -46,6 +46,8 @@ export const MintRequestClaims = z.strictObject({
   waitSeconds: z.int().min(0).max(MAX_WAIT_SECONDS).optional(),
   /** The client's address as the relay saw it (SPEC §11), signed so the environment may rely on it. */
   source: z.strictObject({ address: z.string().min(1).max(64) }).optional(),
+  /** The device's invite (SPEC §13), carried as it presented it; only the environment can check it. */
+  invite: InvitePresentation.optional(),
 });
 export type MintRequestClaims = z.infer<typeof MintRequestClaims>;
 
@@ -58,6 +60,7 @@ export interface MintRequestInput {
   client?: { label?: string; deviceType?: DeviceType; os?: string };
   waitSeconds?: number;
   source?: { address: string };
+  invite?: InvitePresentation;
   /** Milliseconds since the epoch. */
   now: number;
 }
@@ -90,6 +93,7 @@ export async function signMintRequest(
     ...(clientInfo && Object.keys(clientInfo).length > 0 && { client: clientInfo }),
     ...(input.waitSeconds !== undefined && { waitSeconds: input.waitSeconds }),
     ...(input.source !== undefined && { source: input.source }),
+    ...(input.invite !== undefined && { invite: input.invite }),
   };
   const parsed = MintRequestClaims.safeParse(candidate);
   if (!parsed.success) {

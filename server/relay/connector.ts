@@ -37,6 +37,16 @@ export interface ConnectCall {
   signal?: AbortSignal | undefined;
 }
 
+/** The `reason` of an environment's JSON refusal, if it has one. */
+function refusalReason(body: string): string | null {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return parsed && typeof parsed === 'object' && typeof (parsed as { reason?: unknown }).reason === 'string' ? (parsed as { reason: string }).reason : null;
+  } catch {
+    return null;
+  }
+}
+
 export function createConnector(opts: ConnectorOptions) {
   return async function connectThroughLink(
     link: RelayLinkRecord,
@@ -58,6 +68,7 @@ export function createConnector(opts: ConnectorOptions) {
       ...(input.client !== undefined && { client: input.client }),
       ...(waitSeconds > 0 && { waitSeconds }),
       ...(call.sourceAddress && { source: { address: call.sourceAddress.slice(0, 64) } }),
+      ...(input.invite !== undefined && { invite: input.invite }),
       now: opts.clock.now(),
     });
     const timeout = AbortSignal.timeout((opts.timeoutMs ?? ENDPOINT_TIMEOUT_MS) + waitSeconds * 1000);
@@ -80,6 +91,10 @@ export function createConnector(opts: ConnectorOptions) {
     if (answer.status < 200 || answer.status > 299) {
       // The environment's new-client rate limit (S44) reaches the client as such, so it backs off instead of failing.
       if (answer.status === 429) throw new DomainError('too_many_requests', 'rate_limited', 'The environment is getting too many new connection requests right now; try again in a few seconds.');
+      const refusal = answer.status === 403 ? refusalReason(answer.body) : null;
+      if (refusal === 'new_devices_paused') throw new DomainError('forbidden', 'new_devices_paused', 'This environment is not accepting new devices right now.');
+      // One answer for unknown, used, expired, revoked and wrong-key invites (S58).
+      if (refusal === 'invite_invalid') throw new DomainError('forbidden', 'invite_invalid', 'This invite cannot be used: it may have expired, been used or been revoked. Ask the owner for a new one.');
       if (answer.status === 409) {
         securityLogOf(opts).record({ kind: 'mint_replayed', where: 'relay environments.connect (environment answered 409)', thumbprint: input.clientProofKeyThumbprint, jti: claims.jti });
       }

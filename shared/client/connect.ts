@@ -6,7 +6,8 @@ import { ConnectResult, WhoAmI, type ClientInfo } from '../contracts';
 import { createDpopProof, type DpopSigner } from '../dpop';
 import { verificationCode } from '../verification-code';
 import { dpopFetch } from './dpop-fetch';
-import { ConnectFailedError, ConnectionBlockedError, PENDING_DETAIL, REJECTED_DETAIL } from './errors';
+import { inviteProof, type InviteSecret } from '../invite';
+import { ConnectFailedError, ConnectionBlockedError, NEW_DEVICES_PAUSED_DETAIL, PENDING_DETAIL, REJECTED_DETAIL } from './errors';
 
 export const DEFAULT_WAIT_SECONDS = 25;
 /** Retries of a waiting client when the relay or environment is away: full jitter, 1 s doubling to 30 s. */
@@ -48,6 +49,8 @@ export interface ConnectOptions {
   fetch?: typeof fetch;
   /** Random in [0, 1) for the retry jitter; tests pin it. */
   random?: () => number;
+  /** An invite from the owner (SPEC §13): presented with a proof bound to this key, it is approved at once. */
+  invite?: InviteSecret;
 }
 
 /** Sleeps `ms`, or rejects at once when the signal aborts. */
@@ -130,6 +133,8 @@ function mapRelayError(error: unknown): never {
     if (data.reason === 'environment_link_not_found') {
       throw new ConnectionBlockedError({ reason: 'configuration', detail: 'This environment is not linked to your account at this relay. Check the environment id and the account you signed in with.' });
     }
+    if (data.reason === 'invite_invalid') throw new ConnectionBlockedError({ reason: 'permission', detail: error.message });
+    if (data.reason === 'new_devices_paused') throw new ConnectionBlockedError({ reason: 'permission', detail: NEW_DEVICES_PAUSED_DETAIL });
     if (data.code === 'UNAUTHORIZED') throw new ConnectionBlockedError({ reason: 'authentication', detail: `The relay refused the request: ${error.message}` });
     if (data.code === 'BAD_REQUEST' && data.reason === 'invalid_input') throw new ConnectionBlockedError({ reason: 'unsupported', detail: error.message });
     throw new ConnectFailedError(error.message, data.reason ?? 'relay_error', data.httpStatus);
@@ -146,6 +151,7 @@ export async function connectToEnvironment(opts: ConnectOptions): Promise<EnvSes
     links: [httpLink({ url: `${opts.relayUrl}/trpc`, fetch: dpopFetch(opts.signer, () => relayToken.token, fetchImpl) })],
   });
   const wait = opts.wait ?? true;
+  const invite = opts.invite ? { inviteId: opts.invite.inviteId, proof: await inviteProof(opts.invite.secret, opts.signer.thumbprint) } : undefined;
   const random = opts.random ?? Math.random;
   // The first ask answers at once, so the client can show its code before the long waits begin.
   let holdOpen = false;
@@ -163,6 +169,7 @@ export async function connectToEnvironment(opts: ConnectOptions): Promise<EnvSes
           clientProofKeyThumbprint: opts.signer.thumbprint,
           ...(opts.deviceId !== undefined && { deviceId: opts.deviceId }),
           ...(opts.client !== undefined && { client: opts.client }),
+          ...(invite && { invite }),
           ...(holdOpen && { waitSeconds: opts.waitSeconds ?? DEFAULT_WAIT_SECONDS }),
         },
         { signal: opts.signal },

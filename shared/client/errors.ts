@@ -2,6 +2,7 @@
 export type BlockedReason = 'permission' | 'authentication' | 'configuration' | 'unsupported';
 
 export const PENDING_DETAIL = 'Waiting for this client to be approved in the environment settings.';
+export const NEW_DEVICES_PAUSED_DETAIL = 'This environment is not accepting new devices right now.';
 export const REJECTED_DETAIL = 'This client was rejected by the environment. Approve it in the environment settings to connect.';
 
 export class ConnectionBlockedError extends Error {

@@ -2,10 +2,11 @@
 import { hostname, platform } from 'node:os';
 import { join } from 'node:path';
 import { connectToEnvironment, createEnvClient, type PendingInfo, type RetryInfo } from '../../../shared/client/connect';
-import { ConnectionBlockedError } from '../../../shared/client/errors';
+import { ConnectionBlockedError, NEW_DEVICES_PAUSED_DETAIL } from '../../../shared/client/errors';
 import { verificationCode } from '../../../shared/verification-code';
 import type { EnvRouter } from '../../env/trpc/app-router';
-import { EXIT } from '../options';
+import { readInviteFragment } from '../../../shared/invite';
+import { EXIT, UsageError } from '../options';
 import { loadOrCreateClientKey } from '../node-key-store';
 import type { Output } from '../output';
 import { devIdToken } from './dev-id-token';
@@ -14,8 +15,12 @@ const osName = (): string => ({ linux: 'Linux', darwin: 'macOS', win32: 'Windows
 
 export interface ClientConnectOptions {
   dataDir: string;
-  environment: string;
-  relay: string;
+  /** Absent: the one the invite names. */
+  environment?: string;
+  /** An invite URL (SPEC §13); its fragment names the invite, and usually the environment and relay. */
+  invite?: string;
+  /** Absent: the invite's relay, else http://127.0.0.1:4200. */
+  relay?: string;
   /** The dev issuer's shortcut for scripts: sign this username in without a browser. */
   account?: string;
   /** An account ID token (automation); without it and `account`: the stored sign-in (`gatehouse login`). */
@@ -34,7 +39,24 @@ export function retryLine(r: RetryInfo): string {
   return `The environment could not be reached (${r.reason}); retrying ${when}…`;
 }
 
-export async function runClientConnect(out: Output, opts: ClientConnectOptions): Promise<number> {
+function inviteOf(url: string | undefined) {
+  if (url === undefined) return null;
+  let hash: string;
+  try {
+    hash = new URL(url).hash;
+  } catch {
+    throw new UsageError(`--invite takes the invite URL the owner gave you, not "${url.slice(0, 80)}".`);
+  }
+  const invite = readInviteFragment(hash);
+  if (!invite) throw new UsageError("This invite URL is incomplete: it should end in #invite=inv_…; copy it whole (in quotes, it has a '#').");
+  return invite;
+}
+
+export async function runClientConnect(out: Output, given: ClientConnectOptions): Promise<number> {
+  const invite = inviteOf(given.invite);
+  const environment = given.environment ?? invite?.environmentId;
+  if (!environment) throw new UsageError('This invite URL does not name its environment: add --environment <id>.');
+  const opts = { ...given, environment, relay: given.relay ?? invite?.relayUrl ?? 'http://127.0.0.1:4200' };
   const { signer, created } = await loadOrCreateClientKey(opts.keyFile ?? join(opts.dataDir, 'client-key.json'));
   const code = await verificationCode(signer.thumbprint);
   if (created) out.note('Created a new client key.');
@@ -64,6 +86,7 @@ export async function runClientConnect(out: Output, opts: ClientConnectOptions):
       },
       client: { label: opts.label ?? hostname(), deviceType: 'desktop', os: osName() },
       wait: opts.wait,
+      ...(invite && { invite: { inviteId: invite.inviteId, secret: invite.secret } }),
       onPending,
       onRetry: (r) => out.note(retryLine(r)),
       signal: abort.signal,
@@ -75,7 +98,9 @@ export async function runClientConnect(out: Output, opts: ClientConnectOptions):
     return EXIT.ok;
   } catch (error) {
     if (error instanceof ConnectionBlockedError && error.reason === 'permission') {
-      out.data({ status: error.approvalStatus === 'rejected' ? 'rejected' : 'pending_approval', verificationCode: code, clientProofKeyThumbprint: signer.thumbprint });
+      // No approval status: not a decision about this key; the environment is paused or the invite was refused (SPEC §13).
+      const status = error.approvalStatus === 'rejected' ? 'rejected' : error.approvalStatus === 'pending' ? 'pending_approval' : error.detail === NEW_DEVICES_PAUSED_DETAIL ? 'new_devices_paused' : 'invite_refused';
+      out.data({ status, verificationCode: code, clientProofKeyThumbprint: signer.thumbprint });
       out.line(error.detail);
       if (error.retryAfterSeconds) out.line(`Ask again in ${error.retryAfterSeconds} s, or drop --no-wait to wait for the owner.`);
       return EXIT.blocked;

@@ -4,6 +4,7 @@
 import { Option, type Command } from 'commander';
 import type { SecurityMode, securityModes } from '../../../shared/contracts';
 import { dataDirOf, UsageError } from '../options';
+import { parseDuration } from '../duration';
 import { createOutput } from '../output';
 
 type Common = { dataDir?: string; json?: boolean };
@@ -44,6 +45,7 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
         '  gatehouse connect security --mode client-approval',
         '  gatehouse connect security clients --watch',
         '  gatehouse connect security approve Xq3v9KpL     (a unique prefix of 8+ characters is enough)',
+        '  gatehouse connect security approve Xq3v9KpL --for 24h',
       ].join('\n'),
     )
     .action((_o: Common, cmd: Command) => {
@@ -75,15 +77,72 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
       run(import('./security').then(({ runAudit }) => runAudit(out, { dataDir, limit })));
     });
 
+  const invite = connect.command('invite').description('invites: a link (and QR code) that lets one device in without approving it by hand');
+  common(invite.command('create'))
+    .description('create an invite for one device: prints its URL and a QR code, shown only this once')
+    .option('--label <text>', 'what it is for, shown in the audit log ("for the kitchen")')
+    .option('--for <duration>', 'how long it can be used: 10m, 1h, … up to 24h', '1h')
+    .action((_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Common & { label?: string; for: string }>();
+      const expiresInSeconds = parseDuration(o.for, '--for', { minSeconds: 60, maxSeconds: 86_400, examples: '10m, 1h or 24h' });
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      run(import('./invite').then(({ runInviteCreate }) => runInviteCreate(out, { dataDir, expiresInSeconds, ...(o.label !== undefined && { label: o.label }) })));
+    });
+  common(invite.command('list'))
+    .description('list open invites: not used, revoked or expired')
+    .action((_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Common>();
+      run(import('./invite').then(({ runInviteList }) => runInviteList(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir) })));
+    });
+  common(invite.command('revoke'))
+    .description('revoke an open invite so nobody can use it')
+    .argument('<inviteId>', 'the invite id (inv_…), from `invite list`')
+    .action((inviteId: string, _o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Common>();
+      run(import('./invite').then(({ runInviteRevoke }) => runInviteRevoke(createOutput(!!o.json), { dataDir: dataDirOf(o.dataDir), inviteId })));
+    });
+
+  common(security.command('approver'))
+    .description('let an approved device approve and reject others (from its /device page or `gatehouse client approvals`), or take that away with --off')
+    .argument('<thumbprint>', `the device's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters`)
+    .option('--off', 'it is no longer an approver')
+    .action((thumbprint: string, _o: unknown, cmd: Command) => {
+      const o = optionsOf(cmd) as Common & { off?: boolean };
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      run(import('./security').then(({ runSetApprover }) => runSetApprover(out, { dataDir, thumbprint, approver: !o.off })));
+    });
+
+  common(connect.command('pause'))
+    .summary('pause new devices: keys never seen before are turned away until it ends')
+    .description(
+      'Pause new devices (for example during a flood of requests): devices this environment has never seen get no pending entry and are told ' +
+        '"This environment is not accepting new devices right now."; approved devices keep working. Without --for or --off it shows whether new devices are paused.',
+    )
+    .option('--for <duration>', 'pause for a time: 15m, 1h, … up to 30d; "forever" pauses until you run --off')
+    .option('--off', 'accept new devices again')
+    .action((_o: unknown, cmd: Command) => {
+      const o = cmd.optsWithGlobals<Common & { for?: string; off?: boolean }>();
+      if (o.for !== undefined && o.off) throw new UsageError('--for and --off contradict each other: pick one.');
+      const pauseSeconds = o.for === undefined || o.for === 'forever' ? (o.for === 'forever' ? ('forever' as const) : undefined) : parseDuration(o.for, '--for', { minSeconds: 60, maxSeconds: 30 * 86_400, examples: '15m, 1h or forever' });
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      const change = o.off ? ('off' as const) : pauseSeconds;
+      run(import('./pause').then(({ runPause }) => runPause(out, { dataDir, ...(change !== undefined && { change }) })));
+    });
+
   for (const decision of ['approve', 'reject', 'revoke'] as const) {
-    common(security.command(decision))
+    const command = common(security.command(decision))
       .description(decisionHelp[decision])
-      .argument('<thumbprint>', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters (one that starts with '-' goes after --: ${decision} -- -AbC…)`)
-      .action((thumbprint: string, _o: unknown, cmd: Command) => {
-        const o = optionsOf(cmd);
-        const out = createOutput(!!o.json);
-        const dataDir = dataDirOf(o.dataDir);
-        run(import('./security').then(({ runDecision }) => runDecision(out, { dataDir, decision, thumbprint })));
-      });
+      .argument('<thumbprint>', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters (one that starts with '-' goes after --: ${decision} -- -AbC…)`);
+    if (decision === 'approve') command.option('--for <duration>', 'approve for a time: 1h, 8h, 24h, 7d or 30d (any whole m/h/d up to 30d); then it asks again. Default: until revoked');
+    command.action((thumbprint: string, _o: unknown, cmd: Command) => {
+      const o = optionsOf(cmd) as Common & { for?: string };
+      const expiresInSeconds = o.for === undefined ? undefined : parseDuration(o.for, '--for', { minSeconds: 60, maxSeconds: 30 * 86_400, examples: '1h, 8h, 24h, 7d or 30d' });
+      const out = createOutput(!!o.json);
+      const dataDir = dataDirOf(o.dataDir);
+      run(import('./security').then(({ runDecision }) => runDecision(out, { dataDir, decision, thumbprint, ...(expiresInSeconds !== undefined && { expiresInSeconds }) })));
+    });
   }
 }

@@ -23,9 +23,11 @@ export function ago(iso: string, now: number): string {
 export function clientDetails(c: ConnectClient, now: number): string {
   const parts: string[] = [c.client.deviceType];
   if (c.client.os) parts.push(printable(c.client.os));
+  if (c.status === 'pending' && c.approvalExpiredAt) parts.push(`approval expired ${ago(c.approvalExpiredAt, now)}`);
   if (c.status === 'pending') parts.push(`requested ${ago(c.requestedAt, now)}${c.requestCount > 1 ? ` (${c.requestCount} requests)` : ''}`);
   else if (c.status === 'approved') parts.push(c.lastSeenAt ? `last connected ${ago(c.lastSeenAt, now)}` : `approved ${ago(c.approvedAt ?? c.updatedAt, now)}, not connected yet`);
   else parts.push(`rejected ${ago(c.rejectedAt ?? c.updatedAt, now)}`);
+  if (c.status === 'approved' && c.approvalExpiresAt) parts.push(`approved until ${c.approvalExpiresAt}`);
   return parts.join(', ');
 }
 

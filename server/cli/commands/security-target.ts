@@ -3,7 +3,7 @@
 // through the same services.
 import { readFileSync } from 'node:fs';
 import { TRPCClientError } from '@trpc/client';
-import type { AuditEntry, ConnectClient, DecisionResult, RevokeResult, SecurityMode } from '../../../shared/contracts';
+import type { AuditEntry, ConnectClient, DecisionResult, InviteCreated, LockdownState, OpenInvite, RevokeResult, SecurityMode } from '../../../shared/contracts';
 import { CliError, findRunningEnv, openEnvOffline } from '../env-access';
 import type { OwnerClient } from '../../env/owner/owner-client';
 import { adminTokenFile } from '../../env/data-files';
@@ -22,9 +22,17 @@ export interface SecurityTarget {
   listClients(): Promise<ConnectClient[]>;
   /** Active clients whose thumbprint starts with `prefix`. */
   findByPrefix(prefix: string): Promise<ConnectClient[]>;
-  approve(thumbprint: string): Promise<DecisionResult>;
+  /** `expiresInSeconds` absent: until revoked. */
+  approve(thumbprint: string, expiresInSeconds?: number): Promise<DecisionResult>;
   reject(thumbprint: string): Promise<DecisionResult>;
   revoke(thumbprint: string): Promise<RevokeResult>;
+  createInvite(input: { label?: string; expiresInSeconds: number }): Promise<InviteCreated>;
+  listInvites(): Promise<OpenInvite[]>;
+  revokeInvite(inviteId: string): Promise<{ revoked: true }>;
+  setApprover(thumbprint: string, approver: boolean): Promise<DecisionResult>;
+  getLockdown(): Promise<LockdownState>;
+  /** `until` null: accept new devices again. */
+  setLockdown(until: string | null): Promise<LockdownState>;
   /** The newest audit entries first. */
   listAudit(limit: number): Promise<AuditEntry[]>;
   close(): void;
@@ -57,20 +65,32 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
     setMode: (mode) => call(() => client.connect.securityMode.set.mutate({ mode })),
     listClients: list,
     findByPrefix: async (prefix) => (await list()).filter((c) => c.clientProofKeyThumbprint.startsWith(prefix)),
-    approve: (t) => call(() => client.connect.clients.approve.mutate({ clientProofKeyThumbprint: t })),
+    approve: (t, expiresInSeconds) => call(() => client.connect.clients.approve.mutate({ clientProofKeyThumbprint: t, ...(expiresInSeconds !== undefined && { expiresInSeconds }) })),
     reject: (t) => call(() => client.connect.clients.reject.mutate({ clientProofKeyThumbprint: t })),
     revoke: (t) => call(() => client.connect.clients.revoke.mutate({ clientProofKeyThumbprint: t })),
+    setApprover: (t, approver) => call(() => client.connect.clients.setApprover.mutate({ clientProofKeyThumbprint: t, approver })),
+    createInvite: (input) => call(() => client.connect.invites.create.mutate(input)),
+    listInvites: () => call(() => client.connect.invites.list.query()),
+    revokeInvite: (inviteId) => call(() => client.connect.invites.revoke.mutate({ inviteId })),
+    getLockdown: async () => {
+      const { until, indefinite } = await call(() => client.connect.lockdown.get.query());
+      return { until, indefinite };
+    },
+    setLockdown: (until) => call(() => client.connect.lockdown.set.mutate({ until })),
     listAudit: (limit) => call(() => client.connect.audit.list.query({ limit })),
     close: () => {},
   };
 }
 
 async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
-  const [{ findClientsByPrefix, listClients }, { approveClient, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }, { listAudit }] = await Promise.all([
+  const [{ findClientsByPrefix, listClients }, { approveClient, rejectClient, revokeClient }, { readSecurityModeState, setSecurityMode }, { listAudit }, { readLockdown, setLockdown }, invites, approvers] = await Promise.all([
     import('../../env/connect/clients.service'),
     import('../../env/connect/client-decisions.service'),
     import('../../env/connect/security-mode.service'),
     import('../../env/audit/audit.service'),
+    import('../../env/connect/lockdown.service'),
+    import('../../env/connect/invites.service'),
+    import('../../env/connect/approvers.service'),
   ]);
   const env = await openEnvOffline(dataDir);
   const { deps } = env;
@@ -85,9 +105,16 @@ async function databaseTarget(dataDir: string): Promise<SecurityTarget> {
     setMode: async (mode) => setSecurityMode(deps, mode, 'cli'),
     listClients: async () => listClients(deps),
     findByPrefix: async (prefix) => findClientsByPrefix(deps, prefix),
-    approve: async (t) => approveClient(deps, t, 'cli'),
+    approve: async (t, expiresInSeconds) => approveClient(deps, t, 'cli', expiresInSeconds),
     reject: async (t) => rejectClient(deps, t, 'cli'),
     revoke: async (t) => revokeClient(deps, t, 'cli'),
+    // Stopped: the link points at the relay's page origin, or at the URL the environment last ran on.
+    createInvite: async (input) => invites.createInvite(deps, input, 'cli', { environmentId: env.environmentId, publicUrl: recordedEnvUrl(dataDir) ?? 'http://127.0.0.1:4100' }),
+    listInvites: async () => invites.listOpenInvites(deps),
+    setApprover: async (t, approver) => approvers.setApprover(deps, t, approver, 'cli'),
+    revokeInvite: async (inviteId) => invites.revokeInvite(deps, inviteId, 'cli'),
+    getLockdown: async () => readLockdown(deps.db, deps.clock.now()),
+    setLockdown: async (until) => setLockdown(deps, until, 'cli'),
     listAudit: async (limit) => listAudit(deps, { limit }),
     close: () => env.close(),
   };

@@ -1,5 +1,6 @@
 // What `gatehouse connect security [--mode …] | clients | approve|reject|revoke <thumbprint>` do
 // (SPEC §8); their flags and help are in security-commands.ts.
+import { spell } from '../duration';
 import { actorLabel, describeAuditEntry } from '../../../shared/audit-text';
 import type { SecurityMode } from '../../../shared/contracts';
 import { CliError, EXIT, UsageError } from '../options';
@@ -67,14 +68,15 @@ export async function resolveThumbprint(target: SecurityTarget, given: string): 
 
 const pastTense: Record<Decision, string> = { approve: 'Approved', reject: 'Rejected', revoke: 'Revoked' };
 
-export async function runDecision(out: Output, opts: { dataDir: string; decision: Decision; thumbprint: string }): Promise<number> {
+export async function runDecision(out: Output, opts: { dataDir: string; decision: Decision; thumbprint: string; expiresInSeconds?: number }): Promise<number> {
   const target = await openSecurityTarget(opts.dataDir);
   try {
     const thumbprint = await resolveThumbprint(target, opts.thumbprint);
-    const result = await target[opts.decision](thumbprint);
+    const result = opts.decision === 'approve' ? await target.approve(thumbprint, opts.expiresInSeconds) : await target[opts.decision](thumbprint);
     if (target.via === 'database') out.note(DIRECT_WRITE_NOTE);
     out.data(result);
-    out.line(`${pastTense[opts.decision]} Connect client ${thumbprint}.`);
+    const until = 'client' in result && result.client.approvalExpiresAt ? ` until ${result.client.approvalExpiresAt} (${spell(opts.expiresInSeconds ?? 0)}); then it asks again` : '';
+    out.line(`${pastTense[opts.decision]} Connect client ${thumbprint}${until}.`);
     // Approving never ends sessions (SPEC §5.2); rejecting and revoking say how many they ended.
     if (opts.decision !== 'approve') out.line(endedSessionsSentence(result.endedSessions));
     return EXIT.ok;
@@ -95,6 +97,21 @@ export async function runAudit(out: Output, opts: { dataDir: string; limit: numb
       const name = e.clientProofKeyThumbprint ? `client ${e.clientProofKeyThumbprint.slice(0, 8)}` : null;
       out.line(`${e.at}  ${actorLabel[e.actor].padEnd(13)}  ${printable(describeAuditEntry(e, name))}`);
     }
+    return EXIT.ok;
+  } finally {
+    target.close();
+  }
+}
+
+/** `connect security approver <t> [--off]` (SPEC §13, S59). */
+export async function runSetApprover(out: Output, opts: { dataDir: string; thumbprint: string; approver: boolean }): Promise<number> {
+  const target = await openSecurityTarget(opts.dataDir);
+  try {
+    const thumbprint = await resolveThumbprint(target, opts.thumbprint);
+    const result = await target.setApprover(thumbprint, opts.approver);
+    if (target.via === 'database') out.note(DIRECT_WRITE_NOTE);
+    out.data(result);
+    out.line(opts.approver ? `${thumbprint} is now an approver: it can approve (for at most 7 days) and reject other devices, never itself.` : `${thumbprint} is no longer an approver.`);
     return EXIT.ok;
   } finally {
     target.close();

@@ -6,15 +6,22 @@ import { securityLogOf } from '../../common/security-log';
 import { sha256Hex } from '../../common/secrets';
 import { DpopError, readDpopHeader, verifyDpopProof } from '../../dpop/verify-dpop';
 import { credentialsOf, usesScheme } from '../../common/www-authenticate';
+import type { EnvSql } from '../db/database';
 import { connectClients } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { findLiveSession, type ClientIdentity } from './client-sessions.service';
+import { approvalHasExpired, expireDueApprovals } from './approval-expiry.service';
 import { consumeMarker } from './replay';
 import { getSecurityMode } from './security-mode.service';
 
 export type { ClientIdentity } from './client-sessions.service';
 
 const unauthorized = (message: string) => new DomainError('unauthorized', 'invalid_token', message);
+
+function approvalHasExpiredFor(tx: EnvSql, thumbprint: string, now: number): boolean {
+  const row = tx.select({ status: connectClients.status, approvalExpiresAt: connectClients.approvalExpiresAt }).from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, thumbprint)).get();
+  return row !== undefined && approvalHasExpired(row, now);
+}
 
 /** The URLs a client may have called for `path`: under the environment's own URL or its routed endpoint. */
 export const endpointUrls = (baseUrls: readonly string[], path: string): string[] => baseUrls.map((base) => `${base.replace(/\/+$/, '')}${path}`);
@@ -34,7 +41,7 @@ export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMess
   const token = match[1]!;
   const now = deps.clock.now();
   const path = new URL(req.url ?? '/', 'http://env.invalid').pathname;
-  let proof;
+  let proof: Awaited<ReturnType<typeof verifyDpopProof>>;
   try {
     proof = await verifyDpopProof(readDpopHeader(req.rawHeaders), {
       method: req.method ?? 'GET',
@@ -49,13 +56,30 @@ export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMess
     }
     throw error;
   }
+  let expiredApproval = false;
+  try {
+    return authenticateInTx();
+  } finally {
+    // The refusal rolled its transaction back: the expiry itself commits on its own.
+    if (expiredApproval) expireDueApprovals(deps, proof.thumbprint);
+  }
+
+  function authenticateInTx(): ClientIdentity {
   return deps.db.transaction(
     (tx) => {
       const session = findLiveSession(tx, sha256Hex(token), now);
-      if (!session || session.clientProofKeyThumbprint !== proof.thumbprint) throw unauthorized('This client session is not valid (ended, expired, or bound to another key).');
+      if (!session || session.clientProofKeyThumbprint !== proof.thumbprint) {
+        // A session capped at its approval's end is over by now: the row still goes back to pending.
+        if (!session) expiredApproval = approvalHasExpiredFor(tx, proof.thumbprint, now);
+        throw unauthorized('This client session is not valid (ended, expired, or bound to another key).');
+      }
       if (getSecurityMode(deps.db) === 'client-approval') {
-        const row = tx.select({ status: connectClients.status, revokedAt: connectClients.revokedAt }).from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, session.clientProofKeyThumbprint)).get();
+        const row = tx.select({ status: connectClients.status, revokedAt: connectClients.revokedAt, approvalExpiresAt: connectClients.approvalExpiresAt }).from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, session.clientProofKeyThumbprint)).get();
         if (!row || row.revokedAt !== null || row.status !== 'approved') throw unauthorized('This client is no longer approved.');
+        if (approvalHasExpired(row, now)) {
+          expiredApproval = true;
+          throw unauthorized('This client’s approval has expired; ask the owner to approve it again.');
+        }
       }
       if (!consumeMarker(deps.db, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
         securityLogOf(deps).record({ kind: 'dpop_replayed', where: `env ${req.method ?? 'GET'} ${path}`, thumbprint: proof.thumbprint, jti: proof.jti });
@@ -71,4 +95,5 @@ export async function authenticateClientRequest(deps: EnvDeps, req: IncomingMess
     },
     { behavior: 'immediate' },
   );
+  }
 }

@@ -8,9 +8,11 @@ import type { EnvDb } from '../db/database';
 import { hotQueries } from '../db/hot-queries';
 import { connectClients, type ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
+import { expireApprovalInTx, type ExpiredApproval } from './approval-expiry.service';
 import { endClientAccess } from './client-access';
 import { toConnectClient } from './client-view';
 import { findActiveClient, findClientRow } from './clients.service';
+import { isLockedDown, newDevicesPaused } from './lockdown.service';
 import { enforcePendingBounds } from './pending-bounds';
 
 export function tooManyNewClients(): DomainError {
@@ -31,6 +33,8 @@ export interface RequestOutcome {
   endedSessions: number;
   /** Pending clients dropped by the cap or the 24 h expiry. */
   removed: string[];
+  /** This client's approval had run out: it went back to pending just now (SPEC §13). */
+  expired?: ExpiredApproval;
 }
 
 /**
@@ -38,7 +42,7 @@ export interface RequestOutcome {
  * with the credential). `admitNew`, when given, is asked before a new pending client (absent or revoked) is
  * recorded; a refusal throws `rate_limited` and the caller's transaction records nothing.
  */
-export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, admitNew?: () => boolean, keepPending?: (thumbprint: string) => boolean): RequestOutcome {
+export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, admitNew?: () => boolean, keepPending?: (thumbprint: string) => boolean, opts: { invited?: boolean } = {}): RequestOutcome {
   const at = isoTime(now);
   const thumbprint = req.clientProofKeyThumbprint;
   const meta = req.client ?? {};
@@ -46,8 +50,12 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
   let endedSessions = 0;
   let statusChanged = false;
   let refreshed: ConnectClientRow | undefined;
+  let expiredApproval: ExpiredApproval | undefined;
 
   if (!existing || existing.revokedAt !== null) {
+    // Paused (SPEC §13): a key never seen before (or forgotten) leaves no trace, not even a pending row.
+    // A device with a valid invite was asked for by the owner: the pause is not for it.
+    if (!opts.invited && isLockedDown(tx, now)) throw newDevicesPaused();
     if (admitNew && !admitNew()) throw tooManyNewClients();
     hotQueries(tx).insertPendingClient.run({ thumbprint, accountId: req.accountId, deviceId: req.deviceId ?? null, label: meta.label ?? null, os: meta.os ?? null, deviceType: meta.deviceType ?? 'unknown', at });
     recordAudit(tx, now, { actor: 'system', action: 'client_requested', clientProofKeyThumbprint: thumbprint, detail: {} });
@@ -68,6 +76,7 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
         rejectedAt: null,
         lastSeenAt: null,
         approvalExpiresAt: null,
+        approvalExpiredAt: null,
         approver: false,
         version: sql`${connectClients.version} + 1`,
       })
@@ -82,6 +91,13 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
     });
     statusChanged = true;
   } else {
+    // A check at every use: an approval past its end is pending before this request counts.
+    const expired = expireApprovalInTx(tx, now, existing);
+    if (expired) {
+      statusChanged = true;
+      endedSessions = expired.endedSessions;
+      expiredApproval = expired;
+    }
     refreshed = hotQueries(tx).refreshClientRequest.get({
       deviceId: req.deviceId ?? existing.deviceId,
       label: meta.label ?? existing.label,
@@ -95,7 +111,7 @@ export function requestClientInTx(tx: EnvDb, now: number, req: ClientRequest, ad
   const removed = statusChanged ? enforcePendingBounds(tx, now, thumbprint, keepPending) : [];
   const row = refreshed ?? findActiveClient(tx, thumbprint);
   if (!row) throw new DomainError('internal', 'internal', 'The client row vanished while it was being recorded.');
-  return { row, statusChanged, endedSessions, removed };
+  return { row, statusChanged, endedSessions, removed, ...(expiredApproval && { expired: expiredApproval }) };
 }
 
 /**
@@ -107,7 +123,8 @@ export function publishRequestEvents(deps: EnvDeps, outcome: RequestOutcome, cur
   const thumbprint = outcome.row.clientProofKeyThumbprint;
   // A status change always goes out, and counts toward the one-event-per-second window of the repeats after it.
   deps.bus.publishThrottled(`request:${thumbprint}`, () => ({ type: 'connectClientUpserted', payload: toConnectClient(currentRow()) }), deps.clock.now(), 1000, outcome.statusChanged);
-  if (outcome.endedSessions > 0) {
+  if (outcome.expired) deps.bus.signalClient({ clientProofKeyThumbprint: thumbprint, kind: 'decided' });
+  if (outcome.endedSessions > 0 || outcome.expired) {
     deps.bus.signalClient({ clientProofKeyThumbprint: thumbprint, kind: 'sessions-ended' });
   }
 }

@@ -19,9 +19,10 @@ export interface ClientIdentity {
 export const CLIENT_SESSION_TTL_MS = 60 * 60 * 1000;
 export const CLIENT_SCOPES = ['environment:use'];
 
-export function createClientSession(tx: EnvSql, now: number, thumbprint: string, accountId: string): { token: string; expiresAt: number } {
+/** `endsBy`: the approval's end, which a session never outlasts (SPEC §13). */
+export function createClientSession(tx: EnvSql, now: number, thumbprint: string, accountId: string, endsBy?: number): { token: string; expiresAt: number } {
   const token = randomToken();
-  const expiresAt = now + CLIENT_SESSION_TTL_MS;
+  const expiresAt = Math.min(now + CLIENT_SESSION_TTL_MS, endsBy ?? Infinity);
   tx.insert(clientSessions)
     .values({ tokenHash: sha256Hex(token), clientProofKeyThumbprint: thumbprint, accountId, scopes: CLIENT_SCOPES.join(' '), createdAt: now, expiresAt })
     .run();

@@ -38,6 +38,7 @@ export function toConnectClient(row: ConnectClientRow): ConnectClient {
     lastSeenAt: row.lastSeenAt,
     name: row.name === null ? null : normalizeClientText(row.name, LABEL_MAX) || null,
     approvalExpiresAt: row.approvalExpiresAt,
+    approvalExpiredAt: row.approvalExpiredAt,
     approver: row.approver,
   };
 }

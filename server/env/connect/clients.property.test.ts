@@ -10,6 +10,7 @@ import { createLinkedMintEnv, createRelayTestKey, fakeThumbprint, type RelayTest
 import { listClients } from './clients.service';
 import { requestClient } from './client-requests.service';
 import { approveClient, rejectClient, revokeClient } from './client-decisions.service';
+import { expireDueApprovals } from './approval-expiry.service';
 import { setSecurityMode } from './security-mode.service';
 
 const RELAY = 'https://relay.test';
@@ -21,7 +22,9 @@ const ACCOUNTS = [LINKED, 'alice', 'mallory'];
 type Action =
   | { kind: 'request'; t: number; account: string }
   | { kind: 'mint'; t: number; account: string }
-  | { kind: 'approve' | 'reject' | 'revoke'; t: number }
+  | { kind: 'approve'; t: number; lifetimeSeconds: number | undefined }
+  | { kind: 'reject' | 'revoke'; t: number }
+  | { kind: 'timer' }
   | { kind: 'mode'; mode: SecurityMode }
   | { kind: 'tick'; ms: number };
 
@@ -29,7 +32,10 @@ const t = fc.integer({ min: 0, max: THUMBPRINTS.length - 1 });
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('request' as const), t, account: fc.constantFrom(...ACCOUNTS) }) },
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('mint' as const), t, account: fc.constantFrom(LINKED, LINKED, LINKED, 'mallory') }) },
-  { weight: 5, arbitrary: fc.record({ kind: fc.constantFrom('approve' as const, 'reject' as const, 'revoke' as const), t }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constantFrom('reject' as const, 'revoke' as const), t }) },
+  // Approval lifetimes (SPEC §13): until revoked, or a few minutes that the ticks can run past.
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('approve' as const), t, lifetimeSeconds: fc.option(fc.integer({ min: 60, max: 20 * 60 }), { nil: undefined }) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'timer' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('mode' as const), mode: fc.constantFrom<SecurityMode>('account', 'client-approval') }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 1, max: 10 * 60_000 }) }) },
 );
@@ -39,6 +45,8 @@ interface ModelClient {
   accountId: string;
   decidedAt: string | null;
   seen: boolean;
+  /** The approval's end (ISO), or null: until revoked / not approved. */
+  expiresAt: string | null;
 }
 type Model = { mode: SecurityMode; clients: Map<string, ModelClient> };
 
@@ -50,6 +58,7 @@ interface RawRow {
   rejected_at: string | null;
   revoked_at: string | null;
   last_seen_at: string | null;
+  approval_expires_at: string | null;
 }
 
 let relayKey: RelayTestKey;
@@ -66,7 +75,15 @@ const raw = (deps: ReturnType<typeof setup>['deps']) =>
 function modelRequest(model: Model, thumbprint: string, accountId: string) {
   const current = model.clients.get(thumbprint);
   if (!current || current.accountId !== accountId) {
-    model.clients.set(thumbprint, { status: 'pending', accountId, decidedAt: null, seen: false });
+    model.clients.set(thumbprint, { status: 'pending', accountId, decidedAt: null, seen: false, expiresAt: null });
+  }
+}
+
+/** An approval past its end is pending again (the timer, or the check at every use). */
+function modelLapse(model: Model, thumbprint: string, now: number) {
+  const current = model.clients.get(thumbprint);
+  if (current?.status === 'approved' && current.expiresAt !== null && Date.parse(current.expiresAt) <= now) {
+    model.clients.set(thumbprint, { ...current, status: 'pending', decidedAt: null, seen: false, expiresAt: null });
   }
 }
 
@@ -80,9 +97,10 @@ function checkInvariants(env: ReturnType<typeof setup>, model: Model) {
     expect(row.status === 'rejected').toBe(row.rejected_at !== null);
     if (row.last_seen_at !== null) expect(row.status).toBe('approved');
     if (row.revoked_at !== null) expect(row).toMatchObject({ status: 'pending', approved_at: null, rejected_at: null, last_seen_at: null });
+    if (row.approval_expires_at !== null) expect(row.status).toBe('approved');
   }
   const active = rows.filter((r) => r.revoked_at === null);
-  expect(Object.fromEntries(active.map((r) => [r.client_proof_key_thumbprint, { status: r.status, accountId: r.account_id, decidedAt: r.approved_at ?? r.rejected_at, seen: r.last_seen_at !== null }]))).toEqual(
+  expect(Object.fromEntries(active.map((r) => [r.client_proof_key_thumbprint, { status: r.status, accountId: r.account_id, decidedAt: r.approved_at ?? r.rejected_at, seen: r.last_seen_at !== null, expiresAt: r.approval_expires_at }]))).toEqual(
     Object.fromEntries(model.clients),
   );
   // Revoked rows are invisible to the list.
@@ -101,12 +119,17 @@ async function step(env: ReturnType<typeof setup>, model: Model, a: Action) {
     case 'tick':
       clock.advance(a.ms);
       return;
+    case 'timer':
+      expireDueApprovals(deps);
+      for (const thumbprint of THUMBPRINTS) modelLapse(model, thumbprint, clock.now());
+      return;
     case 'mode':
       setSecurityMode(deps, a.mode, 'api');
       model.mode = a.mode;
       return;
     case 'request':
       requestClient(deps, { clientProofKeyThumbprint: THUMBPRINTS[a.t]!, accountId: a.account });
+      modelLapse(model, THUMBPRINTS[a.t]!, clock.now());
       modelRequest(model, THUMBPRINTS[a.t]!, a.account);
       return;
     case 'mint': {
@@ -122,6 +145,7 @@ async function step(env: ReturnType<typeof setup>, model: Model, a: Action) {
         expect(result.status).toBe('authorized');
         return;
       }
+      modelLapse(model, thumbprint, clock.now());
       modelRequest(model, thumbprint, a.account);
       const client = model.clients.get(thumbprint)!;
       if (client.status === 'approved') {
@@ -135,7 +159,7 @@ async function step(env: ReturnType<typeof setup>, model: Model, a: Action) {
     }
     default: {
       const thumbprint = THUMBPRINTS[a.t]!;
-      const act = { approve: approveClient, reject: rejectClient, revoke: revokeClient }[a.kind];
+      const act = a.kind === 'approve' ? (d: typeof deps, tp: string, actor: 'api') => approveClient(d, tp, actor, a.lifetimeSeconds) : { reject: rejectClient, revoke: revokeClient }[a.kind];
       const current = model.clients.get(thumbprint);
       if (!current) {
         // Absent or revoked: NOT_FOUND, and nothing changes.
@@ -151,14 +175,16 @@ async function step(env: ReturnType<typeof setup>, model: Model, a: Action) {
       }
       act(deps, thumbprint, 'api');
       if (a.kind === 'revoke') model.clients.delete(thumbprint);
-      else if (a.kind === 'approve') model.clients.set(thumbprint, { ...current, status: 'approved', decidedAt: now(), seen: current.status === 'approved' && current.seen });
-      else model.clients.set(thumbprint, { ...current, status: 'rejected', decidedAt: now(), seen: false });
+      else if (a.kind === 'approve') {
+        const expiresAt = a.lifetimeSeconds === undefined ? null : isoTime(clock.now() + a.lifetimeSeconds * 1000);
+        model.clients.set(thumbprint, { ...current, status: 'approved', decidedAt: now(), seen: current.status === 'approved' && current.seen, expiresAt });
+      } else model.clients.set(thumbprint, { ...current, status: 'rejected', decidedAt: now(), seen: false, expiresAt: null });
     }
   }
 }
 
 describe('client state machine, property-based', () => {
-  it('S38 S42 S43 random request/mint/approve/reject/revoke/mode sequences from several accounts keep the model and the CHECKs', async () => {
+  it('S38 S42 S43 random request/mint/approve (with lifetimes)/reject/revoke/timer/mode sequences from several accounts keep the model and the CHECKs', async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom<SecurityMode>('account', 'client-approval'), fc.array(action, { minLength: 1, maxLength: 40 }), async (mode, actions) => {
         const env = setup();

@@ -42,6 +42,7 @@ describe('client state machine (SPEC §5.2)', () => {
       lastSeenAt: null,
     name: null,
     approvalExpiresAt: null,
+    approvalExpiredAt: null,
     approver: false,
       verificationCode: verificationCodeOf(T),
     });

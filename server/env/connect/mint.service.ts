@@ -11,9 +11,12 @@ import { hotQueries } from '../db/hot-queries';
 import type { ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { requireRelayLink } from '../link/link.service';
+import { expireApprovalInTx, publishExpired, type ExpiredApproval } from './approval-expiry.service';
 import { findActiveClient, findClientRow, hasActiveClient } from './clients.service';
 import { publishRequestEvents, requestClientInTx, type RequestOutcome } from './client-requests.service';
 import { PENDING_CAP } from './pending-bounds';
+import { recordFlood } from './lockdown.service';
+import { checkInviteInTx, joinWithInviteInTx } from './invites.service';
 import { issueCredential } from './credentials.service';
 import { toConnectClient } from './client-view';
 import { consumeMarker, pruneMarkers } from './replay';
@@ -54,13 +57,18 @@ function modeOrFail(tx: EnvDb): SecurityMode {
 }
 
 /** In client-approval mode: an approved client gets a credential (and `last_seen_at`, `updated_at`); others a pending answer. */
-function decideForClient(tx: EnvDb, now: number, claims: MintRequestClaims, mode: SecurityMode, current?: ConnectClientRow): Decision {
+function decideForClient(tx: EnvDb, now: number, claims: MintRequestClaims, mode: SecurityMode, current?: ConnectClientRow, expired?: ExpiredApproval[]): Decision {
   const thumbprint = claims.clientProofKeyThumbprint;
   if (mode === 'account') {
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: null }) };
   }
   // `current`: the row as this transaction just wrote it, so it need not be read again.
-  const row = current ?? findClientRow(tx, thumbprint);
+  let row = current ?? findClientRow(tx, thumbprint);
+  const lapsed = row && !current ? expireApprovalInTx(tx, now, row) : null;
+  if (lapsed) {
+    expired?.push(lapsed);
+    row = lapsed.row;
+  }
   if (row && row.revokedAt === null && row.status === 'approved' && row.accountId === claims.sub) {
     hotQueries(tx).markClientSeen.run({ at: isoTime(now), thumbprint });
     return { status: 'authorized', ...issueCredential(tx, now, { thumbprint, accountId: claims.sub, securityMode: mode, clientVersion: row.version }) };
@@ -122,7 +130,7 @@ export function createMintService(opts: MintServiceOptions) {
   }
 
   /** Step 3: markers, decision and credential, atomic in one transaction (shared with others in its commit group). */
-  function firstDecision(tx: EnvDb, claims: MintRequestClaims): { decision: Decision; outcome: RequestOutcome | null } {
+  function firstDecision(tx: EnvDb, claims: MintRequestClaims): { decision: Decision; outcome: (RequestOutcome & { joinedWithInvite?: boolean }) | null } {
     const now = deps.clock.now();
     const mode = modeOrFail(tx); // fail closed before any marker is consumed
     const markerExpiry = claims.exp * 1000 + MARKER_SLACK_MS;
@@ -132,17 +140,32 @@ export function createMintService(opts: MintServiceOptions) {
     }
     if (++mints % 500 === 0) pruneMarkers(tx, now);
     if (mode === 'account') return { decision: decideForClient(tx, now, claims, mode), outcome: null };
+    const invite = claims.invite ? checkInviteInTx(tx, now, claims.invite, claims.clientProofKeyThumbprint) : null;
+    if (invite?.kind === 'valid') {
+      // Approved at once (SPEC §13): no limiter, no pause; the owner asked for this device.
+      const request = { clientProofKeyThumbprint: claims.clientProofKeyThumbprint, accountId: claims.sub, deviceId: claims.deviceId ?? null, client: claims.client };
+      const outcome = requestClientInTx(tx, now, request, undefined, (thumbprint) => waitOf.has(thumbprint), { invited: true });
+      const row = joinWithInviteInTx(tx, now, invite, outcome.row);
+      return { decision: decideForClient(tx, now, claims, mode, row), outcome: { ...outcome, row, statusChanged: true, joinedWithInvite: true } };
+    }
     const outcome = requestClientInTx(tx, now, {
       clientProofKeyThumbprint: claims.clientProofKeyThumbprint,
       accountId: claims.sub,
       deviceId: claims.deviceId ?? null,
       client: claims.client,
-    }, () => admitFromSource(claims.source?.address, now) && newClients.take(now), (thumbprint) => waitOf.has(thumbprint));
+    }, () => {
+      const admitted = admitFromSource(claims.source?.address, now) && newClients.take(now);
+      if (!admitted) recordFlood(deps, now);
+      return admitted;
+    }, (thumbprint) => waitOf.has(thumbprint));
     return { decision: decideForClient(tx, now, claims, mode, outcome.row), outcome };
   }
 
-  function decideAgain(claims: MintRequestClaims): Promise<Decision> {
-    return knownClientGroup.run((tx) => decideForClient(tx, deps.clock.now(), claims, modeOrFail(tx)));
+  async function decideAgain(claims: MintRequestClaims): Promise<Decision> {
+    const expired: ExpiredApproval[] = [];
+    const decision = await knownClientGroup.run((tx) => decideForClient(tx, deps.clock.now(), claims, modeOrFail(tx), undefined, expired));
+    publishExpired(deps, expired);
+    return decision;
   }
 
   /** Resolves when this client is decided, the mode changes, the wait ends or the caller goes away. */
@@ -186,6 +209,7 @@ export function createMintService(opts: MintServiceOptions) {
     const { decision, outcome } = await group.run((tx) => firstDecision(tx, claims));
     // Read again when an event goes out, so it carries the `last_seen_at` an authorized mint just set.
     if (outcome) publishRequestEvents(deps, outcome, () => findActiveClient(deps.db, claims.clientProofKeyThumbprint) ?? outcome.row);
+    if (outcome?.joinedWithInvite) deps.bus.signalClient({ clientProofKeyThumbprint: claims.clientProofKeyThumbprint, kind: 'decided' });
     const waitMs = (claims.waitSeconds ?? 0) * 1000;
     if (decision.status === 'authorized' || decision.approvalStatus === 'rejected' || waitMs === 0) {
       return respond(claims, decision);

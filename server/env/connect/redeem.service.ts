@@ -8,6 +8,7 @@ import { sha256Hex } from '../../common/secrets';
 import { DpopError, readDpopHeader, verifyDpopProof } from '../../dpop/verify-dpop';
 import { connectClients, connectCredentials } from '../db/schema';
 import type { EnvDeps } from '../deps';
+import { approvalHasExpired, expireDueApprovals, sessionCap } from './approval-expiry.service';
 import { CLIENT_SCOPES, createClientSession } from './client-sessions.service';
 import { consumeMarker } from './replay';
 import { getSecurityMode } from './security-mode.service';
@@ -41,7 +42,7 @@ export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form
     throw invalidGrant();
   }
   const now = deps.clock.now();
-  let proof;
+  let proof: Awaited<ReturnType<typeof verifyDpopProof>>;
   try {
     proof = await verifyDpopProof(readDpopHeader(req.rawHeaders), { method: req.method ?? 'POST', url: tokenUrl, now });
   } catch (error) {
@@ -52,8 +53,18 @@ export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form
     throw error;
   }
   const credentialHash = sha256Hex(parsed.data.subject_token);
+  let expiredApproval = false;
+  try {
+    return redeemInTx();
+  } finally {
+    // The refusal rolled its transaction back: the expiry itself commits on its own.
+    if (expiredApproval) expireDueApprovals(deps, proof.thumbprint);
+  }
+
+  function redeemInTx(): SessionGrant {
   return deps.db.transaction(
     (tx) => {
+      let endsBy: number | undefined;
       const credential = tx.select().from(connectCredentials).where(eq(connectCredentials.credentialHash, credentialHash)).get();
       if (!credential || credential.redeemedAt !== null || credential.expiresAt <= now || credential.clientProofKeyThumbprint !== proof.thumbprint) {
         throw invalidGrant();
@@ -62,6 +73,11 @@ export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form
         // Approved at this moment, not merely when the credential was minted.
         const row = tx.select().from(connectClients).where(eq(connectClients.clientProofKeyThumbprint, proof.thumbprint)).get();
         if (!row || row.revokedAt !== null || row.status !== 'approved' || row.accountId !== credential.accountId) throw invalidGrant();
+        if (approvalHasExpired(row, now)) {
+          expiredApproval = true;
+          throw invalidGrant();
+        }
+        endsBy = sessionCap(row);
       }
       if (!consumeMarker(deps.db, 'dpop', proof.replayKey, proof.replayExpiresAt)) {
         securityLogOf(deps).record({ kind: 'dpop_replayed', where: 'env POST /oauth/token', thumbprint: proof.thumbprint, jti: proof.jti });
@@ -73,9 +89,10 @@ export async function redeemCredential(deps: EnvDeps, req: IncomingMessage, form
         .where(and(eq(connectCredentials.credentialHash, credentialHash), isNull(connectCredentials.redeemedAt)))
         .run();
       if (used.changes !== 1) throw invalidGrant();
-      const session = createClientSession(tx, now, proof.thumbprint, credential.accountId);
+      const session = createClientSession(tx, now, proof.thumbprint, credential.accountId, endsBy);
       return { access_token: session.token, token_type: 'DPoP' as const, expires_in: Math.floor((session.expiresAt - now) / 1000), scope: CLIENT_SCOPES.join(' '), issued_token_type: ACCESS_TOKEN_TYPE };
     },
     { behavior: 'immediate' },
   );
+  }
 }

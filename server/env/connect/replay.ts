@@ -4,7 +4,7 @@ import { hotQueries } from '../db/hot-queries';
 import { replayMarkers } from '../db/schema';
 import type { EnvDeps } from '../deps';
 
-export type MarkerKind = 'dpop' | 'mint-jti' | 'mint-nonce';
+export type MarkerKind = 'dpop' | 'mint-jti' | 'mint-nonce' | 'key-rotation';
 
 /**
  * Consumes a single-use marker atomically: `INSERT … ON CONFLICT DO NOTHING` and the changed-row

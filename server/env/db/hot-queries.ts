@@ -32,6 +32,7 @@ function prepareHotQueries(db: EnvDb) {
     revokedAt: sql`NULL`,
     lastSeenAt: sql`NULL`,
     approvalExpiresAt: sql`NULL`,
+    approvalExpiredAt: sql`NULL`,
     approver: sql`0`,
   };
   return {

@@ -55,6 +55,8 @@ export const connectClients = sqliteTable(
     name: text('name'),
     /** An approval with a lifetime ends here (ISO); null: until revoked. */
     approvalExpiresAt: text('approval_expires_at'),
+    /** When this client's last approval with a lifetime ran out (ISO); cleared by any later decision. */
+    approvalExpiredAt: text('approval_expired_at'),
     /** The owner lets this approved client approve others (S59). */
     approver: integer('approver', { mode: 'boolean' }).notNull().default(false),
     /** The address the relay saw on the client's latest request (the mint request's signed `source`). */

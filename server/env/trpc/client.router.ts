@@ -1,4 +1,6 @@
 import { openClientSessionStream } from '../connect/client-sessions.service';
+import { z } from 'zod';
+import { rotateClientKey } from '../connect/key-rotation.service';
 import { clientProcedure, router } from './init';
 
 export const clientRouter = router({
@@ -9,5 +11,9 @@ export const clientRouter = router({
     expiresAt: ctx.client.expiresAt,
   })),
   /** A connected client's live session: `active` now, then `ended` the moment it is revoked or rejected. */
+  /** Moves this client's approval to a new key (SPEC §13): a proof signed by the new key. */
+  rotateKey: clientProcedure
+    .input(z.object({ newKeyProof: z.string().min(1).max(4096) }))
+    .mutation(({ ctx, input }) => rotateClientKey(ctx.deps, ctx.client, ctx.environmentId, input.newKeyProof)),
   session: clientProcedure.subscription(({ ctx, signal }) => openClientSessionStream(ctx.deps, ctx.client, signal)),
 });

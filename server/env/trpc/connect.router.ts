@@ -1,4 +1,4 @@
-import { AuditListInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
+import { ApproveInput, AuditListInput, InviteCreateInput, InviteIdInput, LockdownInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
 import { z } from 'zod';
 import { listAudit } from '../audit/audit.service';
 import { listClients } from '../connect/clients.service';
@@ -6,7 +6,10 @@ import { approveClient, rejectClient, revokeClient } from '../connect/client-dec
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
 import { webhooksRouter } from './webhooks.router';
 import { requireRecentUserVerification } from '../owner/step-up';
-import { ownerReadProcedure, ownerStepUpProcedure, ownerWriteProcedure, router } from './init';
+import { lockdownStatus, setLockdown } from '../connect/lockdown.service';
+import { createInvite, listOpenInvites, revokeInvite } from '../connect/invites.service';
+import { ownerOrApproverReadProcedure, ownerOrApproverWriteProcedure, ownerReadProcedure, ownerStepUpOrApproverProcedure, ownerStepUpProcedure, ownerWriteProcedure, router } from './init';
+import { decideAsApprover, setApprover } from '../connect/approvers.service';
 
 export const connectRouter = router({
   securityMode: router({
@@ -20,16 +23,37 @@ export const connectRouter = router({
       }),
   }),
   clients: router({
-    list: ownerReadProcedure.query(({ ctx }) => listClients(ctx.deps)),
-    approve: ownerStepUpProcedure
+    // An approver device may list, approve and reject (S59); everything else here is the owner's alone.
+    list: ownerOrApproverReadProcedure.query(({ ctx }) => listClients(ctx.deps)),
+    approve: ownerStepUpOrApproverProcedure
+      .input(ApproveInput)
+      .mutation(({ ctx, input }) =>
+        ctx.approver
+          ? decideAsApprover(ctx.deps, ctx.approver.clientProofKeyThumbprint, input.clientProofKeyThumbprint, 'approve', input.expiresInSeconds)
+          : approveClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor, input.expiresInSeconds),
+      ),
+    reject: ownerOrApproverWriteProcedure
       .input(ThumbprintInput)
-      .mutation(({ ctx, input }) => approveClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
-    reject: ownerWriteProcedure
-      .input(ThumbprintInput)
-      .mutation(({ ctx, input }) => rejectClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
+      .mutation(({ ctx, input }) =>
+        ctx.approver ? decideAsApprover(ctx.deps, ctx.approver.clientProofKeyThumbprint, input.clientProofKeyThumbprint, 'reject') : rejectClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor),
+      ),
+    setApprover: ownerStepUpProcedure
+      .input(ThumbprintInput.extend({ approver: z.boolean() }))
+      .mutation(({ ctx, input }) => setApprover(ctx.deps, input.clientProofKeyThumbprint, input.approver, ctx.actor)),
     revoke: ownerWriteProcedure
       .input(ThumbprintInput)
       .mutation(({ ctx, input }) => revokeClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
+  }),
+  invites: router({
+    create: ownerStepUpProcedure
+      .input(InviteCreateInput)
+      .mutation(({ ctx, input }) => createInvite(ctx.deps, input, ctx.actor, { environmentId: ctx.environmentId, publicUrl: ctx.deps.publicUrl?.() ?? '' })),
+    list: ownerReadProcedure.query(({ ctx }) => listOpenInvites(ctx.deps)),
+    revoke: ownerWriteProcedure.input(InviteIdInput).mutation(({ ctx, input }) => revokeInvite(ctx.deps, input.inviteId, ctx.actor)),
+  }),
+  lockdown: router({
+    get: ownerReadProcedure.query(({ ctx }) => lockdownStatus(ctx.deps)),
+    set: ownerWriteProcedure.input(LockdownInput).mutation(({ ctx, input }) => setLockdown(ctx.deps, input.until, ctx.actor)),
   }),
   tunnel: router({
     status: ownerReadProcedure.output(TunnelStatus).query(({ ctx }) => ctx.deps.tunnelStatus?.() ?? { state: 'disabled' }),

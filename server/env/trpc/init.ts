@@ -5,6 +5,7 @@ import type { EnvDeps } from '../deps';
 import type { OwnerIdentity } from '../owner/owner-auth.service';
 import type { ClientIdentity } from '../connect/client-auth';
 import { requireRecentUserVerification } from '../owner/step-up';
+import { isApprover } from '../connect/approvers.service';
 
 export interface EnvContext {
   deps: EnvDeps;
@@ -58,3 +59,30 @@ export const clientProcedure = publicProcedure.use(async ({ ctx, next }) => {
   const client = await ctx.authenticateClient();
   return next({ ctx: { ...ctx, client } });
 });
+
+/**
+ * The shared guard of the procedures an approver device may call (S59): the owner as usual (with
+ * step-up where asked), or else a DPoP client session of a device that is an approver right now.
+ */
+const ownerOrApprover = (scope: OwnerScope, stepUp: boolean) =>
+  t.middleware(async ({ ctx, type, next }) => {
+    if (ctx.owner) {
+      const refusal = ownerRefusal(ctx, scope, type);
+      if (refusal) throw refusal;
+      if (stepUp) requireRecentUserVerification(ctx);
+      return next({ ctx: { ...ctx, approver: null as ClientIdentity | null } });
+    }
+    let client: ClientIdentity;
+    try {
+      client = await ctx.authenticateClient();
+    } catch {
+      throw ownerRefusal(ctx, scope, type)!;
+    }
+    // A device that is not an approver is just not the owner (S39): the same refusal as with no credentials.
+    if (!isApprover(ctx.deps.db, client.clientProofKeyThumbprint)) throw ownerRefusal(ctx, scope, type)!;
+    return next({ ctx: { ...ctx, approver: client as ClientIdentity | null } });
+  });
+
+export const ownerOrApproverReadProcedure = publicProcedure.use(ownerOrApprover('access:read', false));
+export const ownerOrApproverWriteProcedure = publicProcedure.use(ownerOrApprover('access:write', false));
+export const ownerStepUpOrApproverProcedure = publicProcedure.use(ownerOrApprover('access:write', true));

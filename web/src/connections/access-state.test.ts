@@ -20,6 +20,7 @@ function client(n: number, status: ConnectClient['status'], updatedAt: string, e
     lastSeenAt: null,
     name: null,
     approvalExpiresAt: null,
+    approvalExpiredAt: null,
     approver: false,
     ...extra,
   };

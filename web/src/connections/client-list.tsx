@@ -1,4 +1,5 @@
-import { useId } from 'react';
+import { useId, useState } from 'react';
+import { ApprovalLifetimeNote, ApproveLifetimeSelect, type ApprovalLifetime } from './approve-lifetime';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
 import type { ConnectClient } from '../trpc';
 import { clientTitle } from './access-state';
@@ -28,9 +29,12 @@ function lastEvent(client: ConnectClient): { text: string; at: string } {
   return { text: 'Approved', at: client.approvedAt ?? client.updatedAt };
 }
 
-function ClientRow(props: { client: ConnectClient; now: number; running: RunningDecision | null; onDecide: (client: ConnectClient, decision: Decision) => void }) {
+type OnDecide = (client: ConnectClient, decision: Decision, expiresInSeconds?: ApprovalLifetime) => void;
+
+function ClientRow(props: { client: ConnectClient; now: number; running: RunningDecision | null; onDecide: OnDecide }) {
   const { client, now, running } = props;
   const titleId = useId();
+  const [lifetime, setLifetime] = useState<ApprovalLifetime>(undefined);
   const when = lastEvent(client);
   const details = deviceTypeLabel[client.client.deviceType];
   const asked = client.status === 'pending' && client.requestCount > 1 ? ` · asked ${client.requestCount} times` : '';
@@ -71,8 +75,10 @@ function ClientRow(props: { client: ConnectClient; now: number; running: Running
           </time>
           {asked}
         </p>
+        <ApprovalLifetimeNote client={client} now={now} disabled={running !== null} onApproveAgain={() => props.onDecide(client, 'approve', lifetime)} />
       </div>
       <div className="client-actions">
+        {decisionsFor[client.status].includes('approve') && <ApproveLifetimeSelect title={clientTitle(client)} value={lifetime} disabled={running !== null} onChange={setLifetime} />}
         {decisionsFor[client.status].map((decision) => {
           const mine = running?.clientProofKeyThumbprint === client.clientProofKeyThumbprint && running.decision === decision;
           return (
@@ -82,7 +88,7 @@ function ClientRow(props: { client: ConnectClient; now: number; running: Running
               className={`button button-small ${decision === 'approve' ? 'button-primary' : decision === 'revoke' ? 'button-danger' : ''}`}
               disabled={running !== null}
               aria-busy={mine || undefined}
-              onClick={() => props.onDecide(client, decision)}
+              onClick={() => props.onDecide(client, decision, decision === 'approve' ? lifetime : undefined)}
             >
               {mine ? runningLabel[decision] : buttonLabel[decision]}
             </button>
@@ -93,7 +99,7 @@ function ClientRow(props: { client: ConnectClient; now: number; running: Running
   );
 }
 
-export function ClientList(props: { clients: ConnectClient[]; now: number; running: RunningDecision | null; onDecide: (client: ConnectClient, decision: Decision) => void }) {
+export function ClientList(props: { clients: ConnectClient[]; now: number; running: RunningDecision | null; onDecide: OnDecide }) {
   return (
     <ul className="clients" aria-label="Connect clients">
       {props.clients.map((client) => (

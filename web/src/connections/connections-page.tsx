@@ -6,6 +6,8 @@ import type { OwnerClient } from '../trpc';
 import { pendingCount } from './access-state';
 import { AuditSection } from './audit-section';
 import { ClientList } from './client-list';
+import { LockdownSetting } from './lockdown-setting';
+import { InvitesSection } from './invites-section';
 import { ModeSetting } from './mode-setting';
 import { useAccessEvents, type LiveStatus } from './use-access-events';
 import { useBrowserNotifications } from './use-browser-notifications';
@@ -91,6 +93,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
             </p>
           )}
           <ModeSetting mode={state.mode} dispatch={dispatch} />
+          <LockdownSetting now={now} />
           <section className="card" aria-labelledby="clients-heading">
             <div className="section-heading section-heading-row">
               <div>
@@ -128,11 +131,12 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
                 No devices yet. Open <a href="/device">/device</a> on a phone or another browser, or run <code>gatehouse client connect</code>.
               </p>
             ) : (
-              <ClientList clients={state.clients} now={now} running={running} onDecide={(c, d) => void decide(c, d)} />
+              <ClientList clients={state.clients} now={now} running={running} onDecide={(c, d, lifetime) => void decide(c, d, lifetime)} />
             )}
           </section>
           <PasskeysSection enabled={revision > 0} now={now} />
           <WebhooksSection enabled={revision > 0} now={now} />
+          <InvitesSection />
           <AuditSection clients={state.clients} revision={revision} now={now} />
         </>
       )}

@@ -31,7 +31,8 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
   const withStepUp = useStepUp();
 
   const decide = useCallback(
-    async (client: ConnectClient, decision: Decision) => {
+    /** `expiresInSeconds`: approve for a time (SPEC §13); absent: until revoked. */
+    async (client: ConnectClient, decision: Decision, expiresInSeconds?: number) => {
       if (busy.current) return;
       busy.current = true;
       const thumbprint = client.clientProofKeyThumbprint;
@@ -45,7 +46,7 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
           dispatch({ type: 'removed', clientProofKeyThumbprint: thumbprint });
           toasts.show('success', `Revoked ${title}${result.endedSessions ? ` and ended ${sessions(result.endedSessions)}` : ''}.`);
         } else {
-          const result = decision === 'approve' ? await withStepUp(() => approve.mutateAsync(input)) : await reject.mutateAsync(input);
+          const result = decision === 'approve' ? await withStepUp(() => approve.mutateAsync({ ...input, ...(expiresInSeconds !== undefined && { expiresInSeconds }) })) : await reject.mutateAsync(input);
           dispatch({ type: 'decided', client: result.client });
           toasts.show('success', `${doneVerb[decision]} ${title}${result.endedSessions ? ` and ended ${sessions(result.endedSessions)}` : ''}.`);
         }

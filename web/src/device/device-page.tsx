@@ -1,3 +1,4 @@
+import { ApproverPanel } from './approver-panel';
 import { useEffect } from 'react';
 import { AppShell } from '../components/app-shell';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
@@ -68,6 +69,7 @@ function Status({ phase, now }: { phase: DevicePhase; now: number }) {
               <dd>{new Date(whoami.expiresAt).toLocaleString()}</dd>
             </div>
           </dl>
+          <ApproverPanel session={phase.session} signer={phase.signer} />
         </>
       );
     }

@@ -11,6 +11,7 @@ import type { ClientInfo, WhoAmI } from '../../../shared/contracts';
 import { createDpopSigner, type DpopSigner } from '../../../shared/dpop';
 import { verificationCode } from '../../../shared/verification-code';
 import { currentBrowserFacts, describeBrowser } from './device-info';
+import { inviteFromUrl } from './invite-from-url';
 import { deviceIdentity } from './key-store';
 
 /** The dev issuer's account the embedded default links the environment to. */
@@ -34,7 +35,7 @@ export type DevicePhase =
   | { kind: 'signing-in' }
   | { kind: 'asking' }
   | { kind: 'waiting'; requestedAt: string }
-  | { kind: 'connected'; whoami: WhoAmI }
+  | { kind: 'connected'; whoami: WhoAmI; session: EnvSession; signer: DpopSigner }
   | { kind: 'rejected'; detail: string }
   | { kind: 'revoked' }
   | { kind: 'expired' }
@@ -148,6 +149,7 @@ export function useDeviceConnection() {
         },
         client: context.info,
         deviceId: context.deviceId,
+        ...(inviteFromUrl() && { invite: inviteFromUrl() }),
         wait: true,
         onPending: (info) => {
           if (info.approvalStatus === 'pending') setPhase({ kind: 'waiting', requestedAt: info.requestedAt });
@@ -156,7 +158,7 @@ export function useDeviceConnection() {
       });
       const whoami = await fetchWhoAmI(session, context.signer);
       if (abort.signal.aborted) return;
-      setPhase({ kind: 'connected', whoami });
+      setPhase({ kind: 'connected', whoami, session, signer: context.signer });
       stopWatchRef.current = watchSession(session, context.signer, (why, message) => {
         stopWatchRef.current = null;
         if (why === 'lost') setPhase({ kind: 'failed', message: `Lost the connection to the environment: ${message ?? 'unknown error'}` });

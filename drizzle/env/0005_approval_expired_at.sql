@@ -1,0 +1,1 @@
+ALTER TABLE `connect_clients` ADD `approval_expired_at` text;
