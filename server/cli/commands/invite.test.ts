@@ -29,15 +29,15 @@ describe('connect invite and client connect --invite', { timeout: 90_000 }, () =
     expect(created.stdout).toMatch(/one device, until \S+ \(10 minutes\)/);
     expect(created.stdout).toMatch(/[▀▄█]{10,}/); // the QR code, in half-block characters
 
-    const joined = await runCli(['client', 'connect', '--invite', url!, '--no-wait', '--data-dir', join(dir, 'ipad')]);
+    const joined = await runCli(['client', 'connect', '--account', 'owner', '--invite', url!, '--no-wait', '--data-dir', join(dir, 'ipad')]);
     expect(joined).toMatchObject({ code: 0 });
     expect(joined.stdout).toContain(`Connected to ${stack.env.environmentId} at ${stack.relay.publicUrl}/e/${stack.env.environmentId}.`);
 
-    const second = await runCli(['client', 'connect', '--invite', url!, '--no-wait', '--data-dir', join(dir, 'other')]);
+    const second = await runCli(['client', 'connect', '--account', 'owner', '--invite', url!, '--no-wait', '--data-dir', join(dir, 'other')]);
     expect(second.code).toBe(4);
     expect(second.stdout + second.stderr).toContain('This invite cannot be used');
 
-    const broken = await runCli(['client', 'connect', '--invite', url!.split('#')[0]!, '--no-wait', '--data-dir', join(dir, 'other')]);
+    const broken = await runCli(['client', 'connect', '--account', 'owner', '--invite', url!.split('#')[0]!, '--no-wait', '--data-dir', join(dir, 'other')]);
     expect(broken).toMatchObject({ code: 2, stderr: expect.stringContaining('This invite URL is incomplete') });
 
     const another = JSON.parse((await owner('connect', 'invite', 'create', '--json')).stdout) as { inviteId: string };
@@ -54,7 +54,7 @@ describe('client rotate-key', { timeout: 90_000 }, () => {
   it('moves an approved machine to a new key that connects without a new approval; the old key file is replaced', async () => {
     const machine = join(dir, 'laptop');
     const url = JSON.parse((await owner('connect', 'invite', 'create', '--json')).stdout).url as string;
-    expect(await runCli(['client', 'connect', '--invite', url, '--no-wait', '--data-dir', machine])).toMatchObject({ code: 0 });
+    expect(await runCli(['client', 'connect', '--account', 'owner', '--invite', url, '--no-wait', '--data-dir', machine])).toMatchObject({ code: 0 });
     const { readFileSync } = await import('node:fs');
     const before = readFileSync(join(machine, 'client-key.json'), 'utf8');
     const rotated = await runCli(['client', 'rotate-key', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--data-dir', machine]);
@@ -62,7 +62,7 @@ describe('client rotate-key', { timeout: 90_000 }, () => {
     const newThumbprint = /new key (\S+);/.exec(rotated.stdout)?.[1];
     expect(newThumbprint).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(readFileSync(join(machine, 'client-key.json'), 'utf8')).not.toBe(before);
-    const again = await runCli(['client', 'connect', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--no-wait', '--data-dir', machine]);
+    const again = await runCli(['client', 'connect', '--account', 'owner', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--no-wait', '--data-dir', machine]);
     expect(again).toMatchObject({ code: 0 });
     expect(again.stdout).toContain(`Client        ${newThumbprint}`);
     const [entry] = await stack.owner.connect.audit.list.query({ limit: 1 });
@@ -74,7 +74,7 @@ describe('client approvals / client approve from an approver machine', { timeout
   it('lists pending devices with their codes and approves one for a time; a plain device is told it is not an approver', async () => {
     const machine = join(dir, 'approver');
     const url = JSON.parse((await owner('connect', 'invite', 'create', '--json')).stdout).url as string;
-    const joined = await runCli(['client', 'connect', '--invite', url, '--no-wait', '--data-dir', machine, '--json']);
+    const joined = await runCli(['client', 'connect', '--account', 'owner', '--invite', url, '--no-wait', '--data-dir', machine, '--json']);
     const me = (JSON.parse(joined.stdout.trim().split('\n').at(-1)!) as { clientProofKeyThumbprint?: string; whoami?: { clientProofKeyThumbprint: string } });
     const thumbprint = me.whoami?.clientProofKeyThumbprint ?? me.clientProofKeyThumbprint!;
     const args = ['--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--data-dir', machine];
