@@ -74,7 +74,7 @@ test('5 · one shared guard: a double-click on Approve and a click on another ro
   await expect(laptopRow).toContainText('Approved');
   await expect(tabletRow.getByRole('button', { name: 'Reject' })).toBeEnabled();
   expect(sent).toEqual(['connect.clients.approve']);
-  const clients = await gatehouse.api.connect.clients.list.query();
+  const clients = (await gatehouse.api.connect.clients.list.query()).items;
   expect(clients.map((c) => [c.client.label, c.status])).toEqual([
     ['Kitchen tablet', 'pending'],
     ['Work laptop', 'approved'],

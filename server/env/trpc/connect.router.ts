@@ -1,7 +1,8 @@
-import { AuditListInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
+import { AuditListInput, ClientDetails, ClientListInput, ClientPage, ConnectedDevice, EndSessionsResult, RenameClientInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
 import { z } from 'zod';
 import { listAudit } from '../audit/audit.service';
-import { listClients } from '../connect/clients.service';
+import { clientDetails, listClientsPage, listConnectedDevices } from '../connect/client-list';
+import { endClientSessions, renameClient } from '../connect/clients.service';
 import { approveClient, rejectClient, revokeClient } from '../connect/client-decisions.service';
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
 import { ownerReadProcedure, ownerStepUpProcedure, ownerWriteProcedure, router } from './init';
@@ -14,7 +15,23 @@ export const connectRouter = router({
       .mutation(({ ctx, input }) => setSecurityMode(ctx.deps, input.mode, ctx.actor)),
   }),
   clients: router({
-    list: ownerReadProcedure.query(({ ctx }) => listClients(ctx.deps)),
+    list: ownerReadProcedure
+      .input(ClientListInput)
+      .output(ClientPage)
+      .query(({ ctx, input }) => listClientsPage(ctx.deps, input ?? {})),
+    /** Devices holding live sessions now, in either mode (issue 17 item 6). */
+    connected: ownerReadProcedure.output(z.array(ConnectedDevice)).query(({ ctx }) => listConnectedDevices(ctx.deps)),
+    details: ownerReadProcedure
+      .input(ThumbprintInput)
+      .output(ClientDetails)
+      .query(({ ctx, input }) => clientDetails(ctx.deps, input.clientProofKeyThumbprint)),
+    rename: ownerWriteProcedure
+      .input(RenameClientInput)
+      .mutation(({ ctx, input }) => renameClient(ctx.deps, input.clientProofKeyThumbprint, input.name, ctx.actor)),
+    endSessions: ownerWriteProcedure
+      .input(ThumbprintInput)
+      .output(EndSessionsResult)
+      .mutation(({ ctx, input }) => endClientSessions(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
     approve: ownerStepUpProcedure
       .input(ThumbprintInput)
       .mutation(({ ctx, input }) => approveClient(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
