@@ -313,3 +313,5 @@ export const ClientDetails = z.object({
 });
 export type ClientDetails = z.infer<typeof ClientDetails>;
 export const EndSessionsResult = z.object({ endedSessions: z.number().int() });
+
+export const ApproveConnectedInput = z.object({ clientProofKeyThumbprints: z.array(Thumbprint).min(1).max(500) });

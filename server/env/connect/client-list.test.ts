@@ -5,7 +5,8 @@ import { listAudit } from '../audit/audit.service';
 import { createTestDeps, fakeThumbprint, ownerContext } from '../testing';
 import { envRouter } from '../trpc/app-router';
 import { approveClient, rejectClient, revokeClient } from './client-decisions.service';
-import { clientDetails, listClientsPage, listConnectedDevices } from './client-list';
+import { approveConnectedDevices, clientDetails, listClientsPage, listConnectedDevices } from './client-list';
+import { setSecurityMode } from './security-mode.service';
 import { requestClient } from './client-requests.service';
 import { createClientSession } from './client-sessions.service';
 import { verificationCodeOf } from './client-view';
@@ -292,5 +293,32 @@ describe('audit filters (issue 17 item 9)', () => {
     const caller = envRouter.createCaller(ownerContext(deps));
     await expect(caller.connect.audit.list({ actor: 'root' as never })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await expect(caller.connect.audit.list({ clientProofKeyThumbprint: 'x' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+});
+
+describe('approving connected devices before requiring approval (issue 17 item 3)', () => {
+  const giveSession = (deps: Deps, n: number) => deps.db.transaction((tx) => createClientSession(tx, deps.clock.now(), fakeThumbprint(n), 'owner'));
+
+  it('approves a device with no row (account mode) and one pending; the mode switch then ends only the others', () => {
+    const { deps, events } = setup();
+    giveSession(deps, 1);
+    giveSession(deps, 2);
+    giveSession(deps, 3);
+    ask(deps, 3);
+    expect(approveConnectedDevices(deps, [fakeThumbprint(1), fakeThumbprint(3), fakeThumbprint(1), fakeThumbprint(9)], 'web')).toEqual({ approved: 2 });
+    expect(findActiveClient(deps.db, fakeThumbprint(1))).toMatchObject({ status: 'approved', accountId: 'owner', label: null });
+    expect(findActiveClient(deps.db, fakeThumbprint(3))?.status).toBe('approved');
+    expect(findActiveClient(deps.db, fakeThumbprint(9))).toBeUndefined(); // no session: nothing to keep
+    expect(events.filter((e) => e.type === 'connectClientUpserted' && e.payload.status === 'approved')).toHaveLength(2);
+    expect(setSecurityMode(deps, 'client-approval', 'web').endedSessions).toBe(1);
+    expect(listConnectedDevices(deps).map((d) => d.clientProofKeyThumbprint).sort()).toEqual([fakeThumbprint(1), fakeThumbprint(3)].sort());
+    expect(approveConnectedDevices(deps, [fakeThumbprint(1)], 'web')).toEqual({ approved: 0 }); // already approved
+  });
+
+  it('rejects an empty or oversized list', async () => {
+    const { deps } = setup();
+    const caller = envRouter.createCaller(ownerContext(deps));
+    await expect(caller.connect.clients.approveConnected({ clientProofKeyThumbprints: [] })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(caller.connect.clients.approveConnected({ clientProofKeyThumbprints: Array.from({ length: 501 }, (_, i) => fakeThumbprint(i)) })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
   });
 });

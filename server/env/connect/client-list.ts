@@ -4,14 +4,16 @@
 // costs the same at 10,000 rows as at 10.
 import { and, asc, desc, eq, gt, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
-import type { ClientCounts, ClientDetails, ClientListInput, ClientPage, ClientStatus, ConnectedDevice } from '../../../shared/contracts';
+import type { AuditActor, ClientCounts, ClientDetails, ClientListInput, ClientPage, ClientStatus, ConnectedDevice } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import type { EnvDb } from '../db/database';
 import { clientSessions, connectClients } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { toConnectClient, verificationCodeOf } from './client-view';
-import { findActiveClient, notFound } from './clients.service';
+import { recordAudit } from '../audit/audit.service';
+import { approveClient } from './client-decisions.service';
+import { findActiveClient, findClientRow, notFound } from './clients.service';
 
 export const CLIENT_PAGE_DEFAULT = 100;
 
@@ -160,4 +162,54 @@ export function clientDetails(deps: Pick<EnvDeps, 'db' | 'clock'>, thumbprint: s
   if (!row) throw notFound(thumbprint);
   const [sessions] = liveSessions(deps.db, deps.clock.now(), thumbprint);
   return { client: toConnectClient(row), openSessions: sessions?.n ?? 0, lastSource: row.lastSource, software: row.software };
+}
+
+/**
+ * Approves devices that hold sessions now, before approval is required (issue 17 item 3): one with
+ * a row is approved as usual; one that connected in account mode (no row) gets an approved row for
+ * the account its session is for. Returns how many were approved.
+ */
+export function approveConnectedDevices(deps: EnvDeps, thumbprints: string[], actor: AuditActor): { approved: number } {
+  let approved = 0;
+  for (const thumbprint of new Set(thumbprints)) {
+    const row = findActiveClient(deps.db, thumbprint);
+    if (row) {
+      if (row.status !== 'approved') {
+        approveClient(deps, thumbprint, actor);
+        approved++;
+      }
+      continue;
+    }
+    const now = deps.clock.now();
+    const at = isoTime(now);
+    const inserted = deps.db.transaction(
+      (tx) => {
+        const session = tx
+          .select({ accountId: clientSessions.accountId })
+          .from(clientSessions)
+          .where(and(eq(clientSessions.clientProofKeyThumbprint, thumbprint), isNull(clientSessions.endedAt), gt(clientSessions.expiresAt, now)))
+          .get();
+        if (!session || findClientRow(deps.db, thumbprint)?.revokedAt === null) return null;
+        const values = {
+          accountId: session.accountId, deviceId: null, status: 'approved' as const, label: null, os: null, deviceType: 'unknown' as const,
+          firstRequestedAt: at, requestedAt: at, requestCount: 0, updatedAt: at, approvedAt: at, rejectedAt: null, revokedAt: null, lastSeenAt: null,
+          approvalExpiresAt: null, approver: false,
+        };
+        const row = tx
+          .insert(connectClients)
+          .values({ clientProofKeyThumbprint: thumbprint, ...values })
+          .onConflictDoUpdate({ target: connectClients.clientProofKeyThumbprint, set: { ...values, version: sql`${connectClients.version} + 1` } })
+          .returning()
+          .get();
+        recordAudit(deps.db, now, { actor, action: 'client_approved', clientProofKeyThumbprint: thumbprint, detail: { was: 'pending', endedSessions: 0 } });
+        return row;
+      },
+      { behavior: 'immediate' },
+    );
+    if (!inserted) continue;
+    deps.bus.publish({ type: 'connectClientUpserted', payload: toConnectClient(inserted) });
+    deps.bus.signalClient({ clientProofKeyThumbprint: thumbprint, kind: 'decided' });
+    approved++;
+  }
+  return { approved };
 }

@@ -1,7 +1,7 @@
-import { AuditListInput, ClientDetails, ClientListInput, ClientPage, ConnectedDevice, EndSessionsResult, RenameClientInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
+import { ApproveConnectedInput, AuditListInput, ClientDetails, ClientListInput, ClientPage, ConnectedDevice, EndSessionsResult, RenameClientInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
 import { z } from 'zod';
 import { listAudit } from '../audit/audit.service';
-import { clientDetails, listClientsPage, listConnectedDevices } from '../connect/client-list';
+import { approveConnectedDevices, clientDetails, listClientsPage, listConnectedDevices } from '../connect/client-list';
 import { endClientSessions, renameClient } from '../connect/clients.service';
 import { approveClient, rejectClient, revokeClient } from '../connect/client-decisions.service';
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
@@ -25,6 +25,10 @@ export const connectRouter = router({
       .input(ThumbprintInput)
       .output(ClientDetails)
       .query(({ ctx, input }) => clientDetails(ctx.deps, input.clientProofKeyThumbprint)),
+    /** Before requiring approval: approve devices connected now, rows or not (issue 17 item 3). */
+    approveConnected: ownerStepUpProcedure
+      .input(ApproveConnectedInput)
+      .mutation(({ ctx, input }) => approveConnectedDevices(ctx.deps, input.clientProofKeyThumbprints, ctx.actor)),
     rename: ownerWriteProcedure
       .input(RenameClientInput)
       .mutation(({ ctx, input }) => renameClient(ctx.deps, input.clientProofKeyThumbprint, input.name, ctx.actor)),
