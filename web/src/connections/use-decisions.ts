@@ -29,7 +29,7 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
   const revoke = trpc.connect.clients.revoke.useMutation();
 
   const decide = useCallback(
-    async (client: ConnectClient, decision: Decision) => {
+    async (client: ConnectClient, decision: Decision): Promise<void> => {
       if (busy.current) return;
       busy.current = true;
       const thumbprint = client.clientProofKeyThumbprint;
@@ -61,5 +61,49 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
     [approve, reject, revoke, dispatch, toasts],
   );
 
-  return { decide, running, failure, clearFailure: () => setFailure(null) };
+  /** One decision for many rows, one after another behind the same guard; one summary toast. */
+  const decideMany = useCallback(
+    async (clients: ConnectClient[], decision: Decision): Promise<void> => {
+      if (busy.current || clients.length === 0) return;
+      busy.current = true;
+      setFailure(null);
+      let done = 0;
+      let ended = 0;
+      const failed: string[] = [];
+      try {
+        for (const client of clients) {
+          const thumbprint = client.clientProofKeyThumbprint;
+          setRunning({ clientProofKeyThumbprint: thumbprint, decision });
+          const input = { clientProofKeyThumbprint: thumbprint };
+          try {
+            if (decision === 'revoke') {
+              ended += (await revoke.mutateAsync(input)).endedSessions;
+              dispatch({ type: 'removed', clientProofKeyThumbprint: thumbprint });
+            } else {
+              const result = await (decision === 'approve' ? approve : reject).mutateAsync(input);
+              ended += result.endedSessions;
+              dispatch({ type: 'decided', client: result.client });
+            }
+            done++;
+          } catch (error) {
+            failed.push(`${clientTitle(client)}: ${describeError(error)}`);
+            if (errorData(error).code === 'NOT_FOUND') dispatch({ type: 'removed', clientProofKeyThumbprint: thumbprint });
+          }
+        }
+        const devices = (n: number) => (n === 1 ? '1 device' : `${n} devices`);
+        if (done > 0) toasts.show('success', `${doneVerb[decision]} ${devices(done)}${ended ? ` and ended ${sessions(ended)}` : ''}.`);
+        if (failed.length > 0) {
+          const message = `Could not ${failVerb[decision]} ${devices(failed.length)}: ${failed.slice(0, 3).join('; ')}${failed.length > 3 ? '; …' : ''}`;
+          setFailure(message);
+          toasts.show('error', message);
+        }
+      } finally {
+        busy.current = false;
+        setRunning(null);
+      }
+    },
+    [approve, reject, revoke, dispatch, toasts],
+  );
+
+  return { decide, decideMany, running, failure, clearFailure: () => setFailure(null) };
 }
