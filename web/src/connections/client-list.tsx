@@ -2,7 +2,7 @@
 // counts, pages of PAGE_SIZE rows, bulk decisions, and a confirmation before anything that cuts a
 // device off. Buttons stay focusable while a decision runs (aria-disabled, never `disabled`), and
 // focus stays on the row afterwards.
-import { useId, useMemo, useRef, useState } from 'react';
+import { useId, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
 import type { ConnectClient } from '../trpc';
@@ -179,19 +179,36 @@ export function ClientList({ clients, now, running, inactive, revision, onDecide
   const allVisibleSelected = visible.length > 0 && visible.every((c) => selected.has(c.clientProofKeyThumbprint));
   const pendingAll = clients.filter((c) => c.status === 'pending');
 
-  /** After a decision: the same row's button if it is still there, else the row now in its place. */
+  /**
+   * After a decision: the same row's button if it is still there, else the row now in its place.
+   * Kept for a moment: the stream's copy of the change may re-render (and move) the row later,
+   * and a moved node loses focus; each render then puts it back unless the owner moved on.
+   */
+  const focusWant = useRef<{ thumbprint: string; index: number; decision: Decision; until: number } | null>(null);
+  const applyFocus = () => {
+    const want = focusWant.current;
+    const list = listRef.current;
+    if (!want || !list) return;
+    if (performance.now() > want.until) {
+      focusWant.current = null;
+      return;
+    }
+    const active = document.activeElement;
+    if (active && active !== document.body && !list.contains(active)) return; // the owner went elsewhere
+    const row = list.querySelector<HTMLElement>(`li[data-thumbprint="${CSS.escape(want.thumbprint)}"]`);
+    if (row) {
+      if (active && row.contains(active) && active !== row) return;
+      (row.querySelector<HTMLElement>(`button[data-decision="${want.decision}"]`) ?? row.querySelector<HTMLElement>('button[data-decision]') ?? row).focus();
+      return;
+    }
+    const rows = list.querySelectorAll<HTMLElement>('li[data-thumbprint]');
+    const next = rows[Math.min(want.index, rows.length - 1)] ?? list;
+    if (active !== next) next.focus();
+  };
+  useLayoutEffect(applyFocus);
   const keepFocus = (thumbprint: string, index: number, decision: Decision) => {
-    requestAnimationFrame(() => {
-      const list = listRef.current;
-      if (!list) return;
-      const row = list.querySelector<HTMLElement>(`li[data-thumbprint="${CSS.escape(thumbprint)}"]`);
-      if (row) {
-        (row.querySelector<HTMLElement>(`button[data-decision="${decision}"]`) ?? row.querySelector<HTMLElement>('button[data-decision]') ?? row).focus();
-        return;
-      }
-      const rows = list.querySelectorAll<HTMLElement>('li[data-thumbprint]');
-      (rows[Math.min(index, rows.length - 1)] ?? list).focus();
-    });
+    focusWant.current = { thumbprint, index, decision, until: performance.now() + 2000 };
+    applyFocus();
   };
 
   const run = async (targets: ConnectClient[], decision: Decision) => {
