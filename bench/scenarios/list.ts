@@ -10,7 +10,7 @@ export const LIST_CLIENTS = 10_000;
 const PAGE = 500;
 
 /** 10,000 active clients: mostly approved, some rejected, 100 pending (the cap). */
-function seedClients(sqlite: import('better-sqlite3').Database, count: number): void {
+export function seedClients(sqlite: import('better-sqlite3').Database, count: number): void {
   const insert = sqlite.prepare(
     `INSERT INTO connect_clients (client_proof_key_thumbprint, account_id, device_id, status, label, os, device_type,
        first_requested_at, requested_at, request_count, updated_at, approved_at, rejected_at, revoked_at, last_seen_at, version)
