@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState } from 'react';
+import { useEffect, useId, useMemo, useRef, useState } from 'react';
 import { auditActors } from '../../../shared/contracts';
 import { describeError } from '../lib/errors';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
@@ -7,6 +7,8 @@ import { clientTitle } from './access-state';
 import { actorLabel, describeAuditEntry } from '../../../shared/audit-text';
 
 const AUDIT_LIMIT = 25;
+/** The device filter lists at most this many devices (thousands of <option>s would slow every render). */
+const DEVICE_OPTIONS_MAX = 200;
 
 type Actor = (typeof auditActors)[number];
 
@@ -46,7 +48,9 @@ export function AuditSection({ clients, revision, now }: { clients: ConnectClien
 
   // Names outlive rows: a revoked client is still named in the log entries about it.
   const names = useRef(new Map<string, string>());
-  for (const c of clients) names.current.set(c.clientProofKeyThumbprint, `${clientTitle(c)} (${c.verificationCode})`);
+  useMemo(() => {
+    for (const c of clients) names.current.set(c.clientProofKeyThumbprint, `${clientTitle(c)} (${c.verificationCode})`);
+  }, [clients]);
   const nameOf = (thumbprint: string | null) => (thumbprint ? (names.current.get(thumbprint) ?? `client ${thumbprint.slice(0, 8)}`) : null);
 
   const first = audit.data ?? [];
@@ -65,7 +69,7 @@ export function AuditSection({ clients, revision, now }: { clients: ConnectClien
           <label htmlFor={deviceId}>Device</label>
           <select id={deviceId} className="input" value={device} onChange={(e) => setDevice(e.target.value)}>
             <option value="">All devices</option>
-            {clients.map((c) => (
+            {clients.slice(0, DEVICE_OPTIONS_MAX).map((c) => (
               <option key={c.clientProofKeyThumbprint} value={c.clientProofKeyThumbprint}>
                 {clientTitle(c)} ({c.verificationCode})
               </option>

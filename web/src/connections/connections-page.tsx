@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useToasts } from '../components/toasts';
 import { AppShell } from '../components/app-shell';
 import { useNow } from '../lib/use-now';
@@ -62,7 +62,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
   const { decide, decideMany, running, failure, clearFailure } = useDecisions(dispatch);
   const now = useNow();
   const pending = pendingCount(state);
-  const counts = countClients(state.clients);
+  const counts = useMemo(() => countClients(state.clients), [state.clients]);
   const connected = useConnectedDevices(revision);
   const mode = state.mode.kind === 'known' ? state.mode.mode : null;
 
