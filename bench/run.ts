@@ -14,6 +14,7 @@ import { approvalRun } from './scenarios/approval';
 import { e2eRun } from './scenarios/e2e';
 import { eventsRun, SUBSCRIBER_COUNTS } from './scenarios/events';
 import { FLOOD_IN_FLIGHT, floodRun } from './scenarios/flood';
+import { consoleRun } from './scenarios/console';
 import { LIST_CLIENTS, listRun } from './scenarios/list';
 import { IN_FLIGHT, mintRun } from './scenarios/mint';
 import { raceRun } from './scenarios/race';
@@ -44,6 +45,7 @@ const scenarios: Scenario[] = [
   { items: ['P5'], run: eventsRun },
   { items: ['P6'], run: approvalRun },
   { items: ['P7'], run: listRun },
+  { items: ['P11'], name: 'console', run: consoleRun },
   { items: ['e2e'], run: e2eRun },
   { items: ['P8'], run: floodRun },
   ...tunnelScenarios,
@@ -147,6 +149,18 @@ function buildResults(runs: Map<string, RunMetrics[]>): { results: Results['resu
       detail: { clients: LIST_CLIENTS, rawMs: m('list', 'raw_ms'), bytes: m('list', 'bytes') },
     });
     notes.P7 = `${LIST_CLIENTS} clients, ${f(m('list', 'bytes') / 1e6, 2)} MB; raw ${f(m('list', 'raw_ms'))} ms`;
+  }
+
+  if (has('console')) {
+    // Issue 20 item 6: report what a person waits for; targets are the owner console's (issue 17).
+    results.P11 = entry(m('console', 'first_ms'), 'ms', {
+      target: 2000,
+      goal: '<=',
+      check: 'first render ≤ 2 s, filter ≤ 300 ms at 10,000 devices',
+      pass: m('console', 'filter_ms') <= 300,
+      detail: { clients: LIST_CLIENTS, filterMs: m('console', 'filter_ms'), rowsShown: m('console', 'rows_shown') },
+    });
+    notes.P11 = `${LIST_CLIENTS} devices in Chromium: first render ${f(m('console', 'first_ms'), 0)} ms, filter ${f(m('console', 'filter_ms'), 0)} ms`;
   }
 
   if (has('flood')) {

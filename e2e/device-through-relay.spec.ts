@@ -59,8 +59,8 @@ test('1b · client-approval mode: the page shows its code and waits; the owner a
   await shot(page, 'device-through-relay-waiting');
 
   // The owner's side: the pending row carries the same code the page shows.
-  await expect.poll(async () => (await environment.api.connect.clients.list.query()).map((c) => [c.verificationCode, c.status])).toEqual([[code, 'pending']]);
-  const [pending] = await environment.api.connect.clients.list.query();
+  await expect.poll(async () => (await environment.api.connect.clients.list.query()).items.map((c) => [c.verificationCode, c.status])).toEqual([[code, 'pending']]);
+  const [pending] = (await environment.api.connect.clients.list.query()).items;
   await environment.api.connect.clients.approve.mutate({ clientProofKeyThumbprint: pending!.clientProofKeyThumbprint });
 
   expect(await connectedThumbprint(page)).toBe(pending!.clientProofKeyThumbprint);

@@ -75,6 +75,6 @@ test('4 · revoking a connected device shows "Access revoked" on it within a sec
   await expect(device.page.getByRole('heading', { name: 'Access revoked' })).toBeVisible({ timeout: 1_000 });
   await expect(row).toHaveCount(0);
   await expect(owner.getByRole('status').filter({ hasText: /Revoked Chrome on Linux and ended 2 sessions/ })).toBeVisible();
-  expect(await gatehouse.api.connect.clients.list.query()).toEqual([]);
+  expect((await gatehouse.api.connect.clients.list.query()).items).toEqual([]);
   await shot(device.page, 'device-6-revoked');
 });

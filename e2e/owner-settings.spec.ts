@@ -11,6 +11,10 @@ test('1 · the login link lands on Connections, and the approval switch persists
   await expect(approval).not.toBeChecked();
   await shot(page, 'connections-empty-account');
   await approval.click();
+  // Turning approval on previews who would be cut off first (issue 17 item 3): nobody here.
+  const preview = page.getByRole('dialog', { name: 'Require approval?' });
+  await expect(preview).toContainText('No unapproved device is connected now');
+  await preview.getByRole('button', { name: 'Require approval' }).click();
   await expect(approval).toBeChecked();
   await expect(page.getByText('Each new device must be approved here')).toBeVisible();
 
@@ -64,17 +68,22 @@ test('5 · one shared guard: a double-click on Approve and a click on another ro
   }, reject);
 
   await expect.poll(() => sent).toEqual(['connect.clients.approve']);
-  await expect(laptopRow.getByRole('button', { name: 'Approving…' })).toBeVisible();
-  const rowButtons = owner.getByRole('list', { name: 'Connect clients' }).getByRole('button');
+  await expect(laptopRow.getByRole('button', { name: 'Approving… Work laptop' })).toBeVisible();
+  // Reject asks first (issue 17 item 4): the click opened its confirmation, which sends nothing.
+  const confirm = owner.getByRole('dialog', { name: 'Reject Kitchen tablet?' });
+  await expect(confirm).toBeVisible();
+  await confirm.getByRole('button', { name: 'Cancel' }).click();
+  // Decision buttons stay focusable while one runs (aria-disabled, so focus is never dropped).
+  const rowButtons = owner.getByRole('list', { name: 'Connect clients' }).locator('button[data-decision]');
   await expect(rowButtons).toHaveCount(6);
-  for (const button of await rowButtons.all()) await expect(button).toBeDisabled();
+  for (const button of await rowButtons.all()) await expect(button).toHaveAttribute('aria-disabled', 'true');
   await shot(owner, 'connections-decision-running');
 
   release();
   await expect(laptopRow).toContainText('Approved');
-  await expect(tabletRow.getByRole('button', { name: 'Reject' })).toBeEnabled();
+  await expect(tabletRow.getByRole('button', { name: 'Reject' })).not.toHaveAttribute('aria-disabled', 'true');
   expect(sent).toEqual(['connect.clients.approve']);
-  const clients = await gatehouse.api.connect.clients.list.query();
+  const clients = (await gatehouse.api.connect.clients.list.query()).items;
   expect(clients.map((c) => [c.client.label, c.status])).toEqual([
     ['Kitchen tablet', 'pending'],
     ['Work laptop', 'approved'],
@@ -82,6 +91,7 @@ test('5 · one shared guard: a double-click on Approve and a click on another ro
 
   // Settled: the guard lets the next decision through.
   await tabletRow.getByRole('button', { name: 'Reject' }).click();
+  await owner.getByRole('dialog', { name: 'Reject Kitchen tablet?' }).getByRole('button', { name: 'Reject Kitchen tablet' }).click();
   await expect(tabletRow).toContainText('Rejected just now');
   expect(sent).toEqual(['connect.clients.approve', 'connect.clients.reject']);
 });
@@ -135,8 +145,9 @@ test('6 · the switch is disabled until the first snapshot; an unreadable mode o
   await expect(approval).toBeChecked();
   await expect(page.getByRole('button', { name: 'Use account access' })).toHaveCount(0);
   expect(await gatehouse.api.connect.securityMode.get.query()).toEqual({ mode: 'client-approval' });
-  // A working switch again: off, and it stays off.
+  // A working switch again: off (after its confirmation), and it stays off.
   await approval.click();
+  await page.getByRole('dialog', { name: 'Turn off approval?' }).getByRole('button', { name: 'Turn off approval' }).click();
   await expect(approval).not.toBeChecked();
   await page.reload();
   await expect(approval).toBeEnabled();

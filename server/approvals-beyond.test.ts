@@ -15,7 +15,7 @@ beforeAll(async () => {
 });
 afterAll(async () => stack.close());
 
-const rowOf = async (thumbprint: string) => (await stack.owner.connect.clients.list.query()).find((c) => c.clientProofKeyThumbprint === thumbprint);
+const rowOf = async (thumbprint: string) => (await stack.owner.connect.clients.list.query()).items.find((c) => c.clientProofKeyThumbprint === thumbprint);
 
 describe('approval lifetimes through the tunnel', () => {
   it('the owner approves for a time; the session is capped at its end, and the environment’s own timer ends it and sends the device back to pending', async () => {
@@ -93,7 +93,7 @@ describe('approver devices through the tunnel', () => {
     const asPhone = createEnvClient<EnvRouter>(session, phone);
     const newcomer = await stack.newSigner();
     await stack.connect(newcomer, { wait: false }).catch(() => {});
-    const pending = (await asPhone.connect.clients.list.query()).find((c) => c.clientProofKeyThumbprint === newcomer.thumbprint);
+    const pending = (await asPhone.connect.clients.list.query({ status: 'pending' })).items.find((c) => c.clientProofKeyThumbprint === newcomer.thumbprint);
     expect(pending).toMatchObject({ status: 'pending', verificationCode: expect.any(String) });
     await asPhone.connect.clients.approve.mutate({ clientProofKeyThumbprint: newcomer.thumbprint, expiresInSeconds: 86_400 });
     expect(await rowOf(newcomer.thumbprint)).toMatchObject({ status: 'approved', approvalExpiresAt: expect.any(String) });

@@ -36,7 +36,7 @@ describe('account mode', () => {
     expect(session.endpoint).toBe(`${stack.relay.publicUrl}/e/${stack.env.environmentId}`); // through the tunnel
     const whoami = await fetchWhoAmI(session, signer);
     expect(whoami).toMatchObject({ environmentId: stack.env.environmentId, clientProofKeyThumbprint: signer.thumbprint, scopes: ['environment:use'] });
-    expect(await stack.owner.connect.clients.list.query()).toEqual([]); // account mode records no client rows
+    expect((await stack.owner.connect.clients.list.query()).items).toEqual([]); // account mode records no client rows
   });
 
   it('a client of another account is refused with environment_link_not_found (configuration)', async () => {
@@ -57,7 +57,7 @@ describe('client-approval mode', () => {
     const error = await stack.connect(signer, { wait: false, client: { label: 'Phone', deviceType: 'mobile', os: 'Android' } }).catch((e) => e);
     expect(error).toBeInstanceOf(ConnectionBlockedError);
     expect(error).toMatchObject({ reason: 'permission', approvalStatus: 'pending', detail: PENDING_DETAIL, retryAfterSeconds: 5 });
-    const [row] = (await stack.owner.connect.clients.list.query()).filter((c) => c.clientProofKeyThumbprint === signer.thumbprint);
+    const [row] = (await stack.owner.connect.clients.list.query()).items.filter((c) => c.clientProofKeyThumbprint === signer.thumbprint);
     expect(row).toMatchObject({ status: 'pending', client: { label: 'Phone', deviceType: 'mobile', os: 'Android' }, verificationCode: await verificationCode(signer.thumbprint) });
   });
 
@@ -74,7 +74,7 @@ describe('client-approval mode', () => {
     const session = await connecting;
     expect(counting.calls).toHaveLength(2);
     expect((await fetchWhoAmI(session, signer)).clientProofKeyThumbprint).toBe(signer.thumbprint);
-    const [row] = (await stack.owner.connect.clients.list.query()).filter((c) => c.clientProofKeyThumbprint === signer.thumbprint);
+    const [row] = (await stack.owner.connect.clients.list.query()).items.filter((c) => c.clientProofKeyThumbprint === signer.thumbprint);
     expect(row?.status).toBe('approved');
     expect(row?.lastSeenAt).not.toBeNull();
   });
@@ -125,7 +125,7 @@ describe('client-approval mode', () => {
     await expect(connecting).resolves.toMatchObject({ environmentId: stack.env.environmentId });
     await stack.owner.connect.securityMode.set.mutate({ mode: 'client-approval' });
     // Switching modes approved nobody.
-    const [row] = (await stack.owner.connect.clients.list.query()).filter((c) => c.clientProofKeyThumbprint === signer.thumbprint);
+    const [row] = (await stack.owner.connect.clients.list.query()).items.filter((c) => c.clientProofKeyThumbprint === signer.thumbprint);
     expect(row?.status).toBe('pending');
   });
 });

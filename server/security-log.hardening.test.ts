@@ -131,7 +131,7 @@ describe('the new-client rate limit through the relay (S44)', () => {
     const direct = await postMint(limited, await signedMintRequest(limited, second.thumbprint));
     expect(direct).toMatchObject({ status: 429, body: { error: 'too_many_requests', reason: 'rate_limited' } });
     expect(direct.headers.get('retry-after')).toBe('1');
-    expect(await limited.owner.connect.clients.list.query()).toEqual([expect.objectContaining({ clientProofKeyThumbprint: first.thumbprint })]);
+    expect((await limited.owner.connect.clients.list.query()).items).toEqual([expect.objectContaining({ clientProofKeyThumbprint: first.thumbprint })]);
     // The known client is not new: once approved it connects, again and again.
     await limited.owner.connect.clients.approve.mutate({ clientProofKeyThumbprint: first.thumbprint });
     for (let i = 0; i < 3; i++) expect((await limited.connect(first, { wait: false })).accessToken).toEqual(expect.any(String));

@@ -34,7 +34,7 @@ describe('an environment reached only through its tunnel', () => {
     const connecting = stack.connect(signer, { waitSeconds: 25 });
     // The owner approves once the pending row exists.
     for (;;) {
-      const rows = await stack.owner.connect.clients.list.query();
+      const rows = (await stack.owner.connect.clients.list.query()).items;
       if (rows.some((r) => r.clientProofKeyThumbprint === signer.thumbprint)) break;
       await new Promise((r) => setImmediate(r));
     }

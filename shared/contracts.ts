@@ -181,6 +181,10 @@ export const AuditListInput = z
   .object({
     limit: z.number().int().min(1).max(500).optional(),
     before: z.number().int().positive().optional(),
+    /** Only entries about this device (issue 17 item 9). */
+    clientProofKeyThumbprint: Thumbprint.optional(),
+    /** Only entries by this actor. */
+    actor: AuditActor.optional(),
   })
   .optional();
 
@@ -345,3 +349,48 @@ export const WebhookDelivery = z.object({
   deliveredAt: IsoTime.nullable(),
 });
 export type WebhookDelivery = z.infer<typeof WebhookDelivery>;
+
+/** Paged client list (SPEC §13). A cursor is opaque: the previous page's `nextCursor`. */
+export const CLIENT_PAGE_MAX = 500;
+export const CLIENT_SEARCH_MAX = 100;
+export const ClientListInput = z
+  .object({
+    cursor: z.string().min(1).max(400).optional(),
+    limit: z.number().int().min(1).max(CLIENT_PAGE_MAX).optional(),
+    status: ClientStatus.optional(),
+    search: z.string().max(CLIENT_SEARCH_MAX).optional(),
+  })
+  .optional();
+export type ClientListInput = z.infer<typeof ClientListInput>;
+export const ClientCounts = z.object({ pending: z.number().int(), approved: z.number().int(), rejected: z.number().int() });
+export type ClientCounts = z.infer<typeof ClientCounts>;
+export const ClientPage = z.object({ items: z.array(ConnectClient), nextCursor: z.string().nullable(), counts: ClientCounts });
+export type ClientPage = z.infer<typeof ClientPage>;
+
+/** An owner-set name; null or only invisible characters clears it (the client's label shows again). */
+export const RenameClientInput = z.object({ clientProofKeyThumbprint: Thumbprint, name: z.string().max(LABEL_MAX * 4).nullable() });
+
+/** A device that holds live sessions now, in either mode (issue 17 item 6). `client` is null when it has no row (account mode). */
+export const ConnectedDevice = z.object({
+  clientProofKeyThumbprint: z.string(),
+  verificationCode: z.string(),
+  openSessions: z.number().int(),
+  /** The newest of its latest session start and its last connection. */
+  lastUsedAt: IsoTime,
+  client: ConnectClient.nullable(),
+});
+export type ConnectedDevice = z.infer<typeof ConnectedDevice>;
+
+/** What the details view shows beyond the row (issue 17 item 8). */
+export const ClientDetails = z.object({
+  client: ConnectClient,
+  openSessions: z.number().int(),
+  /** The address the relay saw on its latest request (the mint request's signed `source`). */
+  lastSource: z.string().nullable(),
+  /** The client software's version as it reported it; null when it did not. */
+  software: z.string().nullable(),
+});
+export type ClientDetails = z.infer<typeof ClientDetails>;
+export const EndSessionsResult = z.object({ endedSessions: z.number().int() });
+
+export const ApproveConnectedInput = z.object({ clientProofKeyThumbprints: z.array(Thumbprint).min(1).max(500) });

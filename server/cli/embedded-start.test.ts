@@ -66,8 +66,8 @@ describe('gatehouse start (embedded default)', () => {
     await vi.waitFor(() => expect(client.result.stdout).toContain('Waiting for approval…'), { timeout: 20_000, interval: 50 });
     const thumbprint = /Client\s+(\S+)/.exec(client.result.stdout)![1]!;
     const code = /Verification\s+(\S+)/.exec(client.result.stdout)![1]!;
-    const listed = (await (await owner('connect.clients.list')).json()) as { result: { data: Array<{ clientProofKeyThumbprint: string; verificationCode: string }> } };
-    expect(listed.result.data.find((c) => c.clientProofKeyThumbprint === thumbprint)?.verificationCode).toBe(code);
+    const listed = (await (await owner('connect.clients.list')).json()) as { result: { data: { items: Array<{ clientProofKeyThumbprint: string; verificationCode: string }> } } };
+    expect(listed.result.data.items.find((c) => c.clientProofKeyThumbprint === thumbprint)?.verificationCode).toBe(code);
 
     expect((await owner('connect.clients.approve', { clientProofKeyThumbprint: thumbprint })).status).toBe(200);
     const done = await client.done;
@@ -82,7 +82,7 @@ describe('gatehouse start (embedded default)', () => {
     await vi.waitFor(async () => {
       const adminToken = readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim();
       const res = await fetch(`${field('Environment')}/trpc/connect.clients.list`, { headers: { authorization: `Bearer ${adminToken}` } });
-      const pending = ((await res.json()) as { result: { data: Array<{ status: string; clientProofKeyThumbprint: string }> } }).result.data.filter((c) => c.status === 'pending');
+      const pending = ((await res.json()) as { result: { data: { items: Array<{ status: string; clientProofKeyThumbprint: string }> } } }).result.data.items.filter((c) => c.status === 'pending');
       expect(pending).toHaveLength(1);
       const reject = await fetch(`${field('Environment')}/trpc/connect.clients.reject`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ clientProofKeyThumbprint: pending[0]!.clientProofKeyThumbprint }) });
       expect(reject.status).toBe(200);

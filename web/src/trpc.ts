@@ -7,7 +7,10 @@ import type { EnvRouter } from '../../server/env/trpc/app-router';
 export const trpc = createTRPCReact<EnvRouter>();
 
 type Outputs = inferRouterOutputs<EnvRouter>;
-export type ConnectClient = Outputs['connect']['clients']['list'][number];
+export type ConnectClient = Outputs['connect']['clients']['list']['items'][number];
+export type ClientPage = Outputs['connect']['clients']['list'];
+export type ConnectedDevice = Outputs['connect']['clients']['connected'][number];
+export type ClientDetails = Outputs['connect']['clients']['details'];
 export type AuditEntry = Outputs['connect']['audit']['list'][number];
 export type SecurityMode = Outputs['connect']['securityMode']['get']['mode'];
 

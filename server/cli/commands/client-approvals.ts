@@ -32,7 +32,7 @@ const forbidden = (error: unknown) => (error as { data?: { code?: string } }).da
 export async function runClientApprovals(out: Output, opts: ApproverOptions): Promise<number> {
   const env = await approverClient(opts);
   try {
-    const pending = (await env.connect.clients.list.query()).filter((c) => c.status === 'pending');
+    const pending = (await env.connect.clients.list.query({ status: 'pending', limit: 500 })).items;
     out.data({ pending });
     if (pending.length === 0) out.line('No devices are waiting for approval.');
     for (const line of clientLines(pending, Date.now())) out.line(line);
@@ -46,7 +46,7 @@ export async function runClientApprovals(out: Output, opts: ApproverOptions): Pr
 export async function runClientApprove(out: Output, opts: ApproverOptions & { thumbprint: string; expiresInSeconds: number }): Promise<number> {
   const env = await approverClient(opts);
   try {
-    const list = await env.connect.clients.list.query();
+    const list = (await env.connect.clients.list.query({ search: opts.thumbprint.slice(0, 100), limit: 500 })).items;
     const matches = list.filter((c) => c.clientProofKeyThumbprint.startsWith(opts.thumbprint));
     if (opts.thumbprint.length < 8) throw new UsageError('Give the thumbprint, or a unique prefix of at least 8 characters.');
     if (matches.length !== 1) throw new CliError(matches.length === 0 ? `No device starts with ${opts.thumbprint}.` : `${matches.length} devices start with ${opts.thumbprint}: give more characters.`, EXIT.notFound);

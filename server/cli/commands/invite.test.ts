@@ -88,7 +88,7 @@ describe('client approvals / client approve from an approver machine', { timeout
     expect(await runCli(['client', 'approve', newcomer.thumbprint.slice(0, 10), '--for', '8d', ...args])).toMatchObject({ code: 2 });
     const approved = await runCli(['client', 'approve', newcomer.thumbprint.slice(0, 10), '--for', '8h', ...args]);
     expect(approved).toMatchObject({ code: 0, stdout: expect.stringContaining(`Approved ${newcomer.thumbprint}`) });
-    const row = (await stack.owner.connect.clients.list.query()).find((c) => c.clientProofKeyThumbprint === newcomer.thumbprint);
+    const row = (await stack.owner.connect.clients.list.query()).items.find((c) => c.clientProofKeyThumbprint === newcomer.thumbprint);
     expect(row).toMatchObject({ status: 'approved', approvalExpiresAt: expect.any(String) });
   });
 });

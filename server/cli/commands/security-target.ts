@@ -3,7 +3,7 @@
 // through the same services.
 import { readFileSync } from 'node:fs';
 import { TRPCClientError } from '@trpc/client';
-import type { AuditEntry, ConnectClient, DecisionResult, InviteCreated, LockdownState, OpenInvite, RevokeResult, SecurityMode } from '../../../shared/contracts';
+import { CLIENT_PAGE_MAX, CLIENT_SEARCH_MAX, type AuditEntry, type ConnectClient, type DecisionResult, type InviteCreated, type LockdownState, type OpenInvite, type RevokeResult, type SecurityMode } from '../../../shared/contracts';
 import { CliError, findRunningEnv, openEnvOffline } from '../env-access';
 import type { OwnerClient } from '../../env/owner/owner-client';
 import { adminTokenFile } from '../../env/data-files';
@@ -57,14 +57,24 @@ function envTarget(url: string, dataDir: string, client: OwnerClient): SecurityT
       throw fromTrpcError(error, url, dataDir);
     }
   };
-  const list = () => call(() => client.connect.clients.list.query());
+  /** Every page of the paged list (SPEC §13), in its order; `search` narrows on the server. */
+  const list = async (search?: string): Promise<ConnectClient[]> => {
+    const all: ConnectClient[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await call(() => client.connect.clients.list.query({ limit: CLIENT_PAGE_MAX, ...(cursor && { cursor }), ...(search && { search }) }));
+      all.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return all;
+  };
   return {
     via: 'env',
     url,
     getMode: async () => (await call(() => client.connect.securityMode.get.query())).mode,
     setMode: (mode) => call(() => client.connect.securityMode.set.mutate({ mode })),
-    listClients: list,
-    findByPrefix: async (prefix) => (await list()).filter((c) => c.clientProofKeyThumbprint.startsWith(prefix)),
+    listClients: () => list(),
+    findByPrefix: async (prefix) => (await list(prefix.slice(0, CLIENT_SEARCH_MAX))).filter((c) => c.clientProofKeyThumbprint.startsWith(prefix)),
     approve: (t, expiresInSeconds) => call(() => client.connect.clients.approve.mutate({ clientProofKeyThumbprint: t, ...(expiresInSeconds !== undefined && { expiresInSeconds }) })),
     reject: (t) => call(() => client.connect.clients.reject.mutate({ clientProofKeyThumbprint: t })),
     revoke: (t) => call(() => client.connect.clients.revoke.mutate({ clientProofKeyThumbprint: t })),

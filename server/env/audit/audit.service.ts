@@ -1,4 +1,4 @@
-import { desc, lt } from 'drizzle-orm';
+import { and, desc, eq, lt } from 'drizzle-orm';
 import type { AuditActor, AuditEntry, AuditRecord } from '../../../shared/contracts';
 import { isoTime } from '../../common/clock';
 import type { EnvDb } from '../db/database';
@@ -19,10 +19,27 @@ export function recordAudit(db: EnvDb, now: number, entry: AuditRecord & { actor
   enqueueWebhookEvents(db, now, entry);
 }
 
-export function listAudit(deps: Pick<EnvDeps, 'db'>, opts: { limit?: number; before?: number } = {}): AuditEntry[] {
+export interface AuditFilter {
+  limit?: number;
+  before?: number;
+  /** Only entries about this device. */
+  clientProofKeyThumbprint?: string;
+  actor?: AuditActor;
+}
+
+/** Newest first; `before` pages back; filters by device (indexed on thumbprint, id) and actor. */
+export function listAudit(deps: Pick<EnvDeps, 'db'>, opts: AuditFilter = {}): AuditEntry[] {
   const limit = Math.min(Math.max(opts.limit ?? 50, 1), 500);
-  const query = deps.db.select().from(auditLog);
-  const rows = (opts.before ? query.where(lt(auditLog.id, opts.before)) : query)
+  const rows = deps.db
+    .select()
+    .from(auditLog)
+    .where(
+      and(
+        opts.before ? lt(auditLog.id, opts.before) : undefined,
+        opts.clientProofKeyThumbprint ? eq(auditLog.clientProofKeyThumbprint, opts.clientProofKeyThumbprint) : undefined,
+        opts.actor ? eq(auditLog.actor, opts.actor) : undefined,
+      ),
+    )
     .orderBy(desc(auditLog.id))
     .limit(limit)
     .all();

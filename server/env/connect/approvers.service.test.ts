@@ -50,7 +50,7 @@ describe('approver devices', () => {
     const { deps, owner, phone } = setup();
     await owner.connect.clients.setApprover({ clientProofKeyThumbprint: PHONE, approver: true });
     expect(listAudit(deps, { limit: 1 })[0]).toMatchObject({ actor: 'api', action: 'approver_set', clientProofKeyThumbprint: PHONE, detail: { approver: true } });
-    expect((await phone.connect.clients.list()).map((c) => c.clientProofKeyThumbprint).sort()).toEqual([PHONE, NEWCOMER].sort());
+    expect((await phone.connect.clients.list()).items.map((c) => c.clientProofKeyThumbprint).sort()).toEqual([PHONE, NEWCOMER].sort());
     await expect(phone.connect.clients.approve({ clientProofKeyThumbprint: NEWCOMER })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await expect(phone.connect.clients.approve({ clientProofKeyThumbprint: NEWCOMER, expiresInSeconds: WEEK + 1 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     const { client } = await phone.connect.clients.approve({ clientProofKeyThumbprint: NEWCOMER, expiresInSeconds: WEEK });

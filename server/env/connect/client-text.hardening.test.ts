@@ -67,7 +67,7 @@ describe('S56 every surface shows the same string', () => {
     const raw = await signMintJws(stack.relay.deps.signingKey.privateKey, MINT_REQUEST_TYP, { ...claims, client: { label: `Desk\u2066 \u202eCP\u2069`, os: 'Win\u0085dows' }, deviceId: 'd\u200b1' });
     expect((await postMint(stack, raw)).body?.status).toBe('pending_approval');
 
-    const listed = (await stack.owner.connect.clients.list.query()) as Array<{ clientProofKeyThumbprint: string; deviceId: string | null; client: { label: string | null; os: string | null } }>;
+    const listed = (await stack.owner.connect.clients.list.query()).items as Array<{ clientProofKeyThumbprint: string; deviceId: string | null; client: { label: string | null; os: string | null } }>;
     const rowOf = (t: string) => listed.find((c) => c.clientProofKeyThumbprint === t)!;
     expect(rowOf(viaRelay.thumbprint)).toMatchObject({ deviceId: 'phone', client: { label: SHOWN, os: 'Android 15' } });
     expect(rowOf(rawRelay.thumbprint)).toMatchObject({ deviceId: 'd1', client: { label: 'Desk CP', os: 'Windows' } });

@@ -6,6 +6,7 @@ import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { recordAudit } from '../audit/audit.service';
 import type { EnvDb } from '../db/database';
+import { hotQueries } from '../db/hot-queries';
 import { connectSettings } from '../db/schema';
 import type { EnvDeps } from '../deps';
 
@@ -17,7 +18,8 @@ export function newDevicesPaused(): DomainError {
 
 /** The stored pause, or null when new devices are accepted (never set, turned off, or run out at `now`). */
 export function readLockdown(db: EnvDb, now: number): LockdownState {
-  const row = db.select({ until: connectSettings.lockdownUntil }).from(connectSettings).where(eq(connectSettings.id, 1)).get();
+  // On every never-seen key's ask (the flood path): one statement prepared per database.
+  const row = hotQueries(db).readLockdownUntil.get();
   const until = row?.until ?? null;
   if (until === null) return { until: null, indefinite: false };
   const at = Date.parse(until);

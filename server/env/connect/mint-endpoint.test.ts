@@ -49,7 +49,7 @@ describe('mint endpoint', () => {
     expect(res.status).toBe(200);
     expect(res.cacheControl).toBe('no-store');
     expect(res.body).toMatchObject({ status: 'authorized', credential: expect.stringMatching(/^[23456789A-HJ-NP-Z]{12}$/), proof: expect.any(String) });
-    expect(await stack.owner.connect.clients.list.query()).toEqual([]);
+    expect((await stack.owner.connect.clients.list.query()).items).toEqual([]);
   });
 
   it('a replayed request (same jti, same nonce) → 409 request_replayed', async () => {
@@ -144,7 +144,7 @@ describe('mint endpoint', () => {
       expect(res).toMatchObject({ status: 200, cacheControl: 'no-store', body: { status: 'pending_approval', approvalStatus: 'pending' } });
       expect(res.body).not.toHaveProperty('credential');
     }
-    const rows = (await stack.owner.connect.clients.list.query()).filter((c) => c.clientProofKeyThumbprint === thumbprint);
+    const rows = (await stack.owner.connect.clients.list.query()).items.filter((c) => c.clientProofKeyThumbprint === thumbprint);
     expect(rows).toHaveLength(1);
     expect(rows[0]?.requestCount).toBe(5);
   });

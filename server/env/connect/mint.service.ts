@@ -1,5 +1,6 @@
 // Minting (SPEC §5.3): verify, decide in one BEGIN IMMEDIATE transaction, sign after commit, and
 // hold a pending answer open until the owner decides (event-driven, no polling inside the server).
+import { eq } from 'drizzle-orm';
 import { isoTime } from '../../common/clock';
 import { DomainError } from '../../common/errors';
 import { securityLogOf } from '../../common/security-log';
@@ -8,7 +9,7 @@ import { MintProtocolError, mintResponseBody, precheckMintRequest, signMintRespo
 import { createCommitGroup } from '../db/commit-group';
 import type { EnvDb } from '../db/database';
 import { hotQueries } from '../db/hot-queries';
-import type { ConnectClientRow } from '../db/schema';
+import { connectClients, type ConnectClientRow } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { requireRelayLink } from '../link/link.service';
 import { expireApprovalInTx, publishExpired, type ExpiredApproval } from './approval-expiry.service';
@@ -158,6 +159,12 @@ export function createMintService(opts: MintServiceOptions) {
       if (!admitted) recordFlood(deps, now);
       return admitted;
     }, (thumbprint) => waitOf.has(thumbprint));
+    // The address the relay saw (its signed `source`), for the owner's details view: written only when it changed.
+    const source = claims.source?.address ?? null;
+    if (source !== null && outcome.row.lastSource !== source) {
+      tx.update(connectClients).set({ lastSource: source }).where(eq(connectClients.clientProofKeyThumbprint, claims.clientProofKeyThumbprint)).run();
+      outcome.row = { ...outcome.row, lastSource: source };
+    }
     return { decision: decideForClient(tx, now, claims, mode, outcome.row), outcome };
   }
 

@@ -119,9 +119,10 @@ describe('answers follow COMMIT (process crash)', () => {
     const again = await startChild();
     expect((await fetch(`${again.url}/healthz`)).status).toBe(200);
     const list = await fetch(`${again.url}/trpc/connect.clients.list`, { headers: { authorization: `Bearer ${token}` } });
-    const clients = ((await list.json()) as { result: { data: Array<{ clientProofKeyThumbprint: string; status: string }> } }).result.data;
+    const clients = ((await list.json()) as { result: { data: { items: Array<{ clientProofKeyThumbprint: string; status: string }>; nextCursor: string | null } } }).result.data;
+    expect(clients.nextCursor).toBeNull();
     for (const [thumbprint, decision] of acked) {
-      const shown = clients.find((c) => c.clientProofKeyThumbprint === thumbprint);
+      const shown = clients.items.find((c) => c.clientProofKeyThumbprint === thumbprint);
       if (decision === 'revoke') expect(shown).toBeUndefined();
       else expect(shown?.status).toBe(decision === 'approve' ? 'approved' : 'rejected');
     }

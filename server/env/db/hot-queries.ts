@@ -60,6 +60,7 @@ function prepareHotQueries(db: EnvDb) {
       .values({ at: p('at'), actor: p('actor'), action: p('action'), clientProofKeyThumbprint: p('thumbprint'), detail: p('detail') })
       .prepare(),
     readSecurityMode: db.select({ securityMode: connectSettings.securityMode }).from(connectSettings).where(eq(connectSettings.id, 1)).prepare(),
+    readLockdownUntil: db.select({ until: connectSettings.lockdownUntil }).from(connectSettings).where(eq(connectSettings.id, 1)).prepare(),
     readRelayLink: db.select().from(relayLink).where(eq(relayLink.id, 1)).prepare(),
     consumeMarker: db
       .insert(replayMarkers)

@@ -87,6 +87,9 @@ export const connectClients = sqliteTable(
     check('connect_clients_expiry_only_approved', sql`${t.approvalExpiresAt} IS NULL OR ${t.status} = 'approved'`),
     check('connect_clients_approver_only_approved', sql`${t.approver} = 0 OR ${t.status} = 'approved'`),
     index('connect_clients_status_idx').on(t.status, t.revokedAt),
+    /** The paged list (SPEC §13): pending by first request, decided by newest decision, keyset on each. */
+    index('connect_clients_pending_order_idx').on(t.status, t.revokedAt, t.firstRequestedAt, t.clientProofKeyThumbprint),
+    index('connect_clients_decided_order_idx').on(t.revokedAt, sql`coalesce("approved_at", "rejected_at")`, t.clientProofKeyThumbprint),
   ],
 );
 

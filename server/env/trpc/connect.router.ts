@@ -1,7 +1,8 @@
-import { ApproveInput, AuditListInput, InviteCreateInput, InviteIdInput, LockdownInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
+import { ApproveConnectedInput, ApproveInput, AuditListInput, ClientDetails, ClientListInput, ClientPage, ConnectedDevice, EndSessionsResult, InviteCreateInput, InviteIdInput, LockdownInput, RenameClientInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
 import { z } from 'zod';
 import { listAudit } from '../audit/audit.service';
-import { listClients } from '../connect/clients.service';
+import { approveConnectedDevices, clientDetails, listClientsPage, listConnectedDevices } from '../connect/client-list';
+import { endClientSessions, renameClient } from '../connect/clients.service';
 import { approveClient, rejectClient, revokeClient } from '../connect/client-decisions.service';
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
 import { webhooksRouter } from './webhooks.router';
@@ -24,7 +25,27 @@ export const connectRouter = router({
   }),
   clients: router({
     // An approver device may list, approve and reject (S59); everything else here is the owner's alone.
-    list: ownerOrApproverReadProcedure.query(({ ctx }) => listClients(ctx.deps)),
+    list: ownerOrApproverReadProcedure
+      .input(ClientListInput)
+      .output(ClientPage)
+      .query(({ ctx, input }) => listClientsPage(ctx.deps, input ?? {})),
+    /** Devices holding live sessions now, in either mode (issue 17 item 6). */
+    connected: ownerReadProcedure.output(z.array(ConnectedDevice)).query(({ ctx }) => listConnectedDevices(ctx.deps)),
+    details: ownerReadProcedure
+      .input(ThumbprintInput)
+      .output(ClientDetails)
+      .query(({ ctx, input }) => clientDetails(ctx.deps, input.clientProofKeyThumbprint)),
+    /** Before requiring approval: approve devices connected now, rows or not (issue 17 item 3). */
+    approveConnected: ownerStepUpProcedure
+      .input(ApproveConnectedInput)
+      .mutation(({ ctx, input }) => approveConnectedDevices(ctx.deps, input.clientProofKeyThumbprints, ctx.actor)),
+    rename: ownerWriteProcedure
+      .input(RenameClientInput)
+      .mutation(({ ctx, input }) => renameClient(ctx.deps, input.clientProofKeyThumbprint, input.name, ctx.actor)),
+    endSessions: ownerWriteProcedure
+      .input(ThumbprintInput)
+      .output(EndSessionsResult)
+      .mutation(({ ctx, input }) => endClientSessions(ctx.deps, input.clientProofKeyThumbprint, ctx.actor)),
     approve: ownerStepUpOrApproverProcedure
       .input(ApproveInput)
       .mutation(({ ctx, input }) =>

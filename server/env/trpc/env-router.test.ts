@@ -13,6 +13,10 @@ const ownerCalls: Array<[string, (c: Caller) => Promise<unknown>, 'read' | 'writ
   ['connect.clients.approve', (c) => c.connect.clients.approve({ clientProofKeyThumbprint: T }), 'write'],
   ['connect.clients.reject', (c) => c.connect.clients.reject({ clientProofKeyThumbprint: T }), 'write'],
   ['connect.clients.revoke', (c) => c.connect.clients.revoke({ clientProofKeyThumbprint: T }), 'write'],
+  ['connect.clients.connected', (c) => c.connect.clients.connected(), 'read'],
+  ['connect.clients.details', (c) => c.connect.clients.details({ clientProofKeyThumbprint: T }), 'read'],
+  ['connect.clients.rename', (c) => c.connect.clients.rename({ clientProofKeyThumbprint: T, name: 'x' }), 'write'],
+  ['connect.clients.endSessions', (c) => c.connect.clients.endSessions({ clientProofKeyThumbprint: T }), 'write'],
   ['connect.audit.list', (c) => c.connect.audit.list({}), 'read'],
   ['access.events', (c) => c.access.events({}), 'read'],
 ];
@@ -46,7 +50,7 @@ describe('owner procedures refuse callers without the right access', () => {
     requestClient(deps, { clientProofKeyThumbprint: T, accountId: 'owner' });
     const ctx = ownerContext(deps, { owner: { scopes: ['access:read', 'access:write'], via: 'cookie' }, crossSiteCookie: true });
     expect(await codeOf(call(envRouter.createCaller(ctx)))).toBe('FORBIDDEN');
-    await expect(envRouter.createCaller(ownerContext(deps)).connect.clients.list()).resolves.toMatchObject([{ status: 'pending' }]);
+    await expect(envRouter.createCaller(ownerContext(deps)).connect.clients.list()).resolves.toMatchObject({ items: [{ status: 'pending' }], nextCursor: null, counts: { pending: 1, approved: 0, rejected: 0 } });
   });
 
   it('a DPoP client cannot approve itself: client sessions carry no owner scopes', async () => {

@@ -1,4 +1,5 @@
 import type { ReactNode } from 'react';
+import { ToastRegion } from './toasts';
 
 export type Page = 'connections' | 'device';
 
@@ -18,6 +19,9 @@ function Logo() {
 export function AppShell({ page, pendingCount, ownerPages = true, children }: { page: Page; pendingCount?: number; ownerPages?: boolean; children: ReactNode }) {
   return (
     <div className="shell">
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
       <header className="topbar">
         <a className="brand" href={ownerPages ? '/settings/connections' : '/device'}>
           <Logo />
@@ -39,7 +43,10 @@ export function AppShell({ page, pendingCount, ownerPages = true, children }: { 
           </a>
         </nav>
       </header>
-      <main className="content">{children}</main>
+      <main className="content" id="main" tabIndex={-1}>
+        <ToastRegion />
+        {children}
+      </main>
     </div>
   );
 }

@@ -12,6 +12,7 @@ interface ToastApi {
 }
 
 const ToastContext = createContext<ToastApi | null>(null);
+const ToastListContext = createContext<{ toasts: Toast[]; dismiss(id: number): void }>({ toasts: [], dismiss: () => {} });
 
 const LIFETIME_MS: Record<ToastTone, number> = { success: 5_000, info: 6_000, error: 10_000 };
 
@@ -29,7 +30,8 @@ export function ToastProvider({ children }: { children: ReactNode }) {
   const show = useCallback(
     (tone: ToastTone, text: string) => {
       const id = nextId.current++;
-      setToasts((all) => [...all.slice(-3), { id, tone, text }]);
+      // One at a time: the slot has room for one, so the page never shifts.
+      setToasts([{ id, tone, text }]);
       timers.current.set(id, setTimeout(() => dismiss(id), LIFETIME_MS[tone]));
     },
     [dismiss],
@@ -41,20 +43,31 @@ export function ToastProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const api = useMemo(() => ({ show }), [show]);
+  const list = useMemo(() => ({ toasts, dismiss }), [toasts, dismiss]);
   return (
     <ToastContext.Provider value={api}>
-      {children}
-      <section className="toasts" aria-label="Alerts">
-        {toasts.map((t) => (
-          <div key={t.id} className={`toast toast-${t.tone}`} role={t.tone === 'error' ? 'alert' : 'status'}>
-            <span className="toast-text">{t.text}</span>
-            <button type="button" className="toast-close" aria-label="Dismiss" onClick={() => dismiss(t.id)}>
-              ×
-            </button>
-          </div>
-        ))}
-      </section>
+      <ToastListContext.Provider value={list}>{children}</ToastListContext.Provider>
     </ToastContext.Provider>
+  );
+}
+
+/**
+ * Where toasts appear: a slot of reserved height at the top of the page (issue 17 item 12). It
+ * never floats over the page, so it can hide no button, and it never grows, so nothing moves.
+ */
+export function ToastRegion() {
+  const { toasts, dismiss } = useContext(ToastListContext);
+  return (
+    <section className="toasts" aria-label="Alerts">
+      {toasts.map((t) => (
+        <div key={t.id} className={`toast toast-${t.tone}`} role={t.tone === 'error' ? 'alert' : 'status'}>
+          <span className="toast-text">{t.text}</span>
+          <button type="button" className="toast-close" aria-label="Dismiss" onClick={() => dismiss(t.id)}>
+            ×
+          </button>
+        </div>
+      ))}
+    </section>
   );
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AccessEvent, ConnectClient } from '../trpc';
-import { clientTitle, initialAccessState, newlyAsking, reduceAccess, type AccessState } from './access-state';
+import { clientTitle, countClients, initialAccessState, matchesSearch, newlyAsking, reduceAccess, sortClients, type AccessState } from './access-state';
 
 const T = (n: number) => `thumb${String(n).padStart(38, '0')}`;
 function client(n: number, status: ConnectClient['status'], updatedAt: string, extra: Partial<ConnectClient> = {}): ConnectClient {
@@ -89,5 +89,28 @@ describe('clientTitle', () => {
     expect(clientTitle(c)).toBe('Device 1');
     expect(clientTitle({ ...c, client: { ...c.client, label: null } })).toBe('Linux');
     expect(clientTitle({ ...c, client: { ...c.client, label: null, os: null } })).toBe('Client thumb000');
+  });
+});
+
+describe('stable order, search and counts (issue 17 items 1, 5)', () => {
+  it('pending by first request whatever their latest ask; then newest decision', () => {
+    const a = client(1, 'pending', '2026-01-01T00:00:05Z', { firstRequestedAt: '2026-01-01T00:00:01Z' });
+    const b = client(2, 'pending', '2026-01-01T00:00:02Z', { firstRequestedAt: '2026-01-01T00:00:02Z' });
+    const old = client(3, 'approved', '2026-01-01T00:00:09Z', { approvedAt: '2026-01-01T00:00:03Z' }); // seen later, decided earlier
+    const recent = client(4, 'rejected', '2026-01-01T00:00:04Z');
+    expect(sortClients([old, b, recent, a]).map((c) => c.clientProofKeyThumbprint)).toEqual([T(1), T(2), T(4), T(3)]);
+    // A re-ask (newer requestedAt/updatedAt) moves nothing.
+    const again = { ...b, requestedAt: '2026-01-01T00:01:00Z', updatedAt: '2026-01-01T00:01:00Z', requestCount: 2 };
+    let state = reduceAccess(initialAccessState, { type: 'event', event: snapshot([a, b, old, recent]) });
+    state = reduceAccess(state, { type: 'event', event: { revision: 1, type: 'connectClientUpserted', payload: again } });
+    expect(state.clients.map((c) => c.clientProofKeyThumbprint)).toEqual([T(1), T(2), T(4), T(3)]);
+    expect(countClients(state.clients)).toEqual({ pending: 2, approved: 1, rejected: 1 });
+  });
+
+  it('searches name, label, OS, code (with or without dash) and thumbprint prefix; the name wins the title', () => {
+    const named = client(1, 'pending', '2026-01-01T00:00:00Z', { name: 'Kitchen iPad', verificationCode: 'K238-9NA2', client: { label: 'iPad', deviceType: 'tablet', os: 'iPadOS' } });
+    expect(clientTitle(named)).toBe('Kitchen iPad');
+    for (const q of ['kitchen', 'IPAD', 'ipados', 'k238-9na2', '2389N', T(1).slice(0, 10), '  ']) expect(matchesSearch(named, q), q).toBe(true);
+    for (const q of ['laptop', 'zz', T(2).slice(0, 10).replace('thumb', 'xhumb')]) expect(matchesSearch(named, q), q).toBe(false);
   });
 });

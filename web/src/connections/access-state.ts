@@ -14,16 +14,46 @@ export interface AccessState {
 
 export const initialAccessState: AccessState = { mode: { kind: 'unknown' }, clients: [] };
 
-/** Pending first, then the most recently changed (the server's order, kept for live changes). */
+const decidedAt = (c: ConnectClient) => c.approvedAt ?? c.rejectedAt ?? c.updatedAt;
+
+/**
+ * The server's order (SPEC §13): pending by first request, oldest first, so a device that asks
+ * again never moves under the pointer; then the rest by newest decision.
+ */
 export function sortClients(clients: ConnectClient[]): ConnectClient[] {
   return [...clients].sort((a, b) => {
     if ((a.status === 'pending') !== (b.status === 'pending')) return a.status === 'pending' ? -1 : 1;
-    return b.updatedAt.localeCompare(a.updatedAt);
+    if (a.status === 'pending') return a.firstRequestedAt.localeCompare(b.firstRequestedAt) || a.clientProofKeyThumbprint.localeCompare(b.clientProofKeyThumbprint);
+    return decidedAt(b).localeCompare(decidedAt(a)) || b.clientProofKeyThumbprint.localeCompare(a.clientProofKeyThumbprint);
   });
 }
 
-export function clientTitle(client: Pick<ConnectClient, 'client' | 'clientProofKeyThumbprint'>): string {
-  return client.client.label ?? client.client.os ?? `Client ${client.clientProofKeyThumbprint.slice(0, 8)}`;
+/** The owner's name for it, else what it calls itself, else its OS, else its key. */
+export function clientTitle(client: Pick<ConnectClient, 'client' | 'clientProofKeyThumbprint'> & { name?: string | null }): string {
+  return client.name ?? client.client.label ?? client.client.os ?? `Client ${client.clientProofKeyThumbprint.slice(0, 8)}`;
+}
+
+export interface Counts {
+  pending: number;
+  approved: number;
+  rejected: number;
+}
+
+export function countClients(clients: ConnectClient[]): Counts {
+  const counts: Counts = { pending: 0, approved: 0, rejected: 0 };
+  for (const c of clients) counts[c.status]++;
+  return counts;
+}
+
+/** The same fields the server searches (SPEC §13): label, owner-set name, OS, code, thumbprint prefix. */
+export function matchesSearch(client: ConnectClient, search: string): boolean {
+  const q = search.trim();
+  if (!q) return true;
+  const lower = q.toLowerCase();
+  if ([client.name, client.client.label, client.client.os].some((t) => t?.toLowerCase().includes(lower))) return true;
+  if (client.clientProofKeyThumbprint.startsWith(q)) return true;
+  const code = q.toUpperCase().replace(/[\s-]/g, '');
+  return code.length >= 2 && client.verificationCode.replace('-', '').includes(code);
 }
 
 export function pendingCount(state: AccessState): number {

@@ -1,29 +1,62 @@
-import { useEffect, useRef } from 'react';
+import { useEffect, useId, useMemo, useRef, useState } from 'react';
+import { auditActors } from '../../../shared/contracts';
 import { describeError } from '../lib/errors';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
-import { trpc, type ConnectClient } from '../trpc';
+import { trpc, type AuditEntry, type ConnectClient } from '../trpc';
 import { clientTitle } from './access-state';
 import { actorLabel, describeAuditEntry } from '../../../shared/audit-text';
 
 const AUDIT_LIMIT = 25;
+/** The device filter lists at most this many devices (thousands of <option>s would slow every render). */
+const DEVICE_OPTIONS_MAX = 200;
+
+type Actor = (typeof auditActors)[number];
 
 /**
  * The audit log, refreshed whenever an access event arrives (`revision` changes). It loads once the
  * event stream has proved the owner session (`revision > 0`), so a signed-out visit asks nothing.
+ * Filters by device and actor; "Show older" pages back with `before` (issue 17 item 9).
  */
 export function AuditSection({ clients, revision, now }: { clients: ConnectClient[]; revision: number; now: number }) {
-  const audit = trpc.connect.audit.list.useQuery({ limit: AUDIT_LIMIT }, { retry: 1, enabled: revision > 0 });
+  const [device, setDevice] = useState('');
+  const [actor, setActor] = useState<Actor | ''>('');
+  const filter = { ...(device && { clientProofKeyThumbprint: device }), ...(actor && { actor }) };
+  const audit = trpc.connect.audit.list.useQuery({ limit: AUDIT_LIMIT, ...filter }, { retry: 1, enabled: revision > 0 });
   // (Not `trpc.useUtils()`: the env router's `client` namespace collides with a method of the utils.)
   const { refetch } = audit;
+  const [older, setOlder] = useState<AuditEntry[]>([]);
+  const [olderDone, setOlderDone] = useState(false);
+  const [before, setBefore] = useState<number | null>(null);
+  const olderQuery = trpc.connect.audit.list.useQuery({ limit: AUDIT_LIMIT, ...filter, before: before ?? 1 }, { enabled: before !== null, retry: 1 });
+  const deviceId = useId();
+  const actorId = useId();
 
   useEffect(() => {
     if (revision > 1) void refetch();
   }, [revision, refetch]);
+  useEffect(() => {
+    setOlder([]);
+    setOlderDone(false);
+    setBefore(null);
+  }, [device, actor]);
+  useEffect(() => {
+    if (before === null || !olderQuery.data) return;
+    const page = olderQuery.data;
+    setOlder((all) => [...all, ...page.filter((p) => !all.some((e) => e.id === p.id))]);
+    if (page.length < AUDIT_LIMIT) setOlderDone(true);
+  }, [olderQuery.data, before]);
 
   // Names outlive rows: a revoked client is still named in the log entries about it.
   const names = useRef(new Map<string, string>());
-  for (const c of clients) names.current.set(c.clientProofKeyThumbprint, `${clientTitle(c)} (${c.verificationCode})`);
+  useMemo(() => {
+    for (const c of clients) names.current.set(c.clientProofKeyThumbprint, `${clientTitle(c)} (${c.verificationCode})`);
+  }, [clients]);
   const nameOf = (thumbprint: string | null) => (thumbprint ? (names.current.get(thumbprint) ?? `client ${thumbprint.slice(0, 8)}`) : null);
+
+  const first = audit.data ?? [];
+  const entries = [...first, ...older.filter((e) => !first.some((f) => f.id === e.id))];
+  const oldest = entries[entries.length - 1];
+  const mayHaveOlder = first.length === AUDIT_LIMIT && !olderDone;
 
   return (
     <section className="card" aria-labelledby="audit-heading">
@@ -31,14 +64,38 @@ export function AuditSection({ clients, revision, now }: { clients: ConnectClien
         <h2 id="audit-heading">Activity</h2>
         <p className="muted">Who changed what, and when.</p>
       </div>
+      <div className="list-toolbar">
+        <div className="search">
+          <label htmlFor={deviceId}>Device</label>
+          <select id={deviceId} className="input" value={device} onChange={(e) => setDevice(e.target.value)}>
+            <option value="">All devices</option>
+            {clients.slice(0, DEVICE_OPTIONS_MAX).map((c) => (
+              <option key={c.clientProofKeyThumbprint} value={c.clientProofKeyThumbprint}>
+                {clientTitle(c)} ({c.verificationCode})
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="search">
+          <label htmlFor={actorId}>Who</label>
+          <select id={actorId} className="input" value={actor} onChange={(e) => setActor(e.target.value as Actor | '')}>
+            <option value="">Anyone</option>
+            {auditActors.map((a) => (
+              <option key={a} value={a}>
+                {actorLabel[a]}
+              </option>
+            ))}
+          </select>
+        </div>
+      </div>
       {audit.isPending && <p className="muted">Loading activity…</p>}
       {audit.isError && (
         <p className="inline-error" role="alert">
           Could not load the activity log: {describeError(audit.error)}
         </p>
       )}
-      {audit.data && audit.data.length === 0 && <p className="muted">Nothing has happened yet.</p>}
-      {audit.data && audit.data.length > 0 && (
+      {audit.data && entries.length === 0 && <p className="muted">{device || actor ? 'Nothing matches these filters.' : 'Nothing has happened yet.'}</p>}
+      {entries.length > 0 && (
         <table className="audit">
           <thead>
             <tr>
@@ -48,7 +105,7 @@ export function AuditSection({ clients, revision, now }: { clients: ConnectClien
             </tr>
           </thead>
           <tbody>
-            {audit.data.map((entry) => (
+            {entries.map((entry) => (
               <tr key={entry.id}>
                 <td>
                   <time dateTime={entry.at} title={absoluteTime(entry.at)}>
@@ -61,6 +118,18 @@ export function AuditSection({ clients, revision, now }: { clients: ConnectClien
             ))}
           </tbody>
         </table>
+      )}
+      {mayHaveOlder && oldest && (
+        <div className="show-more">
+          <button type="button" className="button button-small" aria-busy={olderQuery.isFetching || undefined} onClick={() => setBefore(oldest.id)}>
+            Show older
+          </button>
+        </div>
+      )}
+      {olderQuery.isError && (
+        <p className="inline-error" role="alert">
+          Could not load older activity: {describeError(olderQuery.error)}
+        </p>
       )}
     </section>
   );

@@ -1,9 +1,17 @@
-import { useId, useState } from 'react';
+// The device list (issue 17 items 1, 4, 5, 7, 8, 11): a stable order, search and status filters with
+// counts, pages of PAGE_SIZE rows, bulk decisions, and a confirmation before anything that cuts a
+// device off. Buttons stay focusable while a decision runs (aria-disabled, never `disabled`), and
+// focus stays on the row afterwards.
+import { useId, useLayoutEffect, useMemo, useRef, useState } from 'react';
+import { ConfirmDialog } from '../components/confirm-dialog';
 import { ApprovalLifetimeNote, ApproveLifetimeSelect, type ApprovalLifetime } from './approve-lifetime';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
 import type { ConnectClient } from '../trpc';
-import { clientTitle } from './access-state';
+import { clientTitle, countClients, matchesSearch } from './access-state';
+import { ClientDetails } from './client-details';
 import { runningLabel, type Decision, type RunningDecision } from './use-decisions';
+
+export const PAGE_SIZE = 50;
 
 const statusLabel: Record<ConnectClient['status'], string> = { pending: 'Pending', approved: 'Approved', rejected: 'Rejected' };
 const deviceTypeLabel: Record<ConnectClient['client']['deviceType'], string> = {
@@ -22,6 +30,8 @@ export const decisionsFor: Record<ConnectClient['status'], Decision[]> = {
 };
 const buttonLabel: Record<Decision, string> = { approve: 'Approve', reject: 'Reject', revoke: 'Revoke' };
 
+export type StatusFilter = 'all' | ConnectClient['status'];
+
 function lastEvent(client: ConnectClient): { text: string; at: string } {
   if (client.status === 'pending') return { text: 'Requested', at: client.requestedAt };
   if (client.status === 'rejected') return { text: 'Rejected', at: client.rejectedAt ?? client.updatedAt };
@@ -29,25 +39,48 @@ function lastEvent(client: ConnectClient): { text: string; at: string } {
   return { text: 'Approved', at: client.approvedAt ?? client.updatedAt };
 }
 
-type OnDecide = (client: ConnectClient, decision: Decision, expiresInSeconds?: ApprovalLifetime) => void;
+interface RowProps {
+  client: ConnectClient;
+  now: number;
+  running: RunningDecision | null;
+  /** Account mode: decisions are kept but not in force, so they are shown as inactive. */
+  inactive: boolean;
+  selected: boolean;
+  expanded: boolean;
+  revision: number;
+  onSelect(selected: boolean): void;
+  onToggleDetails(): void;
+  /** `expiresInSeconds`: approve for a time (SPEC §13); absent: until revoked. */
+  onDecide(decision: Decision, expiresInSeconds?: number): void;
+}
 
-function ClientRow(props: { client: ConnectClient; now: number; running: RunningDecision | null; onDecide: OnDecide }) {
-  const { client, now, running } = props;
+function ClientRow({ client, now, running, inactive, selected, expanded, revision, onSelect, onToggleDetails, onDecide }: RowProps) {
   const titleId = useId();
+  const detailsId = useId();
   const [lifetime, setLifetime] = useState<ApprovalLifetime>(undefined);
   const when = lastEvent(client);
-  const details = deviceTypeLabel[client.client.deviceType];
+  const title = clientTitle(client);
   const asked = client.status === 'pending' && client.requestCount > 1 ? ` · asked ${client.requestCount} times` : '';
   return (
-    <li id={`client-${client.clientProofKeyThumbprint}`} className={`client client-${client.status}`} aria-labelledby={titleId}>
-      <span className={`status-dot status-${client.status}`} aria-hidden="true" />
+    <li id={`client-${client.clientProofKeyThumbprint}`} className={`client client-${client.status}${inactive ? ' client-inactive' : ''}`} aria-labelledby={titleId} data-thumbprint={client.clientProofKeyThumbprint} tabIndex={-1}>
+      <label className="client-select">
+        <input type="checkbox" checked={selected} onChange={(e) => onSelect(e.target.checked)} aria-label={`Select ${title}`} />
+      </label>
       <div className="client-main">
         <div className="client-heading">
           <h3 id={titleId} className="client-title">
-            <bdi>{clientTitle(client)}</bdi>
+            <bdi>{title}</bdi>
           </h3>
-          <span className={`status-pill status-pill-${client.status}`}>{statusLabel[client.status]}</span>
+          <span className={`status-pill status-pill-${client.status}${inactive ? ' status-pill-inactive' : ''}`}>
+            {statusLabel[client.status]}
+            {inactive ? ' (not in force)' : ''}
+          </span>
         </div>
+        {client.name && client.client.label && client.client.label !== client.name && (
+          <p className="calls-itself">
+            calls itself “<bdi>{client.client.label}</bdi>”
+          </p>
+        )}
         <dl className="client-facts">
           <div>
             <dt>Verification code</dt>
@@ -58,7 +91,7 @@ function ClientRow(props: { client: ConnectClient; now: number; running: Running
           <div>
             <dt>Device</dt>
             <dd>
-              {details}
+              {deviceTypeLabel[client.client.deviceType]}
               {client.client.os && (
                 <>
                   {' · '}
@@ -75,36 +108,282 @@ function ClientRow(props: { client: ConnectClient; now: number; running: Running
           </time>
           {asked}
         </p>
-        <ApprovalLifetimeNote client={client} now={now} disabled={running !== null} onApproveAgain={() => props.onDecide(client, 'approve', lifetime)} />
+        <ApprovalLifetimeNote client={client} now={now} disabled={running !== null} onApproveAgain={() => onDecide('approve', lifetime)} />
       </div>
       <div className="client-actions">
-        {decisionsFor[client.status].includes('approve') && <ApproveLifetimeSelect title={clientTitle(client)} value={lifetime} disabled={running !== null} onChange={setLifetime} />}
-        {decisionsFor[client.status].map((decision) => {
-          const mine = running?.clientProofKeyThumbprint === client.clientProofKeyThumbprint && running.decision === decision;
-          return (
-            <button
-              key={decision}
-              type="button"
-              className={`button button-small ${decision === 'approve' ? 'button-primary' : decision === 'revoke' ? 'button-danger' : ''}`}
-              disabled={running !== null}
-              aria-busy={mine || undefined}
-              onClick={() => props.onDecide(client, decision, decision === 'approve' ? lifetime : undefined)}
-            >
-              {mine ? runningLabel[decision] : buttonLabel[decision]}
-            </button>
-          );
-        })}
+        {!inactive && decisionsFor[client.status].includes('approve') && <ApproveLifetimeSelect title={title} value={lifetime} disabled={running !== null} onChange={setLifetime} />}
+        {!inactive &&
+          decisionsFor[client.status].map((decision) => {
+            const mine = running?.clientProofKeyThumbprint === client.clientProofKeyThumbprint && running.decision === decision;
+            return (
+              <button
+                key={decision}
+                type="button"
+                className={`button button-small ${decision === 'approve' ? 'button-primary' : decision === 'revoke' ? 'button-danger' : ''}`}
+                aria-disabled={running !== null || undefined}
+                aria-busy={mine || undefined}
+                aria-label={mine ? `${runningLabel[decision]} ${title}` : `${buttonLabel[decision]} ${title}`}
+                data-decision={decision}
+                onClick={() => running === null && onDecide(decision, decision === 'approve' ? lifetime : undefined)}
+              >
+                {mine ? runningLabel[decision] : buttonLabel[decision]}
+              </button>
+            );
+          })}
+        {inactive && (
+          <button type="button" className="button button-small button-danger" aria-label={`Revoke ${title}`} data-decision="revoke" aria-disabled={running !== null || undefined} onClick={() => running === null && onDecide('revoke')}>
+            Revoke
+          </button>
+        )}
+        <button type="button" className="button button-small button-quiet" aria-expanded={expanded} aria-controls={detailsId} aria-label={`Details of ${title}`} onClick={onToggleDetails}>
+          Details
+        </button>
       </div>
+      {expanded && (
+        <div id={detailsId} className="client-details">
+          <ClientDetails client={client} revision={revision} />
+        </div>
+      )}
     </li>
   );
 }
 
-export function ClientList(props: { clients: ConnectClient[]; now: number; running: RunningDecision | null; onDecide: OnDecide }) {
+interface Pending {
+  clients: ConnectClient[];
+  decision: Decision;
+}
+
+const devicesText = (n: number) => (n === 1 ? '1 device' : `${n} devices`);
+
+export interface ClientListProps {
+  clients: ConnectClient[];
+  now: number;
+  running: RunningDecision | null;
+  inactive: boolean;
+  revision: number;
+  onDecide(client: ConnectClient, decision: Decision, expiresInSeconds?: number): Promise<void>;
+  onDecideMany(clients: ConnectClient[], decision: Decision): Promise<void>;
+}
+
+export function ClientList({ clients, now, running, inactive, revision, onDecide, onDecideMany }: ClientListProps) {
+  const [search, setSearch] = useState('');
+  const [status, setStatus] = useState<StatusFilter>('all');
+  const [shown, setShown] = useState(PAGE_SIZE);
+  const [selected, setSelected] = useState<Set<string>>(() => new Set());
+  const [expanded, setExpanded] = useState<string | null>(null);
+  const [confirm, setConfirm] = useState<Pending | null>(null);
+  const listRef = useRef<HTMLUListElement>(null);
+  const searchId = useId();
+
+  const matching = useMemo(() => clients.filter((c) => matchesSearch(c, search)), [clients, search]);
+  const counts = useMemo(() => countClients(matching), [matching]);
+  const filtered = useMemo(() => (status === 'all' ? matching : matching.filter((c) => c.status === status)), [matching, status]);
+  const visible = filtered.slice(0, shown);
+  const byThumbprint = useMemo(() => new Map(clients.map((c) => [c.clientProofKeyThumbprint, c])), [clients]);
+  const selectedClients = [...selected].map((t) => byThumbprint.get(t)).filter((c): c is ConnectClient => c !== undefined);
+  const allVisibleSelected = visible.length > 0 && visible.every((c) => selected.has(c.clientProofKeyThumbprint));
+  const pendingAll = clients.filter((c) => c.status === 'pending');
+
+  /**
+   * After a decision: the same row's button if it is still there, else the row now in its place.
+   * Kept for a moment: the stream's copy of the change may re-render (and move) the row later,
+   * and a moved node loses focus; each render then puts it back unless the owner moved on.
+   */
+  const focusWant = useRef<{ thumbprint: string; index: number; decision: Decision; until: number } | null>(null);
+  const applyFocus = () => {
+    const want = focusWant.current;
+    const list = listRef.current;
+    if (!want || !list) return;
+    if (performance.now() > want.until) {
+      focusWant.current = null;
+      return;
+    }
+    const active = document.activeElement;
+    if (active && active !== document.body && !list.contains(active)) return; // the owner went elsewhere
+    const row = list.querySelector<HTMLElement>(`li[data-thumbprint="${CSS.escape(want.thumbprint)}"]`);
+    if (row) {
+      if (active && row.contains(active) && active !== row) return;
+      (row.querySelector<HTMLElement>(`button[data-decision="${want.decision}"]`) ?? row.querySelector<HTMLElement>('button[data-decision]') ?? row).focus();
+      return;
+    }
+    const rows = list.querySelectorAll<HTMLElement>('li[data-thumbprint]');
+    const next = rows[Math.min(want.index, rows.length - 1)] ?? list;
+    if (active !== next) next.focus();
+  };
+  useLayoutEffect(applyFocus);
+  const keepFocus = (thumbprint: string, index: number, decision: Decision) => {
+    focusWant.current = { thumbprint, index, decision, until: performance.now() + 2000 };
+    applyFocus();
+  };
+
+  const run = async (targets: ConnectClient[], decision: Decision, expiresInSeconds?: number) => {
+    if (targets.length === 1) {
+      const [client] = targets as [ConnectClient];
+      const index = visible.findIndex((c) => c.clientProofKeyThumbprint === client.clientProofKeyThumbprint);
+      await onDecide(client, decision, expiresInSeconds);
+      keepFocus(client.clientProofKeyThumbprint, Math.max(index, 0), decision);
+    } else {
+      await onDecideMany(targets, decision);
+    }
+    setSelected((before) => {
+      const after = new Set(before);
+      for (const t of targets) after.delete(t.clientProofKeyThumbprint);
+      return after;
+    });
+  };
+
+  /** Reject and Revoke cut a device off at once: they ask first. Approve does not. */
+  const ask = (targets: ConnectClient[], decision: Decision, expiresInSeconds?: number) => {
+    if (targets.length === 0) return;
+    if (decision === 'approve' && targets.length === 1) void run(targets, decision, expiresInSeconds);
+    else setConfirm({ clients: targets, decision });
+  };
+
+  const filters: Array<{ key: StatusFilter; label: string; count: number }> = [
+    { key: 'all', label: 'All', count: matching.length },
+    { key: 'pending', label: 'Pending', count: counts.pending },
+    { key: 'approved', label: 'Approved', count: counts.approved },
+    { key: 'rejected', label: 'Rejected', count: counts.rejected },
+  ];
+
   return (
-    <ul className="clients" aria-label="Connect clients">
-      {props.clients.map((client) => (
-        <ClientRow key={client.clientProofKeyThumbprint} client={client} now={props.now} running={props.running} onDecide={props.onDecide} />
-      ))}
-    </ul>
+    <>
+      <div className="list-toolbar">
+        <div className="search">
+          <label htmlFor={searchId}>Search devices</label>
+          <input
+            id={searchId}
+            type="search"
+            className="input"
+            placeholder="Name, code, OS or thumbprint"
+            value={search}
+            onChange={(e) => {
+              setSearch(e.target.value);
+              setShown(PAGE_SIZE);
+            }}
+          />
+        </div>
+        <div className="filters" role="group" aria-label="Show devices">
+          {filters.map((f) => (
+            <button
+              key={f.key}
+              type="button"
+              className="chip"
+              aria-pressed={status === f.key}
+              onClick={() => {
+                setStatus(f.key);
+                setShown(PAGE_SIZE);
+              }}
+            >
+              {f.label} <span className="chip-count">{f.count}</span>
+            </button>
+          ))}
+        </div>
+      </div>
+      <div className="bulk-bar" role="group" aria-label="Selected devices">
+        <label className="bulk-all">
+          <input
+            type="checkbox"
+            checked={allVisibleSelected}
+            onChange={(e) =>
+              setSelected((before) => {
+                const after = new Set(before);
+                for (const c of visible) (e.target.checked ? after.add(c.clientProofKeyThumbprint) : after.delete(c.clientProofKeyThumbprint));
+                return after;
+              })
+            }
+          />
+          Select all shown
+        </label>
+        <span className="muted">{selectedClients.length} selected</span>
+        {!inactive && (
+          <>
+            <button type="button" className="button button-small button-primary" aria-disabled={selectedClients.length === 0 || running !== null || undefined} onClick={() => selectedClients.length && ask(selectedClients.filter((c) => c.status !== 'approved'), 'approve')}>
+              Approve selected
+            </button>
+            <button type="button" className="button button-small" aria-disabled={selectedClients.length === 0 || running !== null || undefined} onClick={() => selectedClients.length && ask(selectedClients.filter((c) => c.status === 'pending'), 'reject')}>
+              Reject selected
+            </button>
+          </>
+        )}
+        <button type="button" className="button button-small button-danger" aria-disabled={selectedClients.length === 0 || running !== null || undefined} onClick={() => selectedClients.length && ask(selectedClients, 'revoke')}>
+          Revoke selected
+        </button>
+        {!inactive && pendingAll.length > 0 && (
+          <button type="button" className="button button-small" aria-disabled={running !== null || undefined} onClick={() => ask(pendingAll, 'reject')}>
+            Reject all pending ({pendingAll.length})
+          </button>
+        )}
+      </div>
+      {inactive && (
+        <p className="note">
+          Approval is off: any device signed in to your account can connect. These decisions are kept and take effect again when you turn approval on.
+        </p>
+      )}
+      {filtered.length === 0 ? (
+        <p className="muted empty">No devices match.</p>
+      ) : (
+        <ul className="clients" aria-label="Connect clients" ref={listRef} tabIndex={-1}>
+          {visible.map((client) => (
+            <ClientRow
+              key={client.clientProofKeyThumbprint}
+              client={client}
+              now={now}
+              running={running}
+              inactive={inactive}
+              revision={revision}
+              selected={selected.has(client.clientProofKeyThumbprint)}
+              expanded={expanded === client.clientProofKeyThumbprint}
+              onSelect={(on) =>
+                setSelected((before) => {
+                  const after = new Set(before);
+                  if (on) after.add(client.clientProofKeyThumbprint);
+                  else after.delete(client.clientProofKeyThumbprint);
+                  return after;
+                })
+              }
+              onToggleDetails={() => setExpanded((e) => (e === client.clientProofKeyThumbprint ? null : client.clientProofKeyThumbprint))}
+              onDecide={(decision, expiresInSeconds) => ask([client], decision, expiresInSeconds)}
+            />
+          ))}
+        </ul>
+      )}
+      {filtered.length > shown && (
+        <div className="show-more">
+          <span className="muted">
+            Showing {visible.length} of {filtered.length}
+          </span>
+          <button type="button" className="button button-small" onClick={() => setShown((n) => n + PAGE_SIZE)}>
+            Show {Math.min(PAGE_SIZE, filtered.length - shown)} more
+          </button>
+        </div>
+      )}
+      <ConfirmDialog
+        open={confirm !== null}
+        title={confirm ? confirmTitle(confirm) : ''}
+        confirmLabel={confirm ? `${buttonLabel[confirm.decision]} ${confirm.clients.length === 1 ? clientTitle(confirm.clients[0]!) : devicesText(confirm.clients.length)}` : ''}
+        tone={confirm?.decision === 'approve' ? 'primary' : 'danger'}
+        onCancel={() => setConfirm(null)}
+        onConfirm={() => {
+          const chosen = confirm;
+          setConfirm(null);
+          if (chosen) void run(chosen.clients, chosen.decision);
+        }}
+      >
+        {confirm && <p>{confirmBody(confirm)}</p>}
+      </ConfirmDialog>
+    </>
   );
+}
+
+function confirmTitle({ clients, decision }: Pending): string {
+  const what = clients.length === 1 ? clientTitle(clients[0]!) : devicesText(clients.length);
+  return `${buttonLabel[decision]} ${what}?`;
+}
+
+function confirmBody({ clients, decision }: Pending): string {
+  const one = clients.length === 1;
+  if (decision === 'approve') return `${one ? 'It' : 'They'} will be able to connect. Check that each code matches the code on the device.`;
+  if (decision === 'reject') return `${one ? 'It is' : 'They are'} refused and any open sessions end at once. You can approve ${one ? 'it' : 'them'} later.`;
+  return `${one ? 'Its' : 'Their'} decision is removed and any open sessions end at once; ${one ? 'it' : 'each'} has to ask again.`;
 }

@@ -1,13 +1,14 @@
-import { useEffect, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { useToasts } from '../components/toasts';
 import { AppShell } from '../components/app-shell';
 import { useNow } from '../lib/use-now';
 import type { OwnerClient } from '../trpc';
-import { pendingCount } from './access-state';
+import { countClients, pendingCount } from './access-state';
 import { AuditSection } from './audit-section';
 import { ClientList } from './client-list';
 import { LockdownSetting } from './lockdown-setting';
 import { InvitesSection } from './invites-section';
+import { ConnectedDevices, useConnectedDevices } from './connected-devices';
 import { ModeSetting } from './mode-setting';
 import { useAccessEvents, type LiveStatus } from './use-access-events';
 import { useBrowserNotifications } from './use-browser-notifications';
@@ -52,8 +53,8 @@ function SignedOut() {
     <section className="card empty-state">
       <h2>Sign in as the owner</h2>
       <p>
-        This page needs the owner session of this environment. Open the one-time login link that <code>gatehouse start</code> printed, or get a new one with{' '}
-        <code>gatehouse owner login-url</code>.
+        This page needs the owner session of this environment. Open the one-time login link that <code>npx gatehouse start</code> printed, or get a new one with{' '}
+        <code>npx gatehouse owner login-url</code>.
       </p>
       <PasskeySignIn />
     </section>
@@ -63,9 +64,12 @@ function SignedOut() {
 export function ConnectionsPage({ client }: { client: OwnerClient }) {
   const notifications = useBrowserNotifications();
   const { state, live, dispatch, revision } = useAccessEvents(client, notifications.announce);
-  const { decide, running, failure, clearFailure } = useDecisions(dispatch);
+  const { decide, decideMany, running, failure, clearFailure } = useDecisions(dispatch);
   const now = useNow();
   const pending = pendingCount(state);
+  const counts = useMemo(() => countClients(state.clients), [state.clients]);
+  const connected = useConnectedDevices(revision);
+  const mode = state.mode.kind === 'known' ? state.mode.mode : null;
 
   useEffect(() => {
     document.title = pending > 0 ? `(${pending}) Connections · Gatehouse` : 'Connections · Gatehouse';
@@ -92,7 +96,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
               Live updates paused: the connection to the environment dropped. Reconnecting…
             </p>
           )}
-          <ModeSetting mode={state.mode} dispatch={dispatch} />
+          <ModeSetting mode={state.mode} dispatch={dispatch} counts={counts} connected={connected.data ?? []} />
           <LockdownSetting now={now} />
           <section className="card" aria-labelledby="clients-heading">
             <div className="section-heading section-heading-row">
@@ -101,7 +105,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
                   Devices{' '}
                   {pending > 0 && <span className="count-pill">{pending} pending</span>}
                 </h2>
-                <p className="muted">Devices that asked to connect. Approve one only if its code matches the code on the device.</p>
+                <p className="muted">Devices that asked to connect, waiting ones first in the order they asked. Approve one only if its code matches the code on the device.</p>
               </div>
               {notifications.choice !== 'unsupported' && (
                 <button
@@ -128,15 +132,19 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
               <p className="muted">Loading devices…</p>
             ) : state.clients.length === 0 ? (
               <p className="muted empty">
-                No devices yet. Open <a href="/device">/device</a> on a phone or another browser, or run <code>gatehouse client connect</code>.
+                {mode === 'account'
+                  ? 'No device has asked for approval: with approval off, devices signed in to your account connect without asking (see Connected now below).'
+                  : 'No devices yet.'}{' '}
+                Open <a href="/device">/device</a> on a phone or another browser, or run <code>npx gatehouse client connect</code>.
               </p>
             ) : (
-              <ClientList clients={state.clients} now={now} running={running} onDecide={(c, d, lifetime) => void decide(c, d, lifetime)} />
+              <ClientList clients={state.clients} now={now} running={running} inactive={mode === 'account'} revision={revision} onDecide={decide} onDecideMany={decideMany} />
             )}
           </section>
+          <ConnectedDevices revision={revision} now={now} mode={mode} />
+          <InvitesSection />
           <PasskeysSection enabled={revision > 0} now={now} />
           <WebhooksSection enabled={revision > 0} now={now} />
-          <InvitesSection />
           <AuditSection clients={state.clients} revision={revision} now={now} />
         </>
       )}

@@ -32,7 +32,7 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
 
   const decide = useCallback(
     /** `expiresInSeconds`: approve for a time (SPEC §13); absent: until revoked. */
-    async (client: ConnectClient, decision: Decision, expiresInSeconds?: number) => {
+    async (client: ConnectClient, decision: Decision, expiresInSeconds?: number): Promise<void> => {
       if (busy.current) return;
       busy.current = true;
       const thumbprint = client.clientProofKeyThumbprint;
@@ -64,5 +64,49 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
     [approve, reject, revoke, dispatch, toasts, withStepUp],
   );
 
-  return { decide, running, failure, clearFailure: () => setFailure(null) };
+  /** One decision for many rows, one after another behind the same guard; one summary toast. */
+  const decideMany = useCallback(
+    async (clients: ConnectClient[], decision: Decision): Promise<void> => {
+      if (busy.current || clients.length === 0) return;
+      busy.current = true;
+      setFailure(null);
+      let done = 0;
+      let ended = 0;
+      const failed: string[] = [];
+      try {
+        for (const client of clients) {
+          const thumbprint = client.clientProofKeyThumbprint;
+          setRunning({ clientProofKeyThumbprint: thumbprint, decision });
+          const input = { clientProofKeyThumbprint: thumbprint };
+          try {
+            if (decision === 'revoke') {
+              ended += (await revoke.mutateAsync(input)).endedSessions;
+              dispatch({ type: 'removed', clientProofKeyThumbprint: thumbprint });
+            } else {
+              const result = decision === 'approve' ? await withStepUp(() => approve.mutateAsync(input)) : await reject.mutateAsync(input);
+              ended += result.endedSessions;
+              dispatch({ type: 'decided', client: result.client });
+            }
+            done++;
+          } catch (error) {
+            failed.push(`${clientTitle(client)}: ${describeError(error)}`);
+            if (errorData(error).code === 'NOT_FOUND') dispatch({ type: 'removed', clientProofKeyThumbprint: thumbprint });
+          }
+        }
+        const devices = (n: number) => (n === 1 ? '1 device' : `${n} devices`);
+        if (done > 0) toasts.show('success', `${doneVerb[decision]} ${devices(done)}${ended ? ` and ended ${sessions(ended)}` : ''}.`);
+        if (failed.length > 0) {
+          const message = `Could not ${failVerb[decision]} ${devices(failed.length)}: ${failed.slice(0, 3).join('; ')}${failed.length > 3 ? '; …' : ''}`;
+          setFailure(message);
+          toasts.show('error', message);
+        }
+      } finally {
+        busy.current = false;
+        setRunning(null);
+      }
+    },
+    [approve, reject, revoke, dispatch, toasts, withStepUp],
+  );
+
+  return { decide, decideMany, running, failure, clearFailure: () => setFailure(null) };
 }

@@ -16,8 +16,8 @@ export function ApproverPanel({ session, signer }: { session: EnvSession; signer
 
   const load = useCallback(async () => {
     try {
-      const all = await client.current.connect.clients.list.query();
-      setPending(all.filter((c) => c.status === 'pending' && c.clientProofKeyThumbprint !== signer.thumbprint));
+      const page = await client.current.connect.clients.list.query({ status: 'pending', limit: 500 });
+      setPending(page.items.filter((c) => c.clientProofKeyThumbprint !== signer.thumbprint));
     } catch {
       setPending(null); // not an approver: the panel stays away
     }

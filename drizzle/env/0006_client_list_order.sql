@@ -1,0 +1,2 @@
+CREATE INDEX `connect_clients_pending_order_idx` ON `connect_clients` (`status`,`revoked_at`,`first_requested_at`,`client_proof_key_thumbprint`);--> statement-breakpoint
+CREATE INDEX `connect_clients_decided_order_idx` ON `connect_clients` (`revoked_at`,coalesce("approved_at", "rejected_at"),`client_proof_key_thumbprint`);
