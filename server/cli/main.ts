@@ -1,8 +1,10 @@
 // The `gatehouse` command (SPEC §8). Flags and help are defined here, up front and cheap; each
 // command's implementation (database, tRPC, jose, the servers…) is imported only when it runs.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ConnectFailedError, ConnectionBlockedError } from '../../shared/client/errors';
 import { DomainError } from '../common/errors';
+import { packagePath } from '../common/package-path';
 import { registerSecurityCommands } from './commands/security-commands';
 import { CliError, dataDirOf, EXIT, portOf, UsageError, urlOf } from './options';
 import { createOutput } from './output';
@@ -26,21 +28,31 @@ function metricsListenOf(value: string): { host: string; port: number } {
   return { host: (match[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port: Number(match[2]) };
 }
 
+/** The installed package's version, from its package.json (a small synchronous read). */
+function packageVersion(): string {
+  try {
+    return String((JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildProgram(run: (code: Promise<number>) => void): Command {
   const program = new Command('gatehouse')
     .description('Let your own devices into your own machine, and nobody else.')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
       `
-Getting started:
-  gatehouse start                                    run it all on this machine
-  gatehouse connect security --mode client-approval  ask before any new device gets in
-  gatehouse connect security clients --watch         see devices ask, live
-  gatehouse connect security approve <thumbprint>    let one in (8+ characters will do)
-  gatehouse client connect --environment <id>        connect this machine as a device
+Getting started (in the project folder, after npm install):
+  npx gatehouse start                                      run it all on this machine
+  npx gatehouse connect security --mode client-approval    ask before any new device gets in
+  npx gatehouse connect security clients --watch           see devices ask, live
+  npx gatehouse connect security approve --code XXXX-XXXX  let one in by the code it shows
+  npx gatehouse client connect                             connect this machine as a device
 
-Every command takes --data-dir DIR and --json; \`gatehouse <command> --help\` says more.
+Every command takes --data-dir DIR and --json; npx gatehouse <command> --help says more.
 Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approval or rejected).`,
     )
     .exitOverride()
@@ -50,11 +62,11 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
   const common = (cmd: Command) => cmd.option('--data-dir <dir>', 'data directory (default $GATEHOUSE_DATA_DIR or ./.gatehouse)').option('--json', 'print JSON instead of text');
 
   common(program.command('start'))
-    .description('run relay + environment + dev account issuer on 127.0.0.1 (the embedded default)')
+    .description('run relay + environment + dev account issuer on 127.0.0.1 (the embedded default); --json prints one object with its URLs and ids')
     .option('--env-port <n>', 'environment port (0 picks a free one; default $GATEHOUSE_ENV_PORT or 4100)')
     .option('--relay-port <n>', 'relay port (0 picks a free one; default $GATEHOUSE_RELAY_PORT or 4200)')
     .action((o: Common & { envPort?: string; relayPort?: string }) => {
-      const opts = { dataDir: dataDirOf(o.dataDir), envPort: portOf(o.envPort, 'GATEHOUSE_ENV_PORT', 4100), relayPort: portOf(o.relayPort, 'GATEHOUSE_RELAY_PORT', 4200) };
+      const opts = { dataDir: dataDirOf(o.dataDir), envPort: portOf(o.envPort, 'GATEHOUSE_ENV_PORT', 4100), relayPort: portOf(o.relayPort, 'GATEHOUSE_RELAY_PORT', 4200), json: !!o.json };
       run(import('./commands/serve').then(({ runStart }) => runStart(opts)));
     });
 
@@ -79,6 +91,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
             ...(o.relay && { relay: urlOf(o.relay, '--relay')! }),
             ...(o.account && { account: o.account }),
             ...(o.idToken && { idToken: o.idToken }),
+            json: !!o.json,
           });
         })(),
       );
@@ -124,6 +137,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
             ...(databaseUrl && { databaseUrl }),
             ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }),
             ...(o.accountIssuer && { accountIssuer: { issuer: urlOf(o.accountIssuer, '--account-issuer')!, audience: o.accountAudience! } }),
+            json: !!o.json,
           });
         })(),
       );
@@ -166,26 +180,30 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
   const client = program.command('client').description('this machine as a client device');
   common(client.command('connect'))
     .description('connect to an environment through the relay (waits for approval)')
-    .requiredOption('--environment <id>', 'environment id')
-    .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
+    .option('--environment <id>', 'environment id (default: the environment running on --data-dir)')
+    .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL, else the relay of the environment running on --data-dir, else http://127.0.0.1:4200)')
     .option('--account <name>', 'dev issuer account', 'owner')
     .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (instead of the dev issuer; env GATEHOUSE_ID_TOKEN)')
     .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
     .option('--label <text>', 'how this client is shown to the owner (default: host name)')
     .addOption(new Option('--no-wait', 'answer at once instead of waiting for approval'))
-    .action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
+    .action((o: Common & { environment?: string; relay?: string; account: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
       const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
-      const opts = {
-        dataDir: dataDirOf(o.dataDir),
-        environment: o.environment,
-        relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
-        account: o.account,
-        ...(idToken && { idToken }),
-        wait: o.wait,
-        ...(o.keyFile && { keyFile: o.keyFile }),
-        ...(o.label && { label: o.label }),
-      };
-      run(import('./commands/client-connect').then(({ runClientConnect }) => runClientConnect(createOutput(!!o.json), opts)));
+      const dataDir = dataDirOf(o.dataDir);
+      run(
+        import('./commands/client-connect').then(({ resolveClientTarget, runClientConnect }) => {
+          const target = resolveClientTarget(dataDir, { environment: o.environment, relay: urlOf(o.relay, '--relay') ?? urlOf(process.env.GATEHOUSE_RELAY_URL || undefined, 'GATEHOUSE_RELAY_URL') });
+          return runClientConnect(createOutput(!!o.json), {
+            dataDir,
+            ...target,
+            account: o.account,
+            ...(idToken && { idToken }),
+            wait: o.wait,
+            ...(o.keyFile && { keyFile: o.keyFile }),
+            ...(o.label && { label: o.label }),
+          });
+        }),
+      );
     });
   return program;
 }

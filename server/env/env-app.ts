@@ -1,6 +1,8 @@
 // Composes one environment: database, keys, event bus, HTTP server. `gatehouse env start` and
 // `gatehouse start` both run this.
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { DestinationStream } from 'pino';
+import { createRequestLog, REQUEST_ID_HEADER, requestIdOf, type RequestLog } from '../common/request-log';
 import { createBoundedServer } from '../common/server-limits';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -22,6 +24,7 @@ import { linkToRelay, unlinkFromRelay } from './link/link-client';
 import { readRelayLink, type RelayLink } from './link/link.service';
 import { startTunnelAgent, type TunnelAgent, type TunnelAgentOptions } from './tunnel/tunnel-agent';
 import { startMarkerPruner } from './connect/replay';
+import { isTunnelRequest } from './tunnel/tunnel-requests';
 
 export interface EnvConfig {
   dataDir: string;
@@ -41,6 +44,33 @@ export interface EnvConfig {
    * `false` keeps the environment reachable only at a direct endpoint.
    */
   tunnel?: boolean | Pick<TunnelAgentOptions, 'pingIntervalMs' | 'deadAfterMs' | 'backoffBaseMs' | 'backoffMaxMs' | 'log' | 'random'>;
+  /** One JSON line per request (pino), as the relay writes: `true` to stdout, or a stream of one's own; absent: none. */
+  requestLog?: boolean | DestinationStream;
+}
+
+/** The route a request is logged under: a small fixed set, never an id or a caller's word. */
+export function envRouteOf(method: string, pathname: string): string {
+  if (pathname === '/api/connect/mint-credential') return 'mint';
+  if (pathname === '/oauth/token') return 'token';
+  if (pathname === '/trpc/access.events') return 'events';
+  if (pathname.startsWith('/trpc/client.')) return 'client_trpc';
+  if (pathname.startsWith('/trpc/')) return 'owner_trpc';
+  if (pathname === '/login' || pathname === '/login.js') return 'login';
+  if (pathname === '/logout') return 'logout';
+  if (pathname === '/healthz') return 'health';
+  if (pathname === '/api/connect/config') return 'config';
+  if (method === 'GET' || method === 'HEAD') return 'web';
+  return 'other';
+}
+
+/**
+ * Logs each request once: on a tunnel stream under the relay's request id (one id for both lines,
+ * and the relay already answers it as x-request-id); on the environment's own port under a new one.
+ */
+function observeRequest(log: RequestLog, req: IncomingMessage, res: ServerResponse): void {
+  const tunnel = isTunnelRequest(req);
+  const route = envRouteOf(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!);
+  log.observe(req, res, route, { fields: { via: tunnel ? 'tunnel' : 'local' }, ...(tunnel && { requestId: requestIdOf(req.headers[REQUEST_ID_HEADER]), sendHeader: false }) });
 }
 
 export interface EnvRuntime {
@@ -104,7 +134,15 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
       relayUrl: () => readRelayLink(deps)?.relayUrl ?? null,
       routes: createConnectRoutes({ deps, mint, baseUrls }),
     });
-  const server = createBoundedServer(handler);
+  const requestLog = config.requestLog ? createRequestLog('env', config.requestLog === true ? undefined : config.requestLog) : null;
+  const server = createBoundedServer(
+    requestLog
+      ? (req, res) => {
+          observeRequest(requestLog, req, res);
+          return handler(req, res);
+        }
+      : handler,
+  );
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(config.port ?? 4100, host, () => resolveListen());
@@ -114,7 +152,14 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const stopPruning = startMarkerPruner(deps);
   publicUrl = publicUrl.replace(/\/+$/, '');
   const tunnel =
-    config.tunnel === false ? null : startTunnelAgent({ deps, environmentId, signingKey, handler, ...(typeof config.tunnel === 'object' && config.tunnel) });
+    config.tunnel === false ? null : startTunnelAgent({
+          deps,
+          environmentId,
+          signingKey,
+          handler,
+          ...(requestLog && { onRequest: (req: IncomingMessage, res: ServerResponse) => observeRequest(requestLog, req, res) }),
+          ...(typeof config.tunnel === 'object' && config.tunnel),
+        });
   deps.tunnelStatus = tunnel ? () => tunnel.status() : () => ({ state: 'disabled' });
 
   return {

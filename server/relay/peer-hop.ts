@@ -10,7 +10,8 @@ import type { Clock } from '../common/clock';
 import { DomainError } from '../common/errors';
 import { sendError, sendJson } from '../common/http';
 import { secretsEqual } from '../common/secrets';
-import { forwardedHeaders, forwardThroughTunnel, HOP_BY_HOP_RESPONSE, isDevicePagePath, isRoutedApi } from './routing';
+import { REQUEST_ID_HEADER, requestIdOf } from '../common/request-log';
+import { forwardedHeaders, forwardThroughTunnel, HOP_BY_HOP_RESPONSE, isDevicePagePath, isRoutedApi, withRequestId } from './routing';
 import type { TunnelHub } from './tunnel-hub';
 import { offline } from './tunnel-hub';
 import type { TunnelLocations } from './tunnel-locations';
@@ -124,7 +125,7 @@ export function createPeerHop(opts: PeerHopOptions) {
       const upstream = call(
         internalUrl,
         environmentId,
-        forwardedHeaders(req, o.path, o.query, req.socket.remoteAddress ?? ''),
+        withRequestId(forwardedHeaders(req, o.path, o.query, req.socket.remoteAddress ?? ''), res),
         (answer) => {
           const headers: Record<string, string | string[]> = { ...o.extraResponseHeaders };
           for (const [name, value] of Object.entries(answer.headers)) {
@@ -208,7 +209,7 @@ export function createPeerHop(opts: PeerHopOptions) {
       const allowed = isRoutedApi(method, path, req.headers) || isDevicePagePath(method, path) || (method === 'POST' && path === MINT_PATH);
       if (!allowed) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'Not a path the tunnel carries.' }, proof);
       // Only this instance's own tunnel: a request never hops twice.
-      forwardThroughTunnel({ hub: opts.hub, environmentId, path, query: url.search, req, res, clientAddress, extraResponseHeaders: proof });
+      forwardThroughTunnel({ hub: opts.hub, environmentId, path, query: url.search, req, res, clientAddress, extraResponseHeaders: proof, requestId: requestIdOf(req.headers[REQUEST_ID_HEADER]) });
     },
 
     close(): void {

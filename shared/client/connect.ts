@@ -124,11 +124,15 @@ export async function redeemCredential(opts: { endpoint: string; credential: str
   return { accessToken: body.access_token, expiresAt: Date.now() + Number(body.expires_in ?? 0) * 1000 };
 }
 
-function mapRelayError(error: unknown): never {
+function mapRelayError(error: unknown, relayUrl: string): never {
   if (error instanceof TRPCClientError) {
     const data = (error.data ?? {}) as { reason?: string; code?: string; httpStatus?: number };
     if (data.reason === 'environment_link_not_found') {
-      throw new ConnectionBlockedError({ reason: 'configuration', detail: 'This environment is not linked to your account at this relay. Check the environment id and the account you signed in with.' });
+      // Name the relay asked: with several on one machine, the wrong one is the usual cause.
+      throw new ConnectionBlockedError({
+        reason: 'configuration',
+        detail: `This environment is not linked to your account at the relay ${relayUrl}. Check the environment id, that this is the relay it is linked to, and the account you signed in with.`,
+      });
     }
     if (data.code === 'UNAUTHORIZED') throw new ConnectionBlockedError({ reason: 'authentication', detail: `The relay refused the request: ${error.message}` });
     if (data.code === 'BAD_REQUEST' && data.reason === 'invalid_input') throw new ConnectionBlockedError({ reason: 'unsupported', detail: error.message });
@@ -171,7 +175,7 @@ export async function connectToEnvironment(opts: ConnectOptions): Promise<EnvSes
       if (opts.signal?.aborted) throw opts.signal.reason ?? error;
       let failure: unknown = error;
       try {
-        mapRelayError(error);
+        mapRelayError(error, opts.relayUrl);
       } catch (mapped) {
         failure = mapped;
       }

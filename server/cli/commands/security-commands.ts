@@ -1,4 +1,4 @@
-// `gatehouse connect security [--mode …] | clients [--watch] | approve|reject|revoke <thumbprint>` (SPEC §8):
+// `gatehouse connect security [--mode …] | clients [--watch] | approve|reject|revoke <thumbprint> | --code XXXX-XXXX` (SPEC §8):
 // flags and help only. What each command does is loaded when it runs (security.ts, security-watch.ts),
 // so `--help` and every other command start without the database, tRPC and zod.
 import { Option, type Command } from 'commander';
@@ -22,7 +22,7 @@ const decisionHelp: Record<Decision, string> = {
 /** Options given before the subcommand (`connect security --json clients`) count too; `--mode` does not belong there. */
 function optionsOf(cmd: Command): Common {
   const o = cmd.optsWithGlobals<Common & { mode?: string }>();
-  if (o.mode !== undefined && cmd.name() !== 'security') throw new UsageError(`--mode sets the mode on its own: run \`gatehouse connect security --mode ${o.mode}\` separately from \`${cmd.name()}\`.`);
+  if (o.mode !== undefined && cmd.name() !== 'security') throw new UsageError(`--mode sets the mode on its own: run \`npx gatehouse connect security --mode ${o.mode}\` separately from \`${cmd.name()}\`.`);
   return o;
 }
 
@@ -41,9 +41,10 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
       [
         '',
         'Examples:',
-        '  gatehouse connect security --mode client-approval',
-        '  gatehouse connect security clients --watch',
-        '  gatehouse connect security approve Xq3v9KpL     (a unique prefix of 8+ characters is enough)',
+        '  npx gatehouse connect security --mode client-approval',
+        '  npx gatehouse connect security clients --watch',
+        '  npx gatehouse connect security approve --code K7QM-2XWD   (the code the device shows)',
+        '  npx gatehouse connect security approve Xq3v9KpL           (a unique prefix of 8+ characters is enough)',
       ].join('\n'),
     )
     .action((_o: Common, cmd: Command) => {
@@ -78,12 +79,13 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
   for (const decision of ['approve', 'reject', 'revoke'] as const) {
     common(security.command(decision))
       .description(decisionHelp[decision])
-      .argument('<thumbprint>', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters (one that starts with '-' goes after --: ${decision} -- -AbC…)`)
-      .action((thumbprint: string, _o: unknown, cmd: Command) => {
-        const o = optionsOf(cmd);
+      .argument('[thumbprint]', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters (one that starts with '-' goes after --: ${decision} -- -AbC…)`)
+      .option('--code <XXXX-XXXX>', decision === 'revoke' ? 'the verification code of the active client to revoke, instead of its thumbprint' : `the verification code the waiting device shows, instead of its thumbprint (exactly one pending client must show it)`)
+      .action((thumbprint: string | undefined, _o: unknown, cmd: Command) => {
+        const o = optionsOf(cmd) as Common & { code?: string };
         const out = createOutput(!!o.json);
         const dataDir = dataDirOf(o.dataDir);
-        run(import('./security').then(({ runDecision }) => runDecision(out, { dataDir, decision, thumbprint })));
+        run(import('./security').then(({ runDecision }) => runDecision(out, { dataDir, decision, ...(thumbprint !== undefined && { thumbprint }), ...(o.code !== undefined && { code: o.code }) })));
       });
   }
 }

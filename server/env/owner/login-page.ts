@@ -11,7 +11,7 @@ export const loginScript = `(() => {
   const status = document.getElementById('status');
   const code = new URLSearchParams(location.hash.slice(1)).get('code');
   history.replaceState(null, '', '/login');
-  if (!code) { status.textContent = 'This login link has no code. Get a new one with: gatehouse owner login-url'; return; }
+  if (!code) { status.textContent = 'This login link has no code. Get a new one with: npx gatehouse owner login-url'; return; }
   fetch('/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }), credentials: 'same-origin' })
     .then(async (res) => {
       const body = await res.json().catch(() => ({}));
