@@ -31,6 +31,16 @@ export function requestIdOf(value: unknown): string | undefined {
 
 const MAX_PATH = 200;
 
+/**
+ * Whether the answer went out whole. On an HTTP/2 stream (a tunnel) 'close' can come before the
+ * compat response calls itself finished; there an ended answer on a stream the peer did not reset counts.
+ */
+function answered(res: ServerResponse): boolean {
+  if (res.writableFinished) return true;
+  const stream = (res as unknown as { stream?: { rstCode?: number } }).stream;
+  return stream !== undefined && res.writableEnded && !stream.rstCode;
+}
+
 export function createRequestLog(service: 'relay' | 'env', destination?: DestinationStream): RequestLog {
   const logger = pino({ base: { service }, timestamp: pino.stdTimeFunctions.isoTime }, destination ?? pino.destination({ dest: 1, sync: false }));
   return {
@@ -47,7 +57,7 @@ export function createRequestLog(service: 'relay' | 'env', destination?: Destina
           route,
           ...opts.fields,
           path,
-          status: res.writableFinished ? res.statusCode : 499,
+          status: answered(res) ? res.statusCode : 499,
           ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
         });
       });
