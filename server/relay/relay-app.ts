@@ -19,7 +19,7 @@ import { openPgRelayStore } from './pg-store';
 import { openSqliteRelayStore } from './sqlite-store';
 import type { RelayStore } from './store';
 import { checkSharedIdentity } from './identity';
-import { createPeerHop, readInternalSecret, type PeerHop } from './peer-hop';
+import { createPeerHop, readInternalSecret, type PeerHop, type PeerHopObserver } from './peer-hop';
 import { createTunnelLocations, type TunnelLocations } from './tunnel-locations';
 import { randomBytes } from 'node:crypto';
 import { createTunnelHub, type TunnelHub, type TunnelHubOptions } from './tunnel-hub';
@@ -139,7 +139,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   deps.onUnlinked = (environmentId) => tunnels.disconnect(environmentId);
   let internal: { server: Server; url: string; locations: TunnelLocations; peers: PeerHop } | null = null;
   try {
-    internal = await startInternalHop(config, store, tunnels, clock);
+    internal = await startInternalHop(config, store, tunnels, clock, metrics?.hops);
   } catch (error) {
     if (ownStore) await store.close();
     throw error;
@@ -260,7 +260,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
 }
 
 /** With a shared database and an internal URL, tunnels are found across instances (SPEC §12). */
-async function startInternalHop(config: RelayConfig, store: RelayStore, hub: TunnelHub, clock: Clock) {
+async function startInternalHop(config: RelayConfig, store: RelayStore, hub: TunnelHub, clock: Clock, observer?: PeerHopObserver) {
   if (!config.internalUrl) return null;
   if (!store.tunnelLocations) throw new Error('--internal-url is for several instances on one PostgreSQL database (--database-url).');
   if (!config.internalSecretFile) throw new Error('--internal-url needs --internal-secret-file: the secret every instance shares.');
@@ -276,7 +276,7 @@ async function startInternalHop(config: RelayConfig, store: RelayStore, hub: Tun
   const url = wanted.origin;
   const instance = { instanceId: `ri_${randomBytes(12).toString('base64url')}`, internalUrl: url };
   const locations = createTunnelLocations(store.tunnelLocations, instance, clock, { movedAway: (environmentId) => hub.retireLocal(environmentId) });
-  const peers = createPeerHop({ secret, hub, locations, clock });
+  const peers = createPeerHop({ secret, hub, locations, clock, observer });
   server.on('request', (req, res) => peers.handle(req, res));
   return { server, url, locations, peers };
 }

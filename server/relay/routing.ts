@@ -9,6 +9,8 @@ import { sendError } from '../common/http';
 import { REQUEST_ID_HEADER, requestIdOf } from '../common/request-log';
 import type { TunnelHub } from './tunnel-hub';
 
+export const timedOut = () => new DomainError('gateway_timeout', 'endpoint_timed_out', 'The environment did not answer in time.');
+
 export const routedEndpointOf = (publicUrl: string, environmentId: string): string => `${publicUrl.replace(/\/+$/, '')}/e/${environmentId}`;
 
 const ROUTED = /^\/e\/(env_[a-z2-7]{26})(\/.*)?$/;
@@ -121,7 +123,17 @@ export function forwardThroughTunnel(opts: ForwardOptions): void {
   const cancel = () => {
     if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
   };
+  // An environment that holds its tunnel but does not answer (stalled, or its stream lost) gets a
+  // bounded wait: then the caller hears 504 and the stream is cancelled, never a request left hanging.
+  const stalled = setTimeout(() => {
+    if (res.headersSent) return;
+    sendError(res, timedOut(), { ...opts.extraResponseHeaders, 'cache-control': 'no-store' });
+    cancel();
+  }, opts.hub.answerTimeoutMs);
+  stream.once('response', () => clearTimeout(stalled));
+  stream.once('close', () => clearTimeout(stalled));
   res.once('close', () => {
+    clearTimeout(stalled);
     if (!res.writableFinished) cancel();
   });
   if (!bodyless) {

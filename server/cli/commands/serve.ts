@@ -1,6 +1,7 @@
 // Long-running commands: `gatehouse start`, `gatehouse env start`, `gatehouse relay start`.
 // With --json each prints one JSON object (its URLs and ids) on stdout once it is ready; its logs
 // (tunnel status, request lines) then go to stderr, so stdout holds exactly that object.
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import pino, { type DestinationStream } from 'pino';
 import { startEnvironment, type EnvRuntime } from '../../env/env-app';
@@ -212,8 +213,11 @@ export async function runRelayStart(opts: {
       ...(opts.accountIssuer && { accountIssuer: opts.accountIssuer }),
     }),
   );
+  const bound = relay.server.address() as AddressInfo;
   a.ready({
     relayUrl: relay.publicUrl,
+    // Where it listens, which behind a proxy is not the public URL.
+    listenUrl: `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`,
     dataDir: opts.dataDir,
     store: opts.databaseUrl ? 'postgresql' : 'sqlite',
     internalUrl: relay.internalUrl,
