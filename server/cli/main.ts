@@ -1,6 +1,7 @@
 // The `gatehouse` command (SPEC §8). Flags and help are defined here, up front and cheap; each
 // command's implementation (database, tRPC, jose, the servers…) is imported only when it runs.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Command, CommanderError, Option } from 'commander';
 import { ConnectFailedError, ConnectionBlockedError } from '../../shared/client/errors';
 import { DomainError } from '../common/errors';
@@ -111,8 +112,9 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--allow-private-endpoints', 'let environments name direct endpoints on private, loopback or link-local addresses')
     .option('--metrics-listen <[host:]port>', 'serve Prometheus metrics at GET /metrics there (host defaults to 127.0.0.1; off by default)')
     .option('--internal-url <url>', 'with --database-url: where the other relay instances reach this one (http://private-address:port); it listens there for their forwarded requests')
+    .option('--trust-proxy <address...>', 'reverse proxies in front of this relay, by the IP address they connect from: for their connections the caller is the last X-Forwarded-For address (default: none, the header is ignored)')
     .option('--internal-secret-file <file>', 'the secret every relay instance shares for the internal hop (≥ 32 characters, e.g. openssl rand -base64 48)')
-    .action((o: Common & { internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean; metricsListen?: string }) => {
+    .action((o: Common & { trustProxy?: string[]; internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean; metricsListen?: string }) => {
       run(
         (async () => {
           const [{ isPostgresUrl }, { relayDataDir, runRelayStart }] = await Promise.all([import('../relay/pg-store'), import('./commands/serve')]);
@@ -124,11 +126,14 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
             throw new UsageError('--environment-host-suffix is a host name (optionally with :port), e.g. relay.example.com.');
           }
           if (!!o.internalUrl !== !!o.internalSecretFile) throw new UsageError('--internal-url and --internal-secret-file go together.');
+          const bad = (o.trustProxy ?? []).find((a) => !isIP(a));
+          if (bad !== undefined) throw new UsageError(`--trust-proxy takes the IP addresses proxies connect from (e.g. 127.0.0.1), not "${bad}".`);
           if (o.internalUrl && !databaseUrl) throw new UsageError('--internal-url is for several relay instances on one PostgreSQL database: add --database-url.');
           return runRelayStart({
             ...(o.internalUrl && { internalUrl: urlOf(o.internalUrl, '--internal-url')!, internalSecretFile: o.internalSecretFile! }),
             dataDir: relayDataDir(dataDirOf(o.dataDir)),
             port: portOf(o.port, 'GATEHOUSE_RELAY_PORT', 4200),
+            ...(o.trustProxy && { trustedProxies: o.trustProxy }),
             devIssuer: !!o.devIssuer,
             allowPrivateEndpoints: !!o.allowPrivateEndpoints,
             ...(o.metricsListen !== undefined && { metricsListen: metricsListenOf(o.metricsListen) }),

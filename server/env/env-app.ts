@@ -39,6 +39,8 @@ export interface EnvConfig {
   connectOrigins?: string[];
   /** New pending clients admitted (S44); default 20/s with bursts of 100. */
   newClientRateLimit?: { perSecond: number; burst: number };
+  /** New pending clients admitted per relay-signed source address; default 2/s with bursts of 10. */
+  newClientRateLimitPerSource?: { perSecond: number; burst: number };
   /**
    * The tunnel to the linked relay (SPEC §11): on by default; it dials out whenever a link exists.
    * `false` keeps the environment reachable only at a direct endpoint.
@@ -106,7 +108,13 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const signingKey = await loadOrCreateSigningKey(envKeyFile(dataDir));
   const { environmentId, previousId } = await syncEnvironmentId(deps, signingKey.publicJwk);
   const adminToken = loadOrCreateAdminToken(adminTokenFile(dataDir));
-  const mint = createMintService({ deps, environmentId, signingKey, ...(config.newClientRateLimit && { newClientRateLimit: config.newClientRateLimit }) });
+  const mint = createMintService({
+    deps,
+    environmentId,
+    signingKey,
+    ...(config.newClientRateLimit && { newClientRateLimit: config.newClientRateLimit }),
+    ...(config.newClientRateLimitPerSource && { newClientRateLimitPerSource: config.newClientRateLimitPerSource }),
+  });
   const host = config.host ?? '127.0.0.1';
   let publicUrl = config.publicUrl ?? '';
   const connectOrigins = [...(config.connectOrigins ?? [])];

@@ -160,13 +160,13 @@ export function createPeerHop(opts: PeerHopOptions) {
     locate: (environmentId: string) => opts.locations.locate(environmentId),
 
     /** A routed request or device page for an environment held at `internalUrl`, streamed both ways. */
-    forward(internalUrl: string, environmentId: string, o: { req: IncomingMessage; res: ServerResponse; path: string; query: string; extraResponseHeaders?: Record<string, string> }): void {
+    forward(internalUrl: string, environmentId: string, o: { req: IncomingMessage; res: ServerResponse; path: string; query: string; extraResponseHeaders?: Record<string, string>; clientAddress?: string }): void {
       const { req, res } = o;
       const upstream = call(
         'routed',
         internalUrl,
         environmentId,
-        withRequestId(forwardedHeaders(req, o.path, o.query, req.socket.remoteAddress ?? ''), res),
+        withRequestId(forwardedHeaders(req, o.path, o.query, o.clientAddress ?? req.socket.remoteAddress ?? ''), res),
         (answer) => {
           const headers: Record<string, string | string[]> = { ...o.extraResponseHeaders };
           for (const [name, value] of Object.entries(answer.headers)) {
@@ -273,7 +273,7 @@ export type PeerHop = ReturnType<typeof createPeerHop>;
 export async function forwardToEnvironment(
   hub: TunnelHub,
   peers: PeerHop | undefined,
-  o: { environmentId: string; path: string; query: string; req: IncomingMessage; res: ServerResponse; extraResponseHeaders?: Record<string, string> },
+  o: { environmentId: string; path: string; query: string; req: IncomingMessage; res: ServerResponse; extraResponseHeaders?: Record<string, string>; clientAddress?: string },
 ): Promise<void> {
   if (hub.has(o.environmentId) || !peers) return forwardThroughTunnel({ hub, ...o });
   const location = await peers.locate(o.environmentId);

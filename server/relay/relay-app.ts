@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { createTunnelHub, type TunnelHub, type TunnelHubOptions } from './tunnel-hub';
 import { createWaitSlots, type WaitLimits } from './wait-slots';
 import { hostLabelOf } from '../common/environment-id';
+import { checkTrustedProxies, createCallerAddress } from './client-address';
 import { TUNNEL_PATH } from '../tunnel/tunnel-protocol';
 
 export const DEV_AUDIENCE = 'gatehouse';
@@ -75,6 +76,11 @@ export interface RelayConfig {
   requestLog?: boolean | DestinationStream;
   /** Serve Prometheus metrics on this loopback address (SPEC §12); absent: no metrics listener. */
   metricsListen?: { host: string; port: number };
+  /**
+   * Reverse proxies in front of this relay, by the address they connect from: for their connections
+   * the caller's address is the last X-Forwarded-For entry. Absent: the header is never believed.
+   */
+  trustedProxies?: string[];
   /** Tunnel liveness and drain timing (tests shorten them). */
   tunnel?: TunnelHubOptions;
 }
@@ -126,6 +132,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     directEndpoints: { allowPrivate: config.allowPrivateEndpoints ?? false, allowedOrigins: config.allowedPrivateEndpointOrigins ?? [] },
     deviceOriginOf,
     waitSlots: createWaitSlots(config.waitLimits),
+    callerAddress: createCallerAddress(checkTrustedProxies(config.trustedProxies ?? [])),
     tunnels: undefined as never, // made just below: the hub reads these deps when tunnels arrive
     ...(config.endpointTimeoutMs !== undefined && { endpointTimeoutMs: config.endpointTimeoutMs }),
   } as RelayDeps;

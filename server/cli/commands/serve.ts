@@ -194,6 +194,7 @@ export async function runRelayStart(opts: {
   internalUrl?: string;
   internalSecretFile?: string;
   metricsListen?: { host: string; port: number };
+  trustedProxies?: string[];
   json?: boolean;
 }): Promise<number> {
   const a = announcer(!!opts.json);
@@ -207,6 +208,7 @@ export async function runRelayStart(opts: {
       ...(opts.environmentHostSuffix && { environmentHostSuffix: opts.environmentHostSuffix }),
       ...(opts.allowPrivateEndpoints && { allowPrivateEndpoints: true }),
       ...(opts.metricsListen && { metricsListen: opts.metricsListen }),
+      ...(opts.trustedProxies && { trustedProxies: opts.trustedProxies }),
       requestLog: a.requestLog(), // one JSON line per request
       ...(opts.databaseUrl && { databaseUrl: opts.databaseUrl }),
       ...(opts.publicUrl && { publicUrl: opts.publicUrl }),
