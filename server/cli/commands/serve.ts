@@ -216,10 +216,11 @@ export async function runRelayStart(opts: {
     }),
   );
   const bound = relay.server.address() as AddressInfo;
+  // Where it listens, which behind a proxy is not the public URL.
+  const listenUrl = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
   a.ready({
     relayUrl: relay.publicUrl,
-    // Where it listens, which behind a proxy is not the public URL.
-    listenUrl: `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`,
+    listenUrl,
     dataDir: opts.dataDir,
     store: opts.databaseUrl ? 'postgresql' : 'sqlite',
     internalUrl: relay.internalUrl,
@@ -230,6 +231,7 @@ export async function runRelayStart(opts: {
   });
   a.line('Gatehouse relay is running.');
   a.line(`Relay         ${relay.publicUrl}`);
+  if (listenUrl !== relay.publicUrl) a.line(`Listening     ${listenUrl} (the proxy in front of it serves ${relay.publicUrl})`);
   a.line(`Data          ${opts.dataDir}`);
   a.line(`Store         ${opts.databaseUrl ? `PostgreSQL ${describeDatabaseUrl(opts.databaseUrl)} (shared by every relay instance on it)` : 'SQLite (embedded, this instance only)'}`);
   if (relay.internalUrl) a.line(`Internal hop  ${relay.internalUrl} (other relay instances forward to tunnels held here)`);
