@@ -73,7 +73,7 @@ describe('gatehouse start (embedded default)', () => {
     const done = await client.done;
     expect(done.code).toBe(0);
     expect(done.stdout).toContain(`Connected to ${envId}`);
-    expect(done.stdout).toContain(`"clientProofKeyThumbprint":"${thumbprint}"`);
+    expect(done.stdout).toMatch(new RegExp(`^whoami {8}client ${thumbprint}, scopes environment:use, session expires \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z$`, 'm'));
   });
 
   it('a rejected client stops with the rejected message and exit code 4', async () => {

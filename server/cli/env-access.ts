@@ -18,7 +18,7 @@ export interface OfflineEnv {
 
 export async function openEnvOffline(dataDir: string): Promise<OfflineEnv> {
   if (!existsSync(envDatabaseFile(dataDir))) {
-    throw new CliError(`No environment data in ${dataDir}. Start one with \`npm start\` (or \`gatehouse env start\`), or pass --data-dir.`);
+    throw new CliError(`No environment data in ${dataDir}. Start one with \`npm start\` (or \`npx gatehouse env start\`), or pass --data-dir.`);
   }
   const [{ systemClock }, { openEnvDatabase }, { syncEnvironmentId }, { AccessBus }, key] = await Promise.all([
     import('../common/clock'),

@@ -1,8 +1,11 @@
 // The `gatehouse` command (SPEC §8). Flags and help are defined here, up front and cheap; each
 // command's implementation (database, tRPC, jose, the servers…) is imported only when it runs.
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Command, CommanderError, Option } from 'commander';
 import { ConnectFailedError, ConnectionBlockedError } from '../../shared/client/errors';
 import { DomainError } from '../common/errors';
+import { packagePath } from '../common/package-path';
 import { registerSecurityCommands } from './commands/security-commands';
 import { registerWebhookCommands } from './commands/webhook-commands';
 import { CliError, dataDirOf, EXIT, portOf, UsageError, urlOf } from './options';
@@ -28,22 +31,32 @@ function metricsListenOf(value: string): { host: string; port: number } {
   return { host: (match[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port: Number(match[2]) };
 }
 
+/** The installed package's version, from its package.json (a small synchronous read). */
+function packageVersion(): string {
+  try {
+    return String((JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildProgram(run: (code: Promise<number>) => void): Command {
   const program = new Command('gatehouse')
     .description('Let your own devices into your own machine, and nobody else.')
+    .version(packageVersion(), '-V, --version', 'print the version and exit')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
       `
-Getting started:
-  gatehouse start                                    run it all on this machine
-  gatehouse connect security --mode client-approval  ask before any new device gets in
-  gatehouse connect security clients --watch         see devices ask, live
-  gatehouse connect security approve <thumbprint>    let one in (8+ characters will do)
-  gatehouse login --relay <url>                      sign in to your account (once per data directory)
-  gatehouse client connect --environment <id>        connect this machine as a device
+Getting started (in the project folder, after npm install):
+  npx gatehouse start                                      run it all on this machine
+  npx gatehouse connect security --mode client-approval    ask before any new device gets in
+  npx gatehouse connect security clients --watch           see devices ask, live
+  npx gatehouse connect security approve --code XXXX-XXXX  let one in by the code it shows
+  npx gatehouse login --relay <url>                        sign in to your account (once per data directory)
+  npx gatehouse client connect                             connect this machine as a device
 
-Every command takes --data-dir DIR and --json; \`gatehouse <command> --help\` says more.
+Every command takes --data-dir DIR and --json; npx gatehouse <command> --help says more.
 Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approval or rejected).`,
     )
     .exitOverride()
@@ -53,12 +66,12 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
   const common = (cmd: Command) => cmd.option('--data-dir <dir>', 'data directory (default $GATEHOUSE_DATA_DIR or ./.gatehouse)').option('--json', 'print JSON instead of text');
 
   common(program.command('start'))
-    .description('run relay + environment + dev account issuer on 127.0.0.1 (the embedded default)')
+    .description('run relay + environment + dev account issuer on 127.0.0.1 (the embedded default); --json prints one object with its URLs and ids')
     .option('--env-port <n>', 'environment port (0 picks a free one; default $GATEHOUSE_ENV_PORT or 4100)')
     .option('--relay-port <n>', 'relay port (0 picks a free one; default $GATEHOUSE_RELAY_PORT or 4200)')
     .option('--allow-private-webhooks', 'let webhooks go to private, loopback or link-local addresses')
     .action((o: Common & { envPort?: string; relayPort?: string; allowPrivateWebhooks?: boolean }) => {
-      const opts = { dataDir: dataDirOf(o.dataDir), envPort: portOf(o.envPort, 'GATEHOUSE_ENV_PORT', 4100), relayPort: portOf(o.relayPort, 'GATEHOUSE_RELAY_PORT', 4200), allowPrivateWebhooks: !!o.allowPrivateWebhooks };
+      const opts = { dataDir: dataDirOf(o.dataDir), envPort: portOf(o.envPort, 'GATEHOUSE_ENV_PORT', 4100), relayPort: portOf(o.relayPort, 'GATEHOUSE_RELAY_PORT', 4200), allowPrivateWebhooks: !!o.allowPrivateWebhooks, json: !!o.json };
       run(import('./commands/serve').then(({ runStart }) => runStart(opts)));
     });
 
@@ -85,6 +98,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
             ...(o.account && { account: o.account }),
             ...(o.idToken && { idToken: o.idToken }),
             ...(o.allowPrivateWebhooks && { allowPrivateWebhooks: true }),
+            json: !!o.json,
           });
         })(),
       );
@@ -105,8 +119,9 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
     .option('--allow-private-endpoints', 'let environments name direct endpoints on private, loopback or link-local addresses')
     .option('--metrics-listen <[host:]port>', 'serve Prometheus metrics at GET /metrics there (host defaults to 127.0.0.1; off by default)')
     .option('--internal-url <url>', 'with --database-url: where the other relay instances reach this one (http://private-address:port); it listens there for their forwarded requests')
+    .option('--trust-proxy <address...>', 'reverse proxies in front of this relay, by the IP address they connect from: for their connections the caller is the last X-Forwarded-For address (default: none, the header is ignored)')
     .option('--internal-secret-file <file>', 'the secret every relay instance shares for the internal hop (≥ 32 characters, e.g. openssl rand -base64 48)')
-    .action((o: Common & { internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; accountClientId?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean; metricsListen?: string }) => {
+    .action((o: Common & { trustProxy?: string[]; internalUrl?: string; internalSecretFile?: string; port?: string; publicUrl?: string; databaseUrl?: string; accountIssuer?: string; accountAudience?: string; accountClientId?: string; allowOrigin?: string[]; devIssuer?: boolean; environmentHostSuffix?: string; allowPrivateEndpoints?: boolean; metricsListen?: string }) => {
       run(
         (async () => {
           const [{ isPostgresUrl }, { relayDataDir, runRelayStart }] = await Promise.all([import('../relay/pg-store'), import('./commands/serve')]);
@@ -119,11 +134,14 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
             throw new UsageError('--environment-host-suffix is a host name (optionally with :port), e.g. relay.example.com.');
           }
           if (!!o.internalUrl !== !!o.internalSecretFile) throw new UsageError('--internal-url and --internal-secret-file go together.');
+          const bad = (o.trustProxy ?? []).find((a) => !isIP(a));
+          if (bad !== undefined) throw new UsageError(`--trust-proxy takes the IP addresses proxies connect from (e.g. 127.0.0.1), not "${bad}".`);
           if (o.internalUrl && !databaseUrl) throw new UsageError('--internal-url is for several relay instances on one PostgreSQL database: add --database-url.');
           return runRelayStart({
             ...(o.internalUrl && { internalUrl: urlOf(o.internalUrl, '--internal-url')!, internalSecretFile: o.internalSecretFile! }),
             dataDir: relayDataDir(dataDirOf(o.dataDir)),
             port: portOf(o.port, 'GATEHOUSE_RELAY_PORT', 4200),
+            ...(o.trustProxy && { trustedProxies: o.trustProxy }),
             devIssuer: !!o.devIssuer,
             allowPrivateEndpoints: !!o.allowPrivateEndpoints,
             ...(o.metricsListen !== undefined && { metricsListen: metricsListenOf(o.metricsListen) }),
@@ -133,6 +151,7 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
             ...(o.publicUrl && { publicUrl: urlOf(o.publicUrl, '--public-url')! }),
             ...(o.accountIssuer && { accountIssuer: { issuer: urlOf(o.accountIssuer, '--account-issuer')!, audience: o.accountAudience! } }),
             ...(o.accountClientId && { accountClientId: o.accountClientId }),
+            json: !!o.json,
           });
         })(),
       );
@@ -188,29 +207,34 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
   const client = program.command('client').description('this machine as a client device');
   common(client.command('connect'))
     .description('connect to an environment through the relay (waits for approval)')
-    .option('--environment <id>', 'environment id (required unless --invite names it)')
-    .option('--invite <url>', "an invite URL from the owner (gatehouse connect invite create): this device is let in at once; quote it, it has a '#'")
-    .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
+    .option('--environment <id>', 'environment id (default: the one --invite names, else the environment running on --data-dir)')
+    .option('--invite <url>', "an invite URL from the owner (npx gatehouse connect invite create): this device is let in at once; quote it, it has a '#'")
+    .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL, else the invite\'s relay, else the relay of the environment running on --data-dir, else http://127.0.0.1:4200)')
     .option('--account <name>', 'dev issuer only: sign this username in without a browser (scripts)')
-    .option('--id-token <jwt>', 'an OpenID Connect ID token of your account, for automation (env GATEHOUSE_ID_TOKEN); default: your `gatehouse login`')
+    .option('--id-token <jwt>', 'an OpenID Connect ID token of your account, for automation (env GATEHOUSE_ID_TOKEN); default: your `npx gatehouse login`')
     .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
     .option('--label <text>', 'how this client is shown to the owner (default: host name)')
     .addOption(new Option('--no-wait', 'answer at once instead of waiting for approval'))
     .action((o: Common & { environment?: string; invite?: string; relay?: string; account?: string; idToken?: string; keyFile?: string; label?: string; wait: boolean }) => {
       const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
-      if (!o.environment && !o.invite) throw new UsageError('Say which environment: --environment <id>, or --invite <url> from the owner.');
-      const opts = {
-        dataDir: dataDirOf(o.dataDir),
-        ...(o.environment && { environment: o.environment }),
-        ...(o.invite && { invite: o.invite }),
-        ...((o.relay ?? process.env.GATEHOUSE_RELAY_URL) && { relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL, '--relay')! }),
-        ...(o.account && { account: o.account }),
-        ...(idToken && { idToken }),
-        wait: o.wait,
-        ...(o.keyFile && { keyFile: o.keyFile }),
-        ...(o.label && { label: o.label }),
-      };
-      run(import('./commands/client-connect').then(({ runClientConnect }) => runClientConnect(createOutput(!!o.json), opts)));
+      const dataDir = dataDirOf(o.dataDir);
+      const relay = urlOf(o.relay, '--relay') ?? urlOf(process.env.GATEHOUSE_RELAY_URL || undefined, 'GATEHOUSE_RELAY_URL');
+      run(
+        import('./commands/client-connect').then(({ resolveClientTarget, runClientConnect }) => {
+          // An invite names its environment and relay; without one, the data directory's running environment does.
+          const target = o.invite ? { ...(o.environment && { environment: o.environment }), ...(relay && { relay, relaySource: 'flag' as const }) } : resolveClientTarget(dataDir, { environment: o.environment, relay });
+          return runClientConnect(createOutput(!!o.json), {
+            dataDir,
+            ...target,
+            ...(o.invite && { invite: o.invite }),
+            ...(o.account && { account: o.account }),
+            ...(idToken && { idToken }),
+            wait: o.wait,
+            ...(o.keyFile && { keyFile: o.keyFile }),
+            ...(o.label && { label: o.label }),
+          });
+        }),
+      );
     });
   const approverOpts = (o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string }) => {
     const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);

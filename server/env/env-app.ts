@@ -1,6 +1,8 @@
 // Composes one environment: database, keys, event bus, HTTP server. `gatehouse env start` and
 // `gatehouse start` both run this.
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { DestinationStream } from 'pino';
+import { createRequestLog, REQUEST_ID_HEADER, requestIdOf, type RequestLog } from '../common/request-log';
 import { createBoundedServer } from '../common/server-limits';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -25,6 +27,7 @@ import { startTunnelAgent, type TunnelAgent, type TunnelAgentOptions } from './t
 import { startMarkerPruner } from './connect/replay';
 import { createWebhookDispatcher } from './webhooks/webhook-dispatcher';
 import { loadOrCreateWebhookKey, webhookKeyFile } from './webhooks/webhook-secrets';
+import { isTunnelRequest } from './tunnel/tunnel-requests';
 
 export interface EnvConfig {
   dataDir: string;
@@ -39,6 +42,8 @@ export interface EnvConfig {
   connectOrigins?: string[];
   /** New pending clients admitted (S44); default 20/s with bursts of 100. */
   newClientRateLimit?: { perSecond: number; burst: number };
+  /** New pending clients admitted per relay-signed source address; default 2/s with bursts of 10. */
+  newClientRateLimitPerSource?: { perSecond: number; burst: number };
   /**
    * The tunnel to the linked relay (SPEC §11): on by default; it dials out whenever a link exists.
    * `false` keeps the environment reachable only at a direct endpoint.
@@ -46,6 +51,33 @@ export interface EnvConfig {
   /** `--allow-private-webhooks`: webhooks may target private, loopback and link-local addresses (S52). */
   allowPrivateWebhooks?: boolean;
   tunnel?: boolean | Pick<TunnelAgentOptions, 'pingIntervalMs' | 'deadAfterMs' | 'backoffBaseMs' | 'backoffMaxMs' | 'log' | 'random'>;
+  /** One JSON line per request (pino), as the relay writes: `true` to stdout, or a stream of one's own; absent: none. */
+  requestLog?: boolean | DestinationStream;
+}
+
+/** The route a request is logged under: a small fixed set, never an id or a caller's word. */
+export function envRouteOf(method: string, pathname: string): string {
+  if (pathname === '/api/connect/mint-credential') return 'mint';
+  if (pathname === '/oauth/token') return 'token';
+  if (pathname === '/trpc/access.events') return 'events';
+  if (pathname.startsWith('/trpc/client.')) return 'client_trpc';
+  if (pathname.startsWith('/trpc/')) return 'owner_trpc';
+  if (pathname === '/login' || pathname === '/login.js') return 'login';
+  if (pathname === '/logout') return 'logout';
+  if (pathname === '/healthz') return 'health';
+  if (pathname === '/api/connect/config') return 'config';
+  if (method === 'GET' || method === 'HEAD') return 'web';
+  return 'other';
+}
+
+/**
+ * Logs each request once: on a tunnel stream under the relay's request id (one id for both lines,
+ * and the relay already answers it as x-request-id); on the environment's own port under a new one.
+ */
+function observeRequest(log: RequestLog, req: IncomingMessage, res: ServerResponse): void {
+  const tunnel = isTunnelRequest(req);
+  const route = envRouteOf(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!);
+  log.observe(req, res, route, { fields: { via: tunnel ? 'tunnel' : 'local' }, ...(tunnel && { requestId: requestIdOf(req.headers[REQUEST_ID_HEADER]), sendHeader: false }) });
 }
 
 export interface EnvRuntime {
@@ -84,7 +116,13 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   deps.webhooks = { sealKey: loadOrCreateWebhookKey(webhookKeyFile(dataDir)), allowPrivate: config.allowPrivateWebhooks ?? false, publicUrl: () => publicUrl };
   const webhookDispatcher = createWebhookDispatcher(deps, deps.webhooks);
   deps.ownOrigin = () => new URL(publicUrl).origin;
-  const mint = createMintService({ deps, environmentId, signingKey, ...(config.newClientRateLimit && { newClientRateLimit: config.newClientRateLimit }) });
+  const mint = createMintService({
+    deps,
+    environmentId,
+    signingKey,
+    ...(config.newClientRateLimit && { newClientRateLimit: config.newClientRateLimit }),
+    ...(config.newClientRateLimitPerSource && { newClientRateLimitPerSource: config.newClientRateLimitPerSource }),
+  });
   const host = config.host ?? '127.0.0.1';
   let publicUrl = config.publicUrl ?? '';
   const connectOrigins = [...(config.connectOrigins ?? [])];
@@ -112,7 +150,15 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
       relayUrl: () => readRelayLink(deps)?.relayUrl ?? null,
       routes: createConnectRoutes({ deps, mint, baseUrls, environmentId }),
     });
-  const server = createBoundedServer(handler);
+  const requestLog = config.requestLog ? createRequestLog('env', config.requestLog === true ? undefined : config.requestLog) : null;
+  const server = createBoundedServer(
+    requestLog
+      ? (req, res) => {
+          observeRequest(requestLog, req, res);
+          return handler(req, res);
+        }
+      : handler,
+  );
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(config.port ?? 4100, host, () => resolveListen());
@@ -124,7 +170,14 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   publicUrl = publicUrl.replace(/\/+$/, '');
   webhookDispatcher.start();
   const tunnel =
-    config.tunnel === false ? null : startTunnelAgent({ deps, environmentId, signingKey, handler, ...(typeof config.tunnel === 'object' && config.tunnel) });
+    config.tunnel === false ? null : startTunnelAgent({
+          deps,
+          environmentId,
+          signingKey,
+          handler,
+          ...(requestLog && { onRequest: (req: IncomingMessage, res: ServerResponse) => observeRequest(requestLog, req, res) }),
+          ...(typeof config.tunnel === 'object' && config.tunnel),
+        });
   deps.publicUrl = () => publicUrl;
   deps.tunnelStatus = tunnel ? () => tunnel.status() : () => ({ state: 'disabled' });
 

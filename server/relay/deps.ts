@@ -37,6 +37,8 @@ export interface RelayDeps {
   deviceOriginOf?: (environmentId: string) => string | null;
   /** Told when an environment is unlinked, so its tunnel ends. */
   onUnlinked?: (environmentId: string) => void;
+  /** The caller's address: the TCP peer, or what a trusted proxy forwarded (client-address.ts). */
+  callerAddress: (req: import('node:http').IncomingMessage) => string;
   /** Replays and refused proofs (S46); the process-wide console log when absent. */
   securityLog?: SecurityLog;
 }

@@ -148,7 +148,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
           return void res.end();
         }
         if (!isDevicePagePath(req.method ?? 'GET', pathname)) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'Only the device page is served on an environment’s origin at the relay.' });
-        return await forwardToEnvironment(deps.tunnels, deps.peers, { environmentId: pageOf, path: pathname, query, req, res });
+        return await forwardToEnvironment(deps.tunnels, deps.peers, { environmentId: pageOf, path: pathname, query, req, res, clientAddress: deps.callerAddress(req) });
       }
       const routed = matchRoutedPath(pathname);
       if (routed) {
@@ -159,7 +159,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
         if (!isRoutedApi(req.method ?? 'GET', routed.path, req.headers)) {
           return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'The relay forwards only the client API (POST /oauth/token, DPoP /trpc/*, GET /healthz) to an environment.' }, cors);
         }
-        return await forwardToEnvironment(deps.tunnels, deps.peers, { environmentId: routed.environmentId, path: routed.path, query, req, res, extraResponseHeaders: cors });
+        return await forwardToEnvironment(deps.tunnels, deps.peers, { environmentId: routed.environmentId, path: routed.path, query, req, res, extraResponseHeaders: cors, clientAddress: deps.callerAddress(req) });
       }
       if (pathname.startsWith('/dev-issuer/') || pathname === '/dev-issuer') {
         if (!opts.devIssuer) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'The dev issuer is not enabled on this relay.' });
@@ -171,7 +171,7 @@ export function createRelayRequestHandler(opts: RelayHttpOptions) {
       }
       if (pathname.startsWith('/trpc/')) {
         for (const [k, v] of Object.entries({ ...cors, ...noStore })) res.setHeader(k, v);
-        await serveTrpc({ router: relayRouter, req, res, pathname, maxBodySize: 16 * 1024, label: 'relay', createContext: () => ({ deps, authenticate: () => authenticateRelayClient(deps, req), clientAddress: req.socket.remoteAddress ?? '', callerGone: callerGone(res) }) });
+        await serveTrpc({ router: relayRouter, req, res, pathname, maxBodySize: 16 * 1024, label: 'relay', createContext: () => ({ deps, authenticate: () => authenticateRelayClient(deps, req), clientAddress: deps.callerAddress(req), callerGone: callerGone(res) }) });
         return;
       }
       if (pathname === '/oauth/token') {

@@ -43,7 +43,7 @@ export async function createLink(deps: RelayDeps, idToken: string, proof: unknow
   const saved = await deps.store.saveLink({ environmentId: link.environmentId, accountId, environmentPublicKey: link.environmentPublicKey, endpoint: link.endpoint }, deps.clock.now());
   if (!saved.saved) {
     securityLogOf(deps).record({ kind: 'link_refused', where: 'relay link', environmentId: link.environmentId, accountId, reason: 'linked to another account' });
-    throw new DomainError('conflict', 'environment_link_conflict', 'This environment is linked to another account. Unlink it first (`gatehouse connect unlink`).');
+    throw new DomainError('conflict', 'environment_link_conflict', 'This environment is linked to another account. Unlink it first (`npx gatehouse connect unlink`).');
   }
   securityLogOf(deps).record({
     kind: 'link_changed',

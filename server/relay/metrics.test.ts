@@ -42,6 +42,26 @@ describe('relay metrics', () => {
     expect((await fetch(url.replace('/metrics', '/other'))).status).toBe(404);
   });
 
+  it('counts replay-store errors: each failed marker write refuses its request and moves the counter', async () => {
+    const url = stack.relay.metricsUrl!;
+    const errors = async () => value(await (await fetch(url)).text(), /gatehouse_relay_replay_store_errors_total/);
+    const before = await errors();
+    // The store under the counting wrapper fails, as a database that cannot write would.
+    const store = Object.getPrototypeOf(stack.relay.deps.store) as typeof stack.relay.deps.store;
+    const consume = store.consumeMarker;
+    store.consumeMarker = async () => {
+      throw new Error('disk full');
+    };
+    try {
+      await expect(stack.connect(await stack.newSigner())).rejects.toThrow();
+    } finally {
+      store.consumeMarker = consume;
+    }
+    expect(await errors()).toBe(before + 1);
+    await stack.connect(await stack.newSigner()); // and back to normal
+    expect(await errors()).toBe(before + 1);
+  });
+
   it('routes map to a small fixed set', () => {
     expect(routeOf('POST', '/trpc/environments.connect', false)).toBe('connect');
     expect(routeOf('GET', `/e/env_${'b'.repeat(26)}/trpc/client.whoami`, false)).toBe('routed');

@@ -32,6 +32,18 @@ export function createRelayMetrics(opts: { tunnelsOpen: () => number; waitsHeld:
     registers: [registry],
   });
   const streams = new Counter({ name: 'gatehouse_relay_tunnel_streams_total', help: 'HTTP/2 streams opened to environments through their tunnels.', registers: [registry] });
+  const hopsForwarded = new Counter({
+    name: 'gatehouse_relay_forwarded_hops_total',
+    help: 'Requests forwarded over the internal hop to the instance holding the tunnel, by kind (routed, mint) and outcome (answered, holder_gone, timed_out, cancelled).',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [registry],
+  });
+  const hopsServed = new Counter({
+    name: 'gatehouse_relay_internal_hop_requests_total',
+    help: 'Requests other instances sent to this one over the internal hop, by outcome (served, refused: no proof of the shared secret).',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   const replayErrors = new Counter({ name: 'gatehouse_relay_replay_store_errors_total', help: 'Replay-store writes that failed (each refused the request).', registers: [registry] });
   new Gauge({ name: 'gatehouse_relay_tunnels_open', help: 'Environment tunnels this instance holds.', registers: [registry], collect() { this.set(opts.tunnelsOpen()); } });
   new Gauge({ name: 'gatehouse_relay_waits_held', help: 'Connect requests held open for an approval.', registers: [registry], collect() { this.set(opts.waitsHeld()); } });
@@ -48,6 +60,11 @@ export function createRelayMetrics(opts: { tunnelsOpen: () => number; waitsHeld:
     },
     streamOpened: () => streams.inc(),
     replayStoreFailed: () => replayErrors.inc(),
+    /** The internal hop's side (SPEC §12): what this instance forwarded, and what it served for others. */
+    hops: {
+      forwarded: (kind: string, outcome: string) => hopsForwarded.inc({ kind, outcome }),
+      served: (outcome: string) => hopsServed.inc({ outcome }),
+    },
   };
 }
 

@@ -10,7 +10,8 @@ import type { Clock } from '../common/clock';
 import { DomainError } from '../common/errors';
 import { sendError, sendJson } from '../common/http';
 import { secretsEqual } from '../common/secrets';
-import { forwardedHeaders, forwardThroughTunnel, HOP_BY_HOP_RESPONSE, isDevicePagePath, isRoutedApi } from './routing';
+import { REQUEST_ID_HEADER, requestIdOf } from '../common/request-log';
+import { forwardedHeaders, forwardThroughTunnel, HOP_BY_HOP_RESPONSE, isDevicePagePath, isRoutedApi, timedOut, withRequestId } from './routing';
 import type { TunnelHub } from './tunnel-hub';
 import { offline } from './tunnel-hub';
 import type { TunnelLocations } from './tunnel-locations';
@@ -19,6 +20,12 @@ export const PEER_PATH = '/internal/v1/tunnel';
 export const MINT_PATH = '/api/connect/mint-credential';
 /** An instance that does not take the connection this fast counts as gone. */
 export const PEER_CONNECT_TIMEOUT_MS = 2_000;
+/**
+ * A forwarded request waits this much longer than the holder's own bound (TunnelHub.answerTimeoutMs)
+ * for the answer to begin: a holder whose environment stalls answers 504 itself first; past it, the
+ * holder itself is stalled (stopped, overloaded) and this instance answers 504 and forgets it.
+ */
+export const PEER_ANSWER_GRACE_MS = 5_000;
 const CLOCK_WINDOW_MS = 30_000;
 const MIN_SECRET_LENGTH = 32;
 const H = {
@@ -56,11 +63,21 @@ export function peerRequestHeaders(secret: string, now: number, ask: { environme
 /** Whether an answer proves the secret for this request's nonce. */
 export const answerProves = (secret: string, nonce: string, environmentId: string, proof: string): boolean => secretsEqual(proof, answerMac(secret, nonce, environmentId));
 
+export type HopKind = 'routed' | 'mint';
+export type HopOutcome = 'answered' | 'holder_gone' | 'timed_out' | 'cancelled';
+
+/** What the hop tells the metrics: each request forwarded to a holder, and each one served for another instance. */
+export interface PeerHopObserver {
+  forwarded(kind: HopKind, outcome: HopOutcome): void;
+  served(outcome: 'served' | 'refused'): void;
+}
+
 export interface PeerHopOptions {
   secret: string;
   hub: TunnelHub;
   locations: TunnelLocations;
   clock: Clock;
+  observer?: PeerHopObserver | undefined;
 }
 
 export function createPeerHop(opts: PeerHopOptions) {
@@ -76,8 +93,19 @@ export function createPeerHop(opts: PeerHopOptions) {
     return true;
   }
 
-  /** One request to the instance at `internalUrl`; the answer is handed on only once it proves the secret. */
-  function call(internalUrl: string, environmentId: string, headers: OutgoingHttpHeaders, onAnswer: (answer: IncomingMessage) => void, onGone: () => void) {
+  /**
+   * One request to the instance at `internalUrl`; the answer is handed on only once it proves the
+   * secret. `answerWithinMs`: how long the answer may take to begin before `onGone('timed_out')`.
+   */
+  function call(
+    kind: HopKind,
+    internalUrl: string,
+    environmentId: string,
+    headers: OutgoingHttpHeaders,
+    onAnswer: (answer: IncomingMessage) => void,
+    onGone: (why: 'holder_gone' | 'timed_out') => void,
+    answerWithinMs?: number,
+  ) {
     const method = String(headers[':method'] ?? 'GET');
     const path = String(headers[':path'] ?? '/');
     const clientAddress = String(headers['gatehouse-client-address'] ?? '');
@@ -89,16 +117,27 @@ export function createPeerHop(opts: PeerHopOptions) {
     const client = url.protocol === 'https:' ? https : http;
     const upstream = client.request(url, { method, headers: out, agent: url.protocol === 'https:' ? agents.https : agents.http });
     let settled = false;
-    const gone = () => {
+    const gone = (why: 'holder_gone' | 'timed_out' = 'holder_gone') => {
       if (settled) return;
       settled = true;
+      clearTimeout(answerTimer);
       opts.locations.forget(environmentId);
       upstream.destroy();
-      onGone();
+      opts.observer?.forwarded(kind, why);
+      onGone(why);
     };
+    const answerTimer = answerWithinMs === undefined ? undefined : setTimeout(() => gone('timed_out'), answerWithinMs);
+    upstream.once('close', () => {
+      clearTimeout(answerTimer);
+      // Closed before any answer and not by us: the caller went away (or was told already).
+      if (!settled) {
+        settled = true;
+        opts.observer?.forwarded(kind, 'cancelled');
+      }
+    });
     upstream.on('socket', (socket) => {
       if (!socket.connecting) return;
-      const timer = setTimeout(gone, PEER_CONNECT_TIMEOUT_MS);
+      const timer = setTimeout(() => gone(), PEER_CONNECT_TIMEOUT_MS);
       socket.once('connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
     });
@@ -109,9 +148,11 @@ export function createPeerHop(opts: PeerHopOptions) {
         return gone();
       }
       settled = true;
+      clearTimeout(answerTimer);
+      opts.observer?.forwarded(kind, 'answered');
       onAnswer(answer);
     });
-    upstream.on('error', gone);
+    upstream.on('error', () => gone());
     return upstream;
   }
 
@@ -119,12 +160,13 @@ export function createPeerHop(opts: PeerHopOptions) {
     locate: (environmentId: string) => opts.locations.locate(environmentId),
 
     /** A routed request or device page for an environment held at `internalUrl`, streamed both ways. */
-    forward(internalUrl: string, environmentId: string, o: { req: IncomingMessage; res: ServerResponse; path: string; query: string; extraResponseHeaders?: Record<string, string> }): void {
+    forward(internalUrl: string, environmentId: string, o: { req: IncomingMessage; res: ServerResponse; path: string; query: string; extraResponseHeaders?: Record<string, string>; clientAddress?: string }): void {
       const { req, res } = o;
       const upstream = call(
+        'routed',
         internalUrl,
         environmentId,
-        forwardedHeaders(req, o.path, o.query, req.socket.remoteAddress ?? ''),
+        withRequestId(forwardedHeaders(req, o.path, o.query, o.clientAddress ?? req.socket.remoteAddress ?? ''), res),
         (answer) => {
           const headers: Record<string, string | string[]> = { ...o.extraResponseHeaders };
           for (const [name, value] of Object.entries(answer.headers)) {
@@ -137,7 +179,11 @@ export function createPeerHop(opts: PeerHopOptions) {
           answer.on('aborted', () => res.destroy());
           answer.on('error', () => res.destroy());
         },
-        () => sendError(res, offline(), { ...o.extraResponseHeaders, 'cache-control': 'no-store', 'retry-after': '5' }),
+        (why) =>
+          why === 'timed_out'
+            ? sendError(res, timedOut(), { ...o.extraResponseHeaders, 'cache-control': 'no-store' })
+            : sendError(res, offline(), { ...o.extraResponseHeaders, 'cache-control': 'no-store', 'retry-after': '5' }),
+        opts.hub.answerTimeoutMs + PEER_ANSWER_GRACE_MS,
       );
       res.once('close', () => res.writableFinished || upstream.destroy());
       if (req.method === 'GET' || req.method === 'HEAD') upstream.end();
@@ -148,7 +194,9 @@ export function createPeerHop(opts: PeerHopOptions) {
     exchange(internalUrl: string, environmentId: string, request: { path: string; body: string; signal: AbortSignal; maxBytes: number }): Promise<{ status: number; body: string }> {
       return new Promise((resolve, reject) => {
         const headers = { ':method': 'POST', ':path': request.path, 'content-type': 'application/json', accept: 'application/json', 'content-length': String(Buffer.byteLength(request.body)) };
+        // Bounded by the caller's signal (the connector's timeout covers the held wait).
         const upstream = call(
+          'mint',
           internalUrl,
           environmentId,
           headers,
@@ -202,13 +250,14 @@ export function createPeerHop(opts: PeerHopOptions) {
         fresh &&
         secretsEqual(one(req.headers[H.auth]), requestMac(secret, { nonce, time, environmentId, method: req.method ?? 'GET', path: `${path}${url.search}`, clientAddress })) &&
         rememberNonce(nonce, now);
+      opts.observer?.served(proven ? 'served' : 'refused');
       if (!proven) return sendJson(res, 401, { error: 'unauthorized', reason: 'invalid_token', message: 'The internal hop serves only relay instances that prove the shared secret.' }, { connection: 'close', 'www-authenticate': 'Gatehouse-Peer realm="gatehouse"' });
       const proof = { [H.proof]: answerMac(secret, nonce, environmentId) };
       const method = req.method ?? 'GET';
       const allowed = isRoutedApi(method, path, req.headers) || isDevicePagePath(method, path) || (method === 'POST' && path === MINT_PATH);
       if (!allowed) return sendJson(res, 404, { error: 'not_found', reason: 'not_found', message: 'Not a path the tunnel carries.' }, proof);
       // Only this instance's own tunnel: a request never hops twice.
-      forwardThroughTunnel({ hub: opts.hub, environmentId, path, query: url.search, req, res, clientAddress, extraResponseHeaders: proof });
+      forwardThroughTunnel({ hub: opts.hub, environmentId, path, query: url.search, req, res, clientAddress, extraResponseHeaders: proof, requestId: requestIdOf(req.headers[REQUEST_ID_HEADER]) });
     },
 
     close(): void {
@@ -224,7 +273,7 @@ export type PeerHop = ReturnType<typeof createPeerHop>;
 export async function forwardToEnvironment(
   hub: TunnelHub,
   peers: PeerHop | undefined,
-  o: { environmentId: string; path: string; query: string; req: IncomingMessage; res: ServerResponse; extraResponseHeaders?: Record<string, string> },
+  o: { environmentId: string; path: string; query: string; req: IncomingMessage; res: ServerResponse; extraResponseHeaders?: Record<string, string>; clientAddress?: string },
 ): Promise<void> {
   if (hub.has(o.environmentId) || !peers) return forwardThroughTunnel({ hub, ...o });
   const location = await peers.locate(o.environmentId);

@@ -19,12 +19,13 @@ import { openPgRelayStore } from './pg-store';
 import { openSqliteRelayStore } from './sqlite-store';
 import type { RelayStore } from './store';
 import { checkSharedIdentity } from './identity';
-import { createPeerHop, readInternalSecret, type PeerHop } from './peer-hop';
+import { createPeerHop, readInternalSecret, type PeerHop, type PeerHopObserver } from './peer-hop';
 import { createTunnelLocations, type TunnelLocations } from './tunnel-locations';
 import { randomBytes } from 'node:crypto';
 import { createTunnelHub, type TunnelHub, type TunnelHubOptions } from './tunnel-hub';
 import { createWaitSlots, type WaitLimits } from './wait-slots';
 import { hostLabelOf } from '../common/environment-id';
+import { checkTrustedProxies, createCallerAddress } from './client-address';
 import { TUNNEL_PATH } from '../tunnel/tunnel-protocol';
 
 export const DEV_AUDIENCE = 'gatehouse';
@@ -79,6 +80,11 @@ export interface RelayConfig {
   requestLog?: boolean | DestinationStream;
   /** Serve Prometheus metrics on this loopback address (SPEC §12); absent: no metrics listener. */
   metricsListen?: { host: string; port: number };
+  /**
+   * Reverse proxies in front of this relay, by the address they connect from: for their connections
+   * the caller's address is the last X-Forwarded-For entry. Absent: the header is never believed.
+   */
+  trustedProxies?: string[];
   /** Tunnel liveness and drain timing (tests shorten them). */
   tunnel?: TunnelHubOptions;
 }
@@ -130,6 +136,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     directEndpoints: { allowPrivate: config.allowPrivateEndpoints ?? false, allowedOrigins: config.allowedPrivateEndpointOrigins ?? [] },
     deviceOriginOf,
     waitSlots: createWaitSlots(config.waitLimits),
+    callerAddress: createCallerAddress(checkTrustedProxies(config.trustedProxies ?? [])),
     tunnels: undefined as never, // made just below: the hub reads these deps when tunnels arrive
     ...(config.endpointTimeoutMs !== undefined && { endpointTimeoutMs: config.endpointTimeoutMs }),
   } as RelayDeps;
@@ -143,7 +150,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
   deps.onUnlinked = (environmentId) => tunnels.disconnect(environmentId);
   let internal: { server: Server; url: string; locations: TunnelLocations; peers: PeerHop } | null = null;
   try {
-    internal = await startInternalHop(config, store, tunnels, clock);
+    internal = await startInternalHop(config, store, tunnels, clock, metrics?.hops);
   } catch (error) {
     if (ownStore) await store.close();
     throw error;
@@ -268,7 +275,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
 }
 
 /** With a shared database and an internal URL, tunnels are found across instances (SPEC §12). */
-async function startInternalHop(config: RelayConfig, store: RelayStore, hub: TunnelHub, clock: Clock) {
+async function startInternalHop(config: RelayConfig, store: RelayStore, hub: TunnelHub, clock: Clock, observer?: PeerHopObserver) {
   if (!config.internalUrl) return null;
   if (!store.tunnelLocations) throw new Error('--internal-url is for several instances on one PostgreSQL database (--database-url).');
   if (!config.internalSecretFile) throw new Error('--internal-url needs --internal-secret-file: the secret every instance shares.');
@@ -284,7 +291,7 @@ async function startInternalHop(config: RelayConfig, store: RelayStore, hub: Tun
   const url = wanted.origin;
   const instance = { instanceId: `ri_${randomBytes(12).toString('base64url')}`, internalUrl: url };
   const locations = createTunnelLocations(store.tunnelLocations, instance, clock, { movedAway: (environmentId) => hub.retireLocal(environmentId) });
-  const peers = createPeerHop({ secret, hub, locations, clock });
+  const peers = createPeerHop({ secret, hub, locations, clock, observer });
   server.on('request', (req, res) => peers.handle(req, res));
   return { server, url, locations, peers };
 }

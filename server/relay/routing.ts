@@ -6,7 +6,10 @@ import http2, { type OutgoingHttpHeaders } from 'node:http2';
 import { DomainError } from '../common/errors';
 import { environmentIdOfHostLabel, isEnvironmentId } from '../common/environment-id';
 import { sendError } from '../common/http';
+import { REQUEST_ID_HEADER, requestIdOf } from '../common/request-log';
 import type { TunnelHub } from './tunnel-hub';
+
+export const timedOut = () => new DomainError('gateway_timeout', 'endpoint_timed_out', 'The environment did not answer in time.');
 
 export const routedEndpointOf = (publicUrl: string, environmentId: string): string => `${publicUrl.replace(/\/+$/, '')}/e/${environmentId}`;
 
@@ -91,6 +94,15 @@ export interface ForwardOptions {
   extraResponseHeaders?: Record<string, string>;
   /** The caller's address when the request came over the internal hop from another instance. */
   clientAddress?: string;
+  /** The request id of the instance the caller reached (internal hop); else this answer's own `x-request-id`. */
+  requestId?: string | undefined;
+}
+
+/** This request's id, handed on so the environment's log line (and the holder's) carries the same one. */
+export function withRequestId(headers: OutgoingHttpHeaders, res: ServerResponse, given?: string): OutgoingHttpHeaders {
+  const id = given ?? requestIdOf(res.getHeader('x-request-id'));
+  if (id) headers[REQUEST_ID_HEADER] = id;
+  return headers;
 }
 
 /**
@@ -106,7 +118,7 @@ export function forwardThroughTunnel(opts: ForwardOptions): void {
   const bodyless = req.method === 'GET' || req.method === 'HEAD';
   let stream;
   try {
-    stream = opts.hub.request(opts.environmentId, forwardedHeaders(req, opts.path, opts.query, opts.clientAddress ?? req.socket.remoteAddress ?? ''), bodyless);
+    stream = opts.hub.request(opts.environmentId, withRequestId(forwardedHeaders(req, opts.path, opts.query, opts.clientAddress ?? req.socket.remoteAddress ?? ''), res, opts.requestId), bodyless);
   } catch (error) {
     return sendError(res, error, { ...opts.extraResponseHeaders, 'cache-control': 'no-store', 'retry-after': '5' });
   }
@@ -114,7 +126,17 @@ export function forwardThroughTunnel(opts: ForwardOptions): void {
   const cancel = () => {
     if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
   };
+  // An environment that holds its tunnel but does not answer (stalled, or its stream lost) gets a
+  // bounded wait: then the caller hears 504 and the stream is cancelled, never a request left hanging.
+  const stalled = setTimeout(() => {
+    if (res.headersSent) return;
+    sendError(res, timedOut(), { ...opts.extraResponseHeaders, 'cache-control': 'no-store' });
+    cancel();
+  }, opts.hub.answerTimeoutMs);
+  stream.once('response', () => clearTimeout(stalled));
+  stream.once('close', () => clearTimeout(stalled));
   res.once('close', () => {
+    clearTimeout(stalled);
     if (!res.writableFinished) cancel();
   });
   if (!bodyless) {

@@ -27,7 +27,15 @@ export interface TunnelHubOptions extends LivenessOptions {
   drainMs?: number;
   /** Told of every stream opened to an environment (metrics). */
   onStream?: () => void;
+  /**
+   * How long a routed request waits for the environment to start answering (default
+   * ROUTED_ANSWER_TIMEOUT_MS); then it is answered 504 `endpoint_timed_out` instead of hanging.
+   */
+  answerTimeoutMs?: number;
 }
+
+/** No routed answer (client API, device page) takes long to start: event streams send their head at once. */
+export const ROUTED_ANSWER_TIMEOUT_MS = 30_000;
 
 interface RelayTunnel {
   environmentId: string;
@@ -157,6 +165,9 @@ export function createTunnelHub(deps: RelayDeps, opts: TunnelHubOptions = {}) {
   }
 
   return {
+    /** How long a routed request may wait for the environment's answer to begin. */
+    answerTimeoutMs: opts.answerTimeoutMs ?? ROUTED_ANSWER_TIMEOUT_MS,
+
     /** Handles `GET /v1/tunnel` upgrades; answers 401 before upgrading when the proof fails. */
     handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
       socket.on('error', () => socket.destroy());

@@ -127,11 +127,15 @@ export async function redeemCredential(opts: { endpoint: string; credential: str
   return { accessToken: body.access_token, expiresAt: Date.now() + Number(body.expires_in ?? 0) * 1000 };
 }
 
-function mapRelayError(error: unknown): never {
+function mapRelayError(error: unknown, relayUrl: string): never {
   if (error instanceof TRPCClientError) {
     const data = (error.data ?? {}) as { reason?: string; code?: string; httpStatus?: number };
     if (data.reason === 'environment_link_not_found') {
-      throw new ConnectionBlockedError({ reason: 'configuration', detail: 'This environment is not linked to your account at this relay. Check the environment id and the account you signed in with.' });
+      // Name the relay asked: with several on one machine, the wrong one is the usual cause.
+      throw new ConnectionBlockedError({
+        reason: 'configuration',
+        detail: `This environment is not linked to your account at the relay ${relayUrl}. Check the environment id, that this is the relay it is linked to, and the account you signed in with.`,
+      });
     }
     if (data.reason === 'invite_invalid') throw new ConnectionBlockedError({ reason: 'permission', detail: error.message });
     if (data.reason === 'new_devices_paused') throw new ConnectionBlockedError({ reason: 'permission', detail: NEW_DEVICES_PAUSED_DETAIL });
@@ -178,7 +182,7 @@ export async function connectToEnvironment(opts: ConnectOptions): Promise<EnvSes
       if (opts.signal?.aborted) throw opts.signal.reason ?? error;
       let failure: unknown = error;
       try {
-        mapRelayError(error);
+        mapRelayError(error, opts.relayUrl);
       } catch (mapped) {
         failure = mapped;
       }

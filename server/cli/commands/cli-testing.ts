@@ -16,6 +16,8 @@ export interface CliResult {
 
 /** A long-running CLI process whose stdout lines can be awaited (no sleeps). */
 export interface CliProcess {
+  /** The child's process id (to stop or continue it). */
+  pid: number;
   lines: string[];
   stderr(): string;
   /** Resolves with the first stdout line (seen or still to come) that matches; rejects if the process exits first. */
@@ -55,6 +57,7 @@ export function startCli(args: string[], env: Record<string, string> = {}): CliP
   let done = false;
   void exited.then(() => (done = true));
   return {
+    pid: child.pid ?? 0,
     lines,
     stderr: () => stderr,
     exited,

@@ -9,18 +9,23 @@ import { readInviteFragment } from '../../../shared/invite';
 import { EXIT, UsageError } from '../options';
 import { loadOrCreateClientKey } from '../node-key-store';
 import type { Output } from '../output';
+import { readRuntimeInfo } from '../runtime-file';
 import { devIdToken } from './dev-id-token';
 
 const osName = (): string => ({ linux: 'Linux', darwin: 'macOS', win32: 'Windows' })[platform() as string] ?? platform();
 
+export const DEFAULT_RELAY_URL = 'http://127.0.0.1:4200';
+
 export interface ClientConnectOptions {
   dataDir: string;
-  /** Absent: the one the invite names. */
+  /** Absent: the one the invite names, else the one in the data directory. */
   environment?: string;
   /** An invite URL (SPEC §13); its fragment names the invite, and usually the environment and relay. */
   invite?: string;
-  /** Absent: the invite's relay, else http://127.0.0.1:4200. */
+  /** Absent: the invite's relay, else the data directory's, else http://127.0.0.1:4200. */
   relay?: string;
+  /** Where the relay URL came from, said once so a wrong guess is visible. */
+  relaySource?: 'flag' | 'data-dir' | 'default';
   /** The dev issuer's shortcut for scripts: sign this username in without a browser. */
   account?: string;
   /** An account ID token (automation); without it and `account`: the stored sign-in (`gatehouse login`). */
@@ -28,6 +33,22 @@ export interface ClientConnectOptions {
   keyFile?: string;
   label?: string;
   wait: boolean;
+}
+
+/**
+ * Which environment and relay to ask: flags (or $GATEHOUSE_RELAY_URL) first, else what the
+ * environment running on this data directory recorded (so non-default ports just work), else the
+ * embedded default's relay.
+ */
+export function resolveClientTarget(dataDir: string, given: { environment?: string | undefined; relay?: string | undefined }): Pick<ClientConnectOptions, 'environment' | 'relay' | 'relaySource'> {
+  const running = readRuntimeInfo(dataDir);
+  const environment = given.environment ?? running?.environmentId;
+  if (!environment) {
+    throw new UsageError(`Pass --environment ID (\`npx gatehouse start\` prints it), or --data-dir of a running environment (none is running on ${dataDir}).`);
+  }
+  if (given.relay) return { environment, relay: given.relay, relaySource: 'flag' };
+  if (running?.relayUrl) return { environment, relay: running.relayUrl.replace(/\/+$/, ''), relaySource: 'data-dir' };
+  return { environment, relay: DEFAULT_RELAY_URL, relaySource: 'default' };
 }
 
 /** What a waiting client says while the relay or environment is away, and what it does next. */
@@ -60,10 +81,17 @@ export async function runClientConnect(out: Output, given: ClientConnectOptions)
   const { signer, created } = await loadOrCreateClientKey(opts.keyFile ?? join(opts.dataDir, 'client-key.json'));
   const code = await verificationCode(signer.thumbprint);
   if (created) out.note('Created a new client key.');
+  if (opts.relaySource === 'data-dir') out.note(`Relay ${opts.relay} (the one the environment running on ${opts.dataDir} uses).`);
+  if (opts.relaySource === 'default') out.note(`Relay ${opts.relay} (the default: no environment is running on ${opts.dataDir}; pass --relay URL for another).`);
   out.line(`Client        ${signer.thumbprint}`);
-  out.line(`Verification  ${code}   (check that the owner sees the same code)`);
+  // The code matters only when the owner is asked: in account mode nobody sees it, so it is shown with the first pending answer.
+  let codeShown = false;
   let announced = false;
   const onPending = (info: PendingInfo) => {
+    if (!codeShown) {
+      codeShown = true;
+      out.line(`Verification  ${code}   (check that the owner sees the same code)`);
+    }
     if (info.approvalStatus === 'pending' && !announced) {
       announced = true;
       out.line('Waiting for approval… (approve this client in the environment settings)');
@@ -94,7 +122,7 @@ export async function runClientConnect(out: Output, given: ClientConnectOptions)
     const whoami = await createEnvClient<EnvRouter>(session, signer).client.whoami.query();
     out.data({ status: 'authorized', verificationCode: code, clientProofKeyThumbprint: signer.thumbprint, whoami });
     out.line(`Connected to ${whoami.environmentId} at ${session.endpoint}.`);
-    out.line(`whoami        ${JSON.stringify(whoami)}`);
+    out.line(`whoami        client ${whoami.clientProofKeyThumbprint}, scopes ${whoami.scopes.join(' ')}, session expires ${new Date(whoami.expiresAt).toISOString()}`);
     return EXIT.ok;
   } catch (error) {
     if (error instanceof ConnectionBlockedError && error.reason === 'permission') {

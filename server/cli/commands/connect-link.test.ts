@@ -57,7 +57,7 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
       code: 0,
       stdout:
         `Environment   ${env.environmentId} (running at ${env.publicUrl})\n` +
-        'Relay         not linked — link with: gatehouse connect link --relay URL --account NAME\n' +
+        'Relay         not linked — link with: npx gatehouse connect link --relay URL --account NAME\n' +
         'tunnel: not linked to a relay\n' +
         'Client approval: account-wide\n',
       stderr: '',
@@ -73,7 +73,7 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
     try {
       const [brokenHuman, brokenJson] = await Promise.all([cli('connect', 'status'), cli('connect', 'status', '--json')]);
       expect(brokenHuman).toMatchObject({ code: 0, stderr: '' });
-      expect(brokenHuman.stdout).toMatch(/\nClient approval: unknown — The stored Connect security mode "open-to-all" is not a known mode\. Reset it with `gatehouse connect security --mode client-approval`/);
+      expect(brokenHuman.stdout).toMatch(/\nClient approval: unknown — The stored Connect security mode "open-to-all" is not a known mode\. Reset it with `npx gatehouse connect security --mode client-approval`/);
       expect(JSON.parse(brokenJson.stdout)).toMatchObject({ linked: false, connectSecurityMode: null });
     } finally {
       setSecurityMode(env.deps, 'account', 'web');
@@ -120,7 +120,7 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
     expect(conflict).toEqual({
       code: 1,
       stdout: '',
-      stderr: `gatehouse: The relay at ${relay.publicUrl} refused the link (409 conflict): this environment is linked there for account "alice". Run \`gatehouse connect unlink\` first, then link again.\n`,
+      stderr: `gatehouse: The relay at ${relay.publicUrl} refused the link (409 conflict): this environment is linked there for account "alice". Run \`npx gatehouse connect unlink\` first, then link again.\n`,
     });
     expect(readRelayLink(env.deps)).toMatchObject({ accountId: 'alice' });
     expect(await relayLinkOf(relay)).toMatchObject({ accountId: 'alice' });
@@ -166,7 +166,7 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
         stdout: '',
         stderr:
           `gatehouse: The relay at ${other.publicUrl} refused the link (409 conflict): it still holds a link of this environment for another account (an earlier unlink could not reach it). ` +
-          'Link again for that account, then run `gatehouse connect unlink` while the relay is reachable.\n',
+          'Link again for that account, then run `npx gatehouse connect unlink` while the relay is reachable.\n',
       });
       // Following that advice works.
       expect((await cli('connect', 'link', '--relay', other.publicUrl, '--id-token', carol)).code).toBe(0);
@@ -224,7 +224,7 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
   it('a damaged stored link: status says how to recover, and unlink does recover', async () => {
     expect((await cli('connect', 'link', '--relay', relay.publicUrl, '--account', 'alice')).code).toBe(0);
     env.deps.db.$client.prepare("UPDATE relay_link SET relay_public_key = 'not json'").run();
-    const unreadable = 'gatehouse: The stored relay link is unreadable. Run `gatehouse connect unlink` and link again.\n';
+    const unreadable = 'gatehouse: The stored relay link is unreadable. Run `npx gatehouse connect unlink` and link again.\n';
     expect(await cli('connect', 'status')).toEqual({ code: 1, stdout: '', stderr: unreadable });
     expect(await cli('connect', 'unlink')).toEqual({
       code: 0,
@@ -245,7 +245,7 @@ describe('connect link, unlink and status', { timeout: 120_000 }, () => {
       expect(status.stdout).toMatch(new RegExp(`^Environment   ${env.environmentId} \\(not running\\)\n`));
 
       const linked = await cli('connect', 'link', '--relay', relay.publicUrl, '--account', 'alice');
-      expect(linked).toEqual({ code: 0, stdout: linkLine(relay.publicUrl, 'alice'), stderr: 'The environment is not running: its tunnel opens when you start it (gatehouse env start).\n' });
+      expect(linked).toEqual({ code: 0, stdout: linkLine(relay.publicUrl, 'alice'), stderr: 'The environment is not running: its tunnel opens when you start it (npx gatehouse env start).\n' });
       expect(await relayLinkOf(relay)).toMatchObject({ endpoint: null });
       // A direct endpoint as well, for an environment with its own public address.
       const direct = await cli('connect', 'link', '--relay', relay.publicUrl, '--account', 'alice', '--direct-endpoint', 'https://laptop.example.net/gh');

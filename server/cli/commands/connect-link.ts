@@ -28,12 +28,12 @@ function linkError(error: unknown, deps: EnvDeps, opts: { relay: string; account
     const refused = `The relay at ${opts.relay} refused the link (409 conflict)`;
     const local = linkIfReadable(deps);
     if (local && local.relayUrl === opts.relay && local.accountId !== opts.account) {
-      return new CliError(`${refused}: this environment is linked there for account "${local.accountId}". Run \`gatehouse connect unlink\` first, then link again.`);
+      return new CliError(`${refused}: this environment is linked there for account "${local.accountId}". Run \`npx gatehouse connect unlink\` first, then link again.`);
     }
     // Nothing here says so: an earlier unlink removed the link here but could not reach the relay.
     return new CliError(
       `${refused}: it still holds a link of this environment for another account (an earlier unlink could not reach it). ` +
-        'Link again for that account, then run `gatehouse connect unlink` while the relay is reachable.',
+        'Link again for that account, then run `npx gatehouse connect unlink` while the relay is reachable.',
     );
   }
   return error;
@@ -61,7 +61,7 @@ export async function runLink(out: Output, opts: { dataDir: string; relay: strin
     out.line(`Linked environment ${env.environmentId} to ${link.relayUrl} for account "${link.accountId}".`);
     out.line(`Clients reach it through the relay at ${link.routedEndpoint}${opts.directEndpoint ? ` (or directly at ${opts.directEndpoint})` : ''}.`);
     const running = await findRunningEnv(opts.dataDir);
-    if (!running) out.note('The environment is not running: its tunnel opens when you start it (gatehouse env start).');
+    if (!running) out.note('The environment is not running: its tunnel opens when you start it (npx gatehouse env start).');
     return 0;
   } finally {
     env.close();
@@ -118,7 +118,7 @@ export async function runStatus(out: Output, opts: { dataDir: string }): Promise
       tunnel,
     });
     out.line(`Environment   ${env.environmentId}${running ? ` (running at ${running.url})` : ' (not running)'}`);
-    out.line(link ? `Relay         ${link.relayUrl}, account "${link.accountId}"` : 'Relay         not linked — link with: gatehouse connect link --relay URL --account NAME');
+    out.line(link ? `Relay         ${link.relayUrl}, account "${link.accountId}"` : 'Relay         not linked — link with: npx gatehouse connect link --relay URL --account NAME');
     if (link?.routedEndpoint) out.line(`Endpoint      ${link.routedEndpoint} (through the relay)`);
     out.line(running ? describeTunnel(tunnel) : 'tunnel: the environment is not running');
     out.line(mode.mode === null ? `Client approval: unknown — ${mode.error}` : mode.mode === 'client-approval' ? 'Client approval: required' : 'Client approval: account-wide');

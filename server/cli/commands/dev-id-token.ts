@@ -16,7 +16,7 @@ export async function devIdToken(relayUrl: string, account: string, idTokenFlag 
   if (res.status === 404) {
     const instead = idTokenFlag
       ? 'Pass --id-token with an ID token from your account’s OpenID provider instead.'
-      : 'Use a relay that runs it (`gatehouse start`, or `gatehouse relay start --dev-issuer`).';
+      : 'Use a relay that runs it (`npx gatehouse start`, or `npx gatehouse relay start --dev-issuer`).';
     throw new CliError(`The relay at ${relayUrl} has no dev issuer (${body.message ?? 'HTTP 404'}). ${instead}`);
   }
   if (!res.ok || !body.id_token) throw new CliError(`The dev issuer refused to sign in "${account}": ${body.message ?? `HTTP ${res.status}`}`);

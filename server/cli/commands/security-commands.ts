@@ -1,4 +1,4 @@
-// `gatehouse connect security [--mode …] | clients [--watch] | approve|reject|revoke <thumbprint>` (SPEC §8):
+// `gatehouse connect security [--mode …] | clients [--watch] | approve|reject|revoke <thumbprint> | --code XXXX-XXXX` (SPEC §8):
 // flags and help only. What each command does is loaded when it runs (security.ts, security-watch.ts),
 // so `--help` and every other command start without the database, tRPC and zod.
 import { Option, type Command } from 'commander';
@@ -23,7 +23,7 @@ const decisionHelp: Record<Decision, string> = {
 /** Options given before the subcommand (`connect security --json clients`) count too; `--mode` does not belong there. */
 function optionsOf(cmd: Command): Common {
   const o = cmd.optsWithGlobals<Common & { mode?: string }>();
-  if (o.mode !== undefined && cmd.name() !== 'security') throw new UsageError(`--mode sets the mode on its own: run \`gatehouse connect security --mode ${o.mode}\` separately from \`${cmd.name()}\`.`);
+  if (o.mode !== undefined && cmd.name() !== 'security') throw new UsageError(`--mode sets the mode on its own: run \`npx gatehouse connect security --mode ${o.mode}\` separately from \`${cmd.name()}\`.`);
   return o;
 }
 
@@ -42,10 +42,11 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
       [
         '',
         'Examples:',
-        '  gatehouse connect security --mode client-approval',
-        '  gatehouse connect security clients --watch',
-        '  gatehouse connect security approve Xq3v9KpL     (a unique prefix of 8+ characters is enough)',
-        '  gatehouse connect security approve Xq3v9KpL --for 24h',
+        '  npx gatehouse connect security --mode client-approval',
+        '  npx gatehouse connect security clients --watch',
+        '  npx gatehouse connect security approve --code K7QM-2XWD   (the code the device shows)',
+        '  npx gatehouse connect security approve Xq3v9KpL           (a unique prefix of 8+ characters is enough)',
+        '  npx gatehouse connect security approve Xq3v9KpL --for 24h',
       ].join('\n'),
     )
     .action((_o: Common, cmd: Command) => {
@@ -135,14 +136,15 @@ export function registerSecurityCommands(connect: Command, common: (cmd: Command
   for (const decision of ['approve', 'reject', 'revoke'] as const) {
     const command = common(security.command(decision))
       .description(decisionHelp[decision])
-      .argument('<thumbprint>', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters (one that starts with '-' goes after --: ${decision} -- -AbC…)`);
+      .argument('[thumbprint]', `the client's thumbprint, or a unique prefix of at least ${MIN_PREFIX} characters (one that starts with '-' goes after --: ${decision} -- -AbC…)`)
+      .option('--code <XXXX-XXXX>', decision === 'revoke' ? 'the verification code of the active client to revoke, instead of its thumbprint' : `the verification code the waiting device shows, instead of its thumbprint (exactly one pending client must show it)`);
     if (decision === 'approve') command.option('--for <duration>', 'approve for a time: 1h, 8h, 24h, 7d or 30d (any whole m/h/d up to 30d); then it asks again. Default: until revoked');
-    command.action((thumbprint: string, _o: unknown, cmd: Command) => {
-      const o = optionsOf(cmd) as Common & { for?: string };
+    command.action((thumbprint: string | undefined, _o: unknown, cmd: Command) => {
+      const o = optionsOf(cmd) as Common & { code?: string; for?: string };
       const expiresInSeconds = o.for === undefined ? undefined : parseDuration(o.for, '--for', { minSeconds: 60, maxSeconds: 30 * 86_400, examples: '1h, 8h, 24h, 7d or 30d' });
       const out = createOutput(!!o.json);
       const dataDir = dataDirOf(o.dataDir);
-      run(import('./security').then(({ runDecision }) => runDecision(out, { dataDir, decision, thumbprint, ...(expiresInSeconds !== undefined && { expiresInSeconds }) })));
+      run(import('./security').then(({ runDecision }) => runDecision(out, { dataDir, decision, ...(thumbprint !== undefined && { thumbprint }), ...(o.code !== undefined && { code: o.code }), ...(expiresInSeconds !== undefined && { expiresInSeconds }) })));
     });
   }
 }

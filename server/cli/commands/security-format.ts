@@ -7,8 +7,10 @@ export const modeSentence = (mode: SecurityMode): string =>
 /** Labels and OS names are client-supplied: never let them drive the terminal (C1 controls, bidi overrides). */
 export const printable = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '?');
 
+/** How the owner knows a device: its owner-set name, else the label it gave itself, else its OS. */
 export const clientTitle = (c: ConnectClient): string =>
-  printable(c.client.label ?? c.client.os ?? `Client ${c.clientProofKeyThumbprint.slice(0, 8)}`);
+  // The owner's name for it first, as on the settings page; every CLI line follows.
+  printable(c.name ?? c.client.label ?? c.client.os ?? `Client ${c.clientProofKeyThumbprint.slice(0, 8)}`);
 
 export function ago(iso: string, now: number): string {
   const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
@@ -39,21 +41,45 @@ export function clientLines(clients: ConnectClient[], now: number): string[] {
 
 export const endedSessionsSentence = (n: number): string => `Ended ${n} client session${n === 1 ? '' : 's'}.`;
 
-/** `--watch` without --json: a readable line (or block, for the snapshot) per event. */
-export function eventLines(event: AccessEvent, now: number): string[] {
-  switch (event.type) {
-    case 'snapshot': {
-      const { connectSecurityMode: mode, connectSecurityModeError: error, connectClients: clients } = event.payload;
-      return [
-        `snapshot  ${mode ? modeSentence(mode) : `Connect security mode unreadable: ${error ?? 'unknown value'}`} ${clients.length} client${clients.length === 1 ? '' : 's'}.`,
-        ...clientLines(clients, now).map((line) => `  ${line}`),
-      ];
+/** The wall-clock time a `--watch` line happened, to the second (UTC, as the audit log writes it). */
+export const watchTime = (now: number): string => new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+/**
+ * `--watch` without --json: a readable line (or block, for the snapshot) per change, each with the
+ * time and the device's name. A waiting device re-asks every ~25 s and each ask is an upsert event;
+ * those repeat what was already printed, so only a change of state (or of its name) gets a line.
+ */
+export function createWatchPrinter(now: () => number = Date.now) {
+  // What was last printed per device: its status, name and code.
+  const shown = new Map<string, { status: string; title: string; code: string }>();
+  const remember = (c: ConnectClient) => shown.set(c.clientProofKeyThumbprint, { status: c.status, title: clientTitle(c), code: c.verificationCode });
+  return function eventLines(event: AccessEvent): string[] {
+    const at = watchTime(now());
+    switch (event.type) {
+      case 'snapshot': {
+        const { connectSecurityMode: mode, connectSecurityModeError: error, connectClients: clients } = event.payload;
+        shown.clear();
+        for (const c of clients) remember(c);
+        return [
+          `${at}  snapshot  ${mode ? modeSentence(mode) : `Connect security mode unreadable: ${error ?? 'unknown value'}`} ${clients.length} client${clients.length === 1 ? '' : 's'}.`,
+          ...clientLines(clients, now()).map((line) => `  ${line}`),
+        ];
+      }
+      case 'connectSecurityModeUpdated':
+        return [`${at}  mode      ${modeSentence(event.payload.mode)}`];
+      case 'connectClientUpserted': {
+        const c = event.payload;
+        const before = shown.get(c.clientProofKeyThumbprint);
+        if (before && before.status === c.status && before.title === clientTitle(c)) return [];
+        remember(c);
+        return [`${at}  ${c.status.padEnd(8)}  "${clientTitle(c)}" (code ${c.verificationCode})  ${clientDetails(c, now())}  ${c.clientProofKeyThumbprint}`];
+      }
+      case 'connectClientRemoved': {
+        const t = event.payload.clientProofKeyThumbprint;
+        const before = shown.get(t);
+        shown.delete(t);
+        return [`${at}  removed   ${before ? `"${before.title}" (code ${before.code})  ` : ''}${t}`];
+      }
     }
-    case 'connectSecurityModeUpdated':
-      return [`mode      ${modeSentence(event.payload.mode)}`];
-    case 'connectClientUpserted':
-      return [`client    ${clientLines([event.payload], now)[0]}`];
-    case 'connectClientRemoved':
-      return [`removed   ${event.payload.clientProofKeyThumbprint}`];
-  }
+  };
 }

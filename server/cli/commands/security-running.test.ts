@@ -19,6 +19,8 @@ let dir: string;
 const cli = (...args: string[]) => runCli([...args, '--data-dir', dir]);
 /** Relative times: a loaded machine may take a few seconds between seeding and printing. */
 const RECENT = '(just now|\\d+s ago)';
+/** A --watch line's time: ISO-8601 UTC to the second. */
+const TIME = '\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ';
 const statusOf = (t: string) => findActiveClient(env.deps.db, t)?.status;
 
 beforeAll(async () => {
@@ -52,7 +54,7 @@ describe('connect security with a running environment', { timeout: 90_000 }, () 
     expect(broken.code).toBe(1);
     expect(broken.stdout).toBe('');
     expect(broken.stderr).toBe(
-      'gatehouse: The stored Connect security mode "open-to-all" is not a known mode. Reset it with `gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.\n',
+      'gatehouse: The stored Connect security mode "open-to-all" is not a known mode. Reset it with `npx gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.\n',
     );
     expect(await cli('connect', 'security', '--mode', 'account', '--json')).toEqual({ code: 0, stdout: '{"mode":"account","endedSessions":0}\n', stderr: '' });
     expect(listAudit(env.deps)[0]).toMatchObject({ actor: 'cli', detail: { from: null, to: 'account' } });
@@ -98,9 +100,9 @@ describe('connect security with a running environment', { timeout: 90_000 }, () 
       cli('connect', 'security', 'revoke', vj, '--json'),
     ]);
     expect(results.slice(0, 3)).toEqual([
-      { code: 0, stdout: `Approved Connect client ${a}.\n`, stderr: '' },
-      { code: 0, stdout: `Rejected Connect client ${r}.\nEnded 2 client sessions.\n`, stderr: '' },
-      { code: 0, stdout: `Revoked Connect client ${v}.\nEnded 1 client session.\n`, stderr: '' },
+      { code: 0, stdout: `Approved Connect client "Phone" (code ${verificationCodeOf(a)}, ${a}).\n`, stderr: '' },
+      { code: 0, stdout: `Rejected Connect client "Phone" (code ${verificationCodeOf(r)}, ${r}).\nEnded 2 client sessions.\n`, stderr: '' },
+      { code: 0, stdout: `Revoked Connect client "Phone" (code ${verificationCodeOf(v)}, ${v}).\nEnded 1 client session.\n`, stderr: '' },
     ]);
     const [approved, rejected, revoked] = results.slice(3).map((res) => (expect(res.code).toBe(0), JSON.parse(res.stdout)));
     expect(approved).toEqual({ client: expect.objectContaining({ clientProofKeyThumbprint: aj, status: 'approved', approvedAt: expect.any(String) }), endedSessions: 0 });
@@ -127,9 +129,9 @@ describe('connect security with a running environment', { timeout: 90_000 }, () 
     expect(ambiguous.code).toBe(2);
     expect(ambiguous.stdout).toBe('');
     expect(ambiguous.stderr).toMatch(/^gatehouse: "Ambiguous" matches 2 Connect clients: .+\. Give more characters of the thumbprint\.\n$/);
-    expect(ambiguous.stderr).toContain(`${a} (pending, Tablet)`);
-    expect(ambiguous.stderr).toContain(`${b} (pending, Client Ambiguou)`);
-    expect(short).toEqual({ code: 2, stdout: '', stderr: 'gatehouse: "Ambig" is too short: give at least 8 characters of the thumbprint (see `gatehouse connect security clients`).\n' });
+    expect(ambiguous.stderr).toContain(`${a} (pending, Tablet, ${verificationCodeOf(a)})`);
+    expect(ambiguous.stderr).toContain(`${b} (pending, Client Ambiguou, ${verificationCodeOf(b)})`);
+    expect(short).toEqual({ code: 2, stdout: '', stderr: 'gatehouse: "Ambig" is too short: give at least 8 characters of the thumbprint (see `npx gatehouse connect security clients`), or --code XXXX-XXXX.\n' });
     expect([statusOf(a), statusOf(b)]).toEqual(['pending', 'pending']);
   });
 
@@ -142,7 +144,7 @@ describe('connect security with a running environment', { timeout: 90_000 }, () 
     const snapshot = JSON.parse(firstJson) as AccessEvent;
     expect(snapshot.type).toBe('snapshot');
     if (snapshot.type === 'snapshot') expect(snapshot.payload.connectClients).toContainEqual(expect.objectContaining({ clientProofKeyThumbprint: t, status: 'pending' }));
-    expect(firstHuman).toMatch(/^snapshot  Connect uses account-wide access\. \d+ clients\.$/);
+    expect(firstHuman).toMatch(new RegExp(`^${TIME}  snapshot  Connect uses account-wide access\\. \\d+ clients\\.$`));
     expect(await humanWatch.waitForLine((l) => l.startsWith(`  ${t}`))).toMatch(new RegExp(`^  ${t}  pending   New tablet +${verificationCodeOf(t)}  tablet, requested ${RECENT}$`));
 
     expect(await cli('connect', 'security', 'approve', t.slice(0, 8))).toMatchObject({ code: 0 });
@@ -153,12 +155,12 @@ describe('connect security with a running environment', { timeout: 90_000 }, () 
     const approved = JSON.parse(approvedLine) as AccessEvent;
     expect(Object.keys(approved)).toEqual(['revision', 'type', 'payload']);
     expect(approved.revision).toBeGreaterThan(snapshot.revision);
-    expect(await humanWatch.waitForLine((l) => l.includes(t) && l.startsWith('client'))).toMatch(new RegExp(`^client    ${t}  approved  New tablet  ${verificationCodeOf(t)}  tablet, approved ${RECENT}, not connected yet$`));
+    expect(await humanWatch.waitForLine((l) => l.includes(t) && l.includes('  approved  '))).toMatch(new RegExp(`^${TIME}  approved  "New tablet" \\(code ${verificationCodeOf(t)}\\)  tablet, approved ${RECENT}, not connected yet  ${t}$`));
 
     setSecurityMode(env.deps, 'client-approval', 'web');
     await Promise.all([
       jsonWatch.waitForLine((l) => l === JSON.stringify({ revision: approved.revision + 1, type: 'connectSecurityModeUpdated', payload: { mode: 'client-approval' } })),
-      humanWatch.waitForLine((l) => l === 'mode      Connect client approval is required.'),
+      humanWatch.waitForLine((l) => new RegExp(`^${TIME}  mode      Connect client approval is required\\.$`).test(l)),
     ]);
 
     const [jsonResult, humanResult] = await Promise.all([jsonWatch.interrupt(), humanWatch.interrupt()]);

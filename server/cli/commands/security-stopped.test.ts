@@ -58,7 +58,7 @@ describe('connect security with no running environment', { timeout: 90_000 }, ()
       stdout: '',
       stderr:
         READ_NOTE +
-        'gatehouse: The stored Connect security mode "wide-open" is not a known mode. Reset it with `gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.\n',
+        'gatehouse: The stored Connect security mode "wide-open" is not a known mode. Reset it with `npx gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.\n',
     });
     expect(await cli('connect', 'security', '--mode', 'client-approval')).toEqual({ code: 0, stdout: 'Connect client approval is required.\n', stderr: WRITE_NOTE });
     await withDb(({ deps }) => expect(listAudit(deps)[0]).toMatchObject({ actor: 'cli', detail: { from: null, to: 'client-approval' } }));
@@ -88,10 +88,10 @@ describe('connect security with no running environment', { timeout: 90_000 }, ()
       cli('connect', 'security', 'revoke', v.slice(0, 13)),
       cli('connect', 'security', 'revoke', vj, '--json'),
     ]);
-    expect(approved).toEqual({ code: 0, stdout: `Approved Connect client ${a}.\n`, stderr: WRITE_NOTE });
+    expect(approved).toEqual({ code: 0, stdout: `Approved Connect client "Client OfflineA" (code ${verificationCodeOf(a)}, ${a}).\n`, stderr: WRITE_NOTE });
     expect(rejected).toMatchObject({ code: 0, stderr: WRITE_NOTE });
     expect(JSON.parse(rejected.stdout)).toEqual({ client: expect.objectContaining({ clientProofKeyThumbprint: r, status: 'rejected' }), endedSessions: 1 });
-    expect(revoked).toEqual({ code: 0, stdout: `Revoked Connect client ${v}.\nEnded 1 client session.\n`, stderr: WRITE_NOTE });
+    expect(revoked).toEqual({ code: 0, stdout: `Revoked Connect client "Client OfflineR" (code ${verificationCodeOf(v)}, ${v}).\nEnded 1 client session.\n`, stderr: WRITE_NOTE });
     expect(revokedJson).toEqual({ code: 0, stdout: '{"revoked":true,"endedSessions":0}\n', stderr: WRITE_NOTE });
     await withDb(({ deps }) => {
       expect([a, r, v, vj].map((t) => findActiveClient(deps.db, t)?.status)).toEqual(['approved', 'rejected', undefined, undefined]);
@@ -118,14 +118,14 @@ describe('connect security with no running environment', { timeout: 90_000 }, ()
     ]);
     expect(unknown).toEqual({ code: 3, stdout: '', stderr: 'gatehouse: No active Connect client found for Unknown1.\n' });
     expect(ambiguous.code).toBe(2);
-    expect(ambiguous.stderr).toContain(`"TwinPrefix" matches 2 Connect clients: ${thumbprintWith('TwinPrefix1')} (pending, Client TwinPref), ${thumbprintWith('TwinPrefix2')} (pending, Client TwinPref). Give more characters`);
+    expect(ambiguous.stderr).toContain(`"TwinPrefix" matches 2 Connect clients: ${thumbprintWith('TwinPrefix1')} (pending, Client TwinPref, ${verificationCodeOf(thumbprintWith('TwinPrefix1'))}), ${thumbprintWith('TwinPrefix2')} (pending, Client TwinPref, ${verificationCodeOf(thumbprintWith('TwinPrefix2'))}). Give more characters`);
     expect(notThumbprint).toMatchObject({ code: 2, stderr: expect.stringContaining('"not/a/thumbprint" is not a thumbprint') });
     expect(badMode).toMatchObject({ code: 2, stderr: expect.stringContaining("argument 'open' is invalid. Allowed choices are account, client-approval.") });
-    expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining("missing required argument 'thumbprint'") });
+    expect(missing).toMatchObject({ code: 2, stderr: 'gatehouse: Say which client to approve: its thumbprint (or 8+ characters of it), or --code XXXX-XXXX — one of the two.\n' });
     expect(watch).toEqual({
       code: 1,
       stdout: '',
-      stderr: `gatehouse: --watch needs a running environment, and none is recorded in ${dir}. Start it with \`gatehouse start\` (or \`gatehouse env start\`), or pass the --data-dir it runs on.\n`,
+      stderr: `gatehouse: --watch needs a running environment, and none is recorded in ${dir}. Start it with \`npx gatehouse start\` (or \`npx gatehouse env start\`), or pass the --data-dir it runs on.\n`,
     });
     expect(noData).toMatchObject({ code: 1, stderr: expect.stringMatching(/^gatehouse: No environment data in .*nothing-here\. Start one with/) });
 
@@ -143,12 +143,13 @@ describe('connect security with no running environment', { timeout: 90_000 }, ()
     const [top, security, approve] = await Promise.all([runCli(['--help']), runCli(['connect', 'security', '--help']), runCli(['connect', 'security', 'approve', '--help'])]);
     expect(top.code).toBe(0);
     expect(top.stdout).toContain('Let your own devices into your own machine, and nobody else.');
-    expect(top.stdout).toContain('gatehouse connect security clients --watch');
+    expect(top.stdout).toContain('npx gatehouse connect security clients --watch');
     expect(security.code).toBe(0);
-    for (const text of ['--mode <mode>', '--json', '--data-dir <dir>', 'clients [options]', 'approve [options] <thumbprint>', 'reject [options] <thumbprint>', 'revoke [options] <thumbprint>']) {
+    for (const text of ['--mode <mode>', '--json', '--data-dir <dir>', 'clients [options]', 'approve [options] [thumbprint]', 'reject [options] [thumbprint]', 'revoke [options] [thumbprint]', 'approve --code K7QM-2XWD']) {
       expect(security.stdout).toContain(text);
     }
     expect(approve.stdout).toContain('a unique prefix of at least 8');
+    expect(approve.stdout).toContain('--code <XXXX-XXXX>');
   });
 
   it('prints the audit log from its typed details, newest first, and as JSON', async () => {

@@ -146,7 +146,7 @@ export function fromTrpcError(error: unknown, url: string, dataDir: string): Err
   const code = (error.data as { code?: string } | undefined)?.code;
   if (!code) {
     const cause = error.cause instanceof Error ? (error.cause.cause instanceof Error ? error.cause.cause.message : error.cause.message) : error.message;
-    return new CliError(`Could not reach the environment at ${url} (${cause}). Is it still running? Start it with \`gatehouse start\`, or stop it so the CLI can use the database directly.`);
+    return new CliError(`Could not reach the environment at ${url} (${cause}). Is it still running? Start it with \`npx gatehouse start\`, or stop it so the CLI can use the database directly.`);
   }
   if (code === 'NOT_FOUND') return new CliError(error.message, EXIT.notFound);
   if (code === 'UNAUTHORIZED' || code === 'FORBIDDEN') {

@@ -4,7 +4,7 @@ import { CliError, findRunningEnv } from '../env-access';
 import { createOwnerClient } from '../../env/owner/owner-client';
 import { EXIT } from '../options';
 import type { Output } from '../output';
-import { eventLines } from './security-format';
+import { createWatchPrinter } from './security-format';
 import { fromTrpcError, recordedEnvUrl } from './security-target';
 
 /** Prints the snapshot, then each event as it arrives, until SIGINT/SIGTERM (exit 0). */
@@ -14,12 +14,13 @@ export async function runWatch(out: Output, opts: { dataDir: string }): Promise<
     const tried = recordedEnvUrl(opts.dataDir);
     throw new CliError(
       `--watch needs a running environment, and ${tried ? `none answered at ${tried}` : `none is recorded in ${opts.dataDir}`}. ` +
-        'Start it with `gatehouse start` (or `gatehouse env start`), or pass the --data-dir it runs on.',
+        'Start it with `npx gatehouse start` (or `npx gatehouse env start`), or pass the --data-dir it runs on.',
     );
   }
   const { url } = running;
   const client = createOwnerClient(url, running.adminToken, 'cli');
   out.note(`Watching access events at ${url} (Ctrl+C to stop).`);
+  const eventLines = createWatchPrinter();
 
   return new Promise<number>((resolve, reject) => {
     let lost = false;
@@ -38,7 +39,7 @@ export async function runWatch(out: Output, opts: { dataDir: string }): Promise<
       onData: ({ data }) => {
         const event: AccessEvent = data;
         out.data({ revision: event.revision, type: event.type, payload: event.payload });
-        for (const line of eventLines(event, Date.now())) out.line(line);
+        for (const line of eventLines(event)) out.line(line);
       },
       onError: (error) => finish(fromTrpcError(error, url, opts.dataDir)),
       // The link reconnects by itself (resuming from the last event id); say so once per outage.

@@ -2,7 +2,8 @@
 // (SPEC §8); their flags and help are in security-commands.ts.
 import { spell } from '../duration';
 import { actorLabel, describeAuditEntry } from '../../../shared/audit-text';
-import type { SecurityMode } from '../../../shared/contracts';
+import type { ConnectClient, SecurityMode } from '../../../shared/contracts';
+import { CODE_ALPHABET } from '../../../shared/verification-code';
 import { CliError, EXIT, UsageError } from '../options';
 import type { Output } from '../output';
 import { MIN_PREFIX, type Decision } from './security-commands';
@@ -45,38 +46,73 @@ export async function runClients(out: Output, opts: { dataDir: string }): Promis
   }
 }
 
-/** A full thumbprint or a unique prefix of at least 8 characters → the full thumbprint. */
-export async function resolveThumbprint(target: SecurityTarget, given: string): Promise<string> {
+/** A full thumbprint or a unique prefix of at least 8 characters → that active client. */
+export async function resolveClient(target: SecurityTarget, given: string): Promise<ConnectClient> {
   if (!/^[A-Za-z0-9_-]+$/.test(given) || given.length > THUMBPRINT_LENGTH) {
     throw new UsageError(`"${printable(given)}" is not a thumbprint: expected up to ${THUMBPRINT_LENGTH} base64url characters (A–Z, a–z, 0–9, - and _).`);
   }
   if (given.length < MIN_PREFIX) {
-    throw new UsageError(`"${given}" is too short: give at least ${MIN_PREFIX} characters of the thumbprint (see \`gatehouse connect security clients\`).`);
+    throw new UsageError(`"${given}" is too short: give at least ${MIN_PREFIX} characters of the thumbprint (see \`npx gatehouse connect security clients\`), or --code XXXX-XXXX.`);
   }
   const matches = await target.findByPrefix(given);
   const exact = matches.find((c) => c.clientProofKeyThumbprint === given);
-  if (exact) return exact.clientProofKeyThumbprint;
+  if (exact) return exact;
   const [only, ...others] = matches;
   if (!only) throw new CliError(`No active Connect client found for ${given}.`, EXIT.notFound);
   if (others.length > 0) {
-    const shown = matches.slice(0, 10).map((c) => `${c.clientProofKeyThumbprint} (${c.status}, ${clientTitle(c)})`);
-    const more = matches.length > shown.length ? ` and ${matches.length - shown.length} more` : '';
-    throw new UsageError(`"${given}" matches ${matches.length} Connect clients: ${shown.join(', ')}${more}. Give more characters of the thumbprint.`);
+    throw new UsageError(`"${given}" matches ${matches.length} Connect clients: ${listed(matches)}. Give more characters of the thumbprint.`);
   }
-  return only.clientProofKeyThumbprint;
+  return only;
+}
+
+const listed = (clients: ConnectClient[]): string => {
+  const shown = clients.slice(0, 10).map((c) => `${c.clientProofKeyThumbprint} (${c.status}, ${clientTitle(c)}, ${c.verificationCode})`);
+  return `${shown.join(', ')}${clients.length > shown.length ? ` and ${clients.length - shown.length} more` : ''}`;
+};
+
+/** `XXXX-XXXX` as a device shows it; case, spaces and the dash are forgiven. */
+export function normalizeCode(given: string): string {
+  const compact = given.toUpperCase().replace(/[\s-]/g, '');
+  if (compact.length !== 8 || [...compact].some((ch) => !CODE_ALPHABET.includes(ch))) {
+    throw new UsageError(`"${printable(given)}" is not a verification code: it is 8 characters from ${CODE_ALPHABET}, written XXXX-XXXX, as the device shows it.`);
+  }
+  return `${compact.slice(0, 4)}-${compact.slice(4)}`;
+}
+
+/** Which clients a code may pick: approve and reject answer a device that is asking; revoke ends any active one. */
+const codeCandidates: Record<Decision, (c: ConnectClient) => boolean> = {
+  approve: (c) => c.status === 'pending',
+  reject: (c) => c.status === 'pending',
+  revoke: () => true,
+};
+
+/** The one client that a decision by verification code means; none or several is a clear error. */
+export async function resolveByCode(target: SecurityTarget, given: string, decision: Decision): Promise<ConnectClient> {
+  const code = normalizeCode(given);
+  const matches = (await target.listClients()).filter((c) => c.verificationCode === code && codeCandidates[decision](c));
+  const which = decision === 'revoke' ? 'active' : 'pending';
+  const [only, ...others] = matches;
+  if (!only) throw new CliError(`No ${which} Connect client shows the code ${code}. Check the code on the device, or list them with \`npx gatehouse connect security clients\`.`, EXIT.notFound);
+  if (others.length > 0) throw new UsageError(`${matches.length} ${which} Connect clients show the code ${code}: ${listed(matches)}. Give the thumbprint instead.`);
+  return only;
 }
 
 const pastTense: Record<Decision, string> = { approve: 'Approved', reject: 'Rejected', revoke: 'Revoked' };
 
-export async function runDecision(out: Output, opts: { dataDir: string; decision: Decision; thumbprint: string; expiresInSeconds?: number }): Promise<number> {
+export async function runDecision(out: Output, opts: { dataDir: string; decision: Decision; thumbprint?: string; code?: string; expiresInSeconds?: number }): Promise<number> {
+  if ((opts.thumbprint === undefined) === (opts.code === undefined)) {
+    throw new UsageError(`Say which client to ${opts.decision}: its thumbprint (or 8+ characters of it), or --code XXXX-XXXX — one of the two.`);
+  }
   const target = await openSecurityTarget(opts.dataDir);
   try {
-    const thumbprint = await resolveThumbprint(target, opts.thumbprint);
+    const client = opts.code !== undefined ? await resolveByCode(target, opts.code, opts.decision) : await resolveClient(target, opts.thumbprint!);
+    const thumbprint = client.clientProofKeyThumbprint;
     const result = opts.decision === 'approve' ? await target.approve(thumbprint, opts.expiresInSeconds) : await target[opts.decision](thumbprint);
     if (target.via === 'database') out.note(DIRECT_WRITE_NOTE);
     out.data(result);
     const until = 'client' in result && result.client.approvalExpiresAt ? ` until ${result.client.approvalExpiresAt} (${spell(opts.expiresInSeconds ?? 0)}); then it asks again` : '';
-    out.line(`${pastTense[opts.decision]} Connect client ${thumbprint}${until}.`);
+    // The device as the owner knows it (its name and the code it shows), then the thumbprint for scripts.
+    out.line(`${pastTense[opts.decision]} Connect client "${clientTitle('client' in result ? result.client : client)}" (code ${client.verificationCode}, ${thumbprint})${until}.`);
     // Approving never ends sessions (SPEC §5.2); rejecting and revoking say how many they ended.
     if (opts.decision !== 'approve') out.line(endedSessionsSentence(result.endedSessions));
     return EXIT.ok;
@@ -107,7 +143,7 @@ export async function runAudit(out: Output, opts: { dataDir: string; limit: numb
 export async function runSetApprover(out: Output, opts: { dataDir: string; thumbprint: string; approver: boolean }): Promise<number> {
   const target = await openSecurityTarget(opts.dataDir);
   try {
-    const thumbprint = await resolveThumbprint(target, opts.thumbprint);
+    const thumbprint = (await resolveClient(target, opts.thumbprint)).clientProofKeyThumbprint;
     const result = await target.setApprover(thumbprint, opts.approver);
     if (target.via === 'database') out.note(DIRECT_WRITE_NOTE);
     out.data(result);

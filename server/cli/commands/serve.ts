@@ -1,5 +1,9 @@
 // Long-running commands: `gatehouse start`, `gatehouse env start`, `gatehouse relay start`.
+// With --json each prints one JSON object (its URLs and ids) on stdout once it is ready; its logs
+// (tunnel status, request lines) then go to stderr, so stdout holds exactly that object.
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import pino, { type DestinationStream } from 'pino';
 import { startEnvironment, type EnvRuntime } from '../../env/env-app';
 import { readRelayLink, type RelayLink } from '../../env/link/link.service';
 import { CliError } from '../options';
@@ -19,32 +23,86 @@ function untilSignal(): Promise<string> {
   });
 }
 
-function announceEnv(env: EnvRuntime) {
-  console.log(`Environment   ${env.publicUrl}   (id ${env.environmentId})`);
-  console.log(`Data          ${env.dataDir}`);
+/** Human lines on stdout, or (with --json) nothing there but the one object `ready` prints. */
+function announcer(json: boolean) {
+  return {
+    json,
+    line: (text = '') => void (json || console.log(text)),
+    /** Logs that run on: stdout for people, stderr under --json. */
+    log: (text: string) => void (json ? console.error(text) : console.log(text)),
+    ready: (value: Record<string, unknown>) => void (json && process.stdout.write(`${JSON.stringify(value)}\n`)),
+    /** Where one JSON line per request goes. */
+    requestLog: (): true | DestinationStream => (json ? pino.destination({ dest: 2, sync: false }) : true),
+  };
+}
+type Announcer = ReturnType<typeof announcer>;
+
+/**
+ * A port someone else holds is the usual first-run failure (another Gatehouse, an old one still
+ * running): say which port and which flags pick others, instead of Node's `listen EADDRINUSE`.
+ */
+async function listening<T>(what: string, flags: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { port?: number; address?: string };
+    if (e.code === 'EADDRINUSE') {
+      throw new CliError(`The ${what} port ${e.address ?? '127.0.0.1'}:${e.port ?? '?'} is already in use (another Gatehouse still running?). Stop that one, or pick other ports: ${flags} (0 picks a free one).`);
+    }
+    if (e.code === 'EACCES' && e.port !== undefined) throw new CliError(`Not allowed to listen on port ${e.port} (ports below 1024 need privileges). Pick another: ${flags}.`);
+    throw error;
+  }
+}
+
+function announceEnv(a: Announcer, env: EnvRuntime) {
+  a.line(`Environment   ${env.publicUrl}   (id ${env.environmentId})`);
+  a.line(`Data          ${env.dataDir}`);
   if (env.previousEnvironmentId) {
-    console.log(`Note          the environment id is now derived from its key (was ${env.previousEnvironmentId}); the old relay link was dropped: link again.`);
+    const note = `the environment id is now derived from its key (was ${env.previousEnvironmentId}); the old relay link was dropped: link again.`;
+    if (a.json) console.error(`Note: ${note}`);
+    else a.line(`Note          ${note}`);
   }
 }
 
 /** Where devices reach the environment through the relay. */
-function announceRouted(link: RelayLink) {
-  if (link.routedEndpoint) console.log(`Endpoint      ${link.routedEndpoint}   (through the relay's tunnel)`);
-  if (link.deviceOrigin) console.log(`Device page   ${link.deviceOrigin}/device   (through the relay)`);
+function announceRouted(a: Announcer, link: RelayLink) {
+  if (link.routedEndpoint) a.line(`Endpoint      ${link.routedEndpoint}   (through the relay's tunnel)`);
+  if (link.deviceOrigin) a.line(`Device page   ${link.deviceOrigin}/device   (through the relay)`);
 }
 
-function announceLogin(env: EnvRuntime) {
-  console.log('');
-  console.log('Owner login (one use, valid 10 minutes):');
-  console.log(`  ${env.loginUrl()}`);
-  console.log('  A new link any time: npm run gatehouse -- owner login-url');
+function announceLogin(a: Announcer, loginUrl: string) {
+  a.line('');
+  a.line('Owner login (one use, valid 10 minutes):');
+  a.line(`  ${loginUrl}`);
+  a.line('  A new link any time: npx gatehouse owner login-url');
 }
 
-export async function runStart(opts: { dataDir: string; envPort: number; relayPort: number; allowPrivateWebhooks?: boolean }): Promise<number> {
-  const relay: RelayRuntime = await startRelay({ dataDir: relayDataDir(opts.dataDir), port: opts.relayPort, devIssuer: true, environmentHostSuffix: 'localhost' });
+/** What --json prints for an environment: the same facts as the human banner. */
+function envFacts(env: EnvRuntime, link: RelayLink | null, loginUrl: string) {
+  return {
+    environmentId: env.environmentId,
+    environmentUrl: env.publicUrl,
+    dataDir: env.dataDir,
+    relayUrl: link?.relayUrl ?? null,
+    accountId: link?.accountId ?? null,
+    endpoint: link?.routedEndpoint ?? null,
+    devicePageUrl: link?.deviceOrigin ? `${link.deviceOrigin}/device` : null,
+    settingsUrl: `${env.publicUrl}/settings/connections`,
+    loginUrl,
+  };
+}
+
+export async function runStart(opts: { dataDir: string; envPort: number; relayPort: number; json?: boolean; allowPrivateWebhooks?: boolean }): Promise<number> {
+  const a = announcer(!!opts.json);
+  const portFlags = '--env-port N --relay-port N';
+  const relay: RelayRuntime = await listening('relay', portFlags, () =>
+    startRelay({ dataDir: relayDataDir(opts.dataDir), port: opts.relayPort, devIssuer: true, environmentHostSuffix: 'localhost' }),
+  );
   let env: EnvRuntime;
   try {
-    env = await startEnvironment({ dataDir: opts.dataDir, port: opts.envPort, connectOrigins: [relay.publicUrl], allowPrivateWebhooks: !!opts.allowPrivateWebhooks });
+    env = await listening('environment', portFlags, () =>
+      startEnvironment({ dataDir: opts.dataDir, port: opts.envPort, connectOrigins: [relay.publicUrl], tunnel: { log: a.log }, allowPrivateWebhooks: !!opts.allowPrivateWebhooks }),
+    );
   } catch (error) {
     await relay.close();
     throw error;
@@ -57,31 +115,43 @@ export async function runStart(opts: { dataDir: string; envPort: number; relayPo
   if (deviceOrigin) relay.allowOrigin(deviceOrigin);
   writeRuntimeInfo(opts.dataDir, { pid: process.pid, url: env.publicUrl, environmentId: env.environmentId, relayUrl: relay.publicUrl });
 
-  console.log('Gatehouse is running (embedded default: relay + environment + dev account issuer).');
-  console.log('');
-  announceEnv(env);
-  console.log(`Relay         ${relay.publicUrl}   (dev issuer at ${relay.publicUrl}/dev-issuer)`);
-  console.log(`Linked        account "${link.accountId}"`);
-  announceRouted(link);
-  console.log(`Settings      ${env.publicUrl}/settings/connections   (owner only: never through the relay)`);
-  announceLogin(env);
-  console.log('');
-  console.log('Connect a client from another terminal (sign in first, any username):');
-  console.log(`  npm run gatehouse -- login --relay ${relay.publicUrl}`);
-  console.log(`  npm run gatehouse -- client connect --environment ${env.environmentId} --relay ${relay.publicUrl}`);
-  console.log('');
-  console.log('Press Ctrl+C to stop.');
+  const loginUrl = env.loginUrl();
+  a.ready({ ...envFacts(env, link, loginUrl), devIssuerUrl: `${relay.publicUrl}/dev-issuer` });
+  a.line('Gatehouse is running (embedded default: relay + environment + dev account issuer).');
+  a.line('');
+  announceEnv(a, env);
+  a.line(`Relay         ${relay.publicUrl}   (dev issuer at ${relay.publicUrl}/dev-issuer)`);
+  a.line(`Linked        account "${link.accountId}"`);
+  announceRouted(a, link);
+  a.line(`Settings      ${env.publicUrl}/settings/connections   (owner only: never through the relay)`);
+  announceLogin(a, loginUrl);
+  a.line('');
+  a.line('Connect a client from another terminal (sign in first, any username):');
+  a.line(`  npx gatehouse login --relay ${relay.publicUrl}`);
+  a.line(`  npx gatehouse client connect --data-dir ${opts.dataDir}`);
+  a.line('');
+  a.line('Press Ctrl+C to stop.');
 
   await untilSignal();
-  console.log('\nStopping…');
+  a.log('\nStopping…');
   clearRuntimeInfo(opts.dataDir);
   await env.close();
   await relay.close();
   return 0;
 }
 
-export async function runEnvStart(opts: { dataDir: string; port: number; publicUrl?: string; relay?: string; account?: string; idToken?: string; allowPrivateWebhooks?: boolean }): Promise<number> {
-  const env = await startEnvironment({ dataDir: opts.dataDir, port: opts.port, ...(opts.publicUrl && { publicUrl: opts.publicUrl }), allowPrivateWebhooks: !!opts.allowPrivateWebhooks });
+export async function runEnvStart(opts: { dataDir: string; port: number; publicUrl?: string; relay?: string; account?: string; idToken?: string; json?: boolean; allowPrivateWebhooks?: boolean }): Promise<number> {
+  const a = announcer(!!opts.json);
+  const env = await listening('environment', '--port N', () =>
+    startEnvironment({
+      dataDir: opts.dataDir,
+      port: opts.port,
+      ...(opts.publicUrl && { publicUrl: opts.publicUrl }),
+      allowPrivateWebhooks: !!opts.allowPrivateWebhooks,
+      tunnel: { log: a.log },
+      requestLog: a.requestLog(), // one JSON line per request, as the relay writes
+    }),
+  );
   let link = readRelayLink(env.deps);
   try {
     if (opts.relay && link?.relayUrl !== opts.relay.replace(/\/+$/, '')) {
@@ -99,12 +169,14 @@ export async function runEnvStart(opts: { dataDir: string; port: number; publicU
     throw error;
   }
   writeRuntimeInfo(opts.dataDir, { pid: process.pid, url: env.publicUrl, environmentId: env.environmentId, relayUrl: link?.relayUrl ?? null });
-  console.log('Gatehouse environment is running.');
-  announceEnv(env);
-  console.log(link ? `Linked        relay ${link.relayUrl}, account "${link.accountId}"` : 'Linked        no — run: gatehouse env start --relay URL --account NAME (or gatehouse connect link)');
-  if (link) announceRouted(link);
-  console.log(`Listening     ${env.publicUrl} for its owner (settings page, CLI); devices come through the relay`);
-  announceLogin(env);
+  const loginUrl = env.loginUrl();
+  a.ready(envFacts(env, link, loginUrl));
+  a.line('Gatehouse environment is running.');
+  announceEnv(a, env);
+  a.line(link ? `Linked        relay ${link.relayUrl}, account "${link.accountId}"` : 'Linked        no — run: npx gatehouse env start --relay URL --account NAME (or npx gatehouse connect link)');
+  if (link) announceRouted(a, link);
+  a.line(`Listening     ${env.publicUrl} for its owner (settings page, CLI); devices come through the relay`);
+  announceLogin(a, loginUrl);
   await untilSignal();
   clearRuntimeInfo(opts.dataDir);
   await env.close();
@@ -125,35 +197,56 @@ export async function runRelayStart(opts: {
   internalUrl?: string;
   internalSecretFile?: string;
   metricsListen?: { host: string; port: number };
+  trustedProxies?: string[];
+  json?: boolean;
 }): Promise<number> {
-  const relay = await startRelay({
-    ...(opts.internalUrl && { internalUrl: opts.internalUrl, internalSecretFile: opts.internalSecretFile! }),
+  const a = announcer(!!opts.json);
+  const relay = await listening('relay', '--port N (and --internal-url, --metrics-listen)', () =>
+    startRelay({
+      ...(opts.internalUrl && { internalUrl: opts.internalUrl, internalSecretFile: opts.internalSecretFile! }),
+      dataDir: opts.dataDir,
+      port: opts.port,
+      devIssuer: opts.devIssuer,
+      allowedOrigins: opts.allowedOrigins,
+      ...(opts.environmentHostSuffix && { environmentHostSuffix: opts.environmentHostSuffix }),
+      ...(opts.allowPrivateEndpoints && { allowPrivateEndpoints: true }),
+      ...(opts.metricsListen && { metricsListen: opts.metricsListen }),
+      ...(opts.trustedProxies && { trustedProxies: opts.trustedProxies }),
+      requestLog: a.requestLog(), // one JSON line per request
+      ...(opts.databaseUrl && { databaseUrl: opts.databaseUrl }),
+      ...(opts.publicUrl && { publicUrl: opts.publicUrl }),
+      ...(opts.accountIssuer && { accountIssuer: opts.accountIssuer }),
+      ...(opts.accountClientId && { accountClientId: opts.accountClientId }),
+    }),
+  );
+  const bound = relay.server.address() as AddressInfo;
+  // Where it listens, which behind a proxy is not the public URL.
+  const listenUrl = `http://${bound.family === 'IPv6' ? `[${bound.address}]` : bound.address}:${bound.port}`;
+  a.ready({
+    relayUrl: relay.publicUrl,
+    listenUrl,
     dataDir: opts.dataDir,
-    port: opts.port,
-    devIssuer: opts.devIssuer,
-    allowedOrigins: opts.allowedOrigins,
-    ...(opts.environmentHostSuffix && { environmentHostSuffix: opts.environmentHostSuffix }),
-    ...(opts.allowPrivateEndpoints && { allowPrivateEndpoints: true }),
-    ...(opts.metricsListen && { metricsListen: opts.metricsListen }),
-    requestLog: true, // one JSON line per request on stdout
-    ...(opts.databaseUrl && { databaseUrl: opts.databaseUrl }),
-    ...(opts.publicUrl && { publicUrl: opts.publicUrl }),
-    ...(opts.accountIssuer && { accountIssuer: opts.accountIssuer }),
-    ...(opts.accountClientId && { accountClientId: opts.accountClientId }),
+    store: opts.databaseUrl ? 'postgresql' : 'sqlite',
+    internalUrl: relay.internalUrl,
+    devIssuerUrl: relay.devIssuer?.issuer ?? null,
+    tunnelUrl: `${relay.publicUrl.replace(/^http/, 'ws')}/v1/tunnel`,
+    environmentHostSuffix: opts.environmentHostSuffix ?? null,
+    metricsUrl: relay.metricsUrl,
   });
-  console.log('Gatehouse relay is running.');
-  console.log(`Relay         ${relay.publicUrl}`);
-  console.log(`Data          ${opts.dataDir}`);
-  console.log(`Store         ${opts.databaseUrl ? `PostgreSQL ${describeDatabaseUrl(opts.databaseUrl)} (shared by every relay instance on it)` : 'SQLite (embedded, this instance only)'}`);
-  if (relay.internalUrl) console.log(`Internal hop  ${relay.internalUrl} (other relay instances forward to tunnels held here)`);
-  if (relay.devIssuer) console.log(`Dev issuer    ${relay.devIssuer.issuer} (oidc-provider, any username, loopback callers only)`);
-  console.log(`Sign in       npx gatehouse login --relay ${relay.publicUrl}   (clients find the account issuer at ${relay.publicUrl}/.well-known/gatehouse-configuration)`);
-  console.log(`Tunnels       ${relay.publicUrl.replace(/^http/, 'ws')}/v1/tunnel; devices reach environments at ${relay.publicUrl}/e/<environment id>`);
-  if (opts.environmentHostSuffix) console.log(`Device pages  on <label>.${opts.environmentHostSuffix}`);
-  if (relay.metricsUrl) console.log(`Metrics       ${relay.metricsUrl}`);
+  a.line('Gatehouse relay is running.');
+  a.line(`Relay         ${relay.publicUrl}`);
+  if (listenUrl !== relay.publicUrl) a.line(`Listening     ${listenUrl} (the proxy in front of it serves ${relay.publicUrl})`);
+  a.line(`Data          ${opts.dataDir}`);
+  a.line(`Store         ${opts.databaseUrl ? `PostgreSQL ${describeDatabaseUrl(opts.databaseUrl)} (shared by every relay instance on it)` : 'SQLite (embedded, this instance only)'}`);
+  if (relay.internalUrl) a.line(`Internal hop  ${relay.internalUrl} (other relay instances forward to tunnels held here)`);
+  if (relay.devIssuer) a.line(`Dev issuer    ${relay.devIssuer.issuer} (oidc-provider, any username, loopback callers only)`);
+  a.line(`Sign in       npx gatehouse login --relay ${relay.publicUrl}   (clients find the account issuer at ${relay.publicUrl}/.well-known/gatehouse-configuration)`);
+  a.line(`Tunnels       ${relay.publicUrl.replace(/^http/, 'ws')}/v1/tunnel; devices reach environments at ${relay.publicUrl}/e/<environment id>`);
+  if (opts.environmentHostSuffix) a.line(`Device pages  on <label>.${opts.environmentHostSuffix}`);
+  if (relay.metricsUrl) a.line(`Metrics       ${relay.metricsUrl}`);
   const signal = await untilSignal();
   if (signal === 'SIGTERM') {
-    console.log('Draining: environments are asked to move (GOAWAY); open streams may finish.');
+    a.log('Draining: environments are asked to move (GOAWAY); open streams may finish.');
     await relay.drain(10_000);
   }
   await relay.close();

@@ -9,7 +9,7 @@ import { clientSessions, connectClients, connectCredentials, connectSettings } f
 import type { EnvDeps } from '../deps';
 
 export const MODE_RESET_HINT =
-  'Reset it with `gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.';
+  'Reset it with `npx gatehouse connect security --mode client-approval` (or `--mode account`), or with the recovery buttons on the settings page.';
 
 /** The stored mode, or a description of why it cannot be trusted. Never guesses `account`. */
 export function readSecurityModeState(db: EnvDb): { mode: SecurityMode; error: null } | { mode: null; error: string } {

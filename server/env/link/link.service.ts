@@ -36,7 +36,7 @@ export function readRelayLink(deps: Pick<EnvDeps, 'db'>): RelayLink | null {
     try {
       key = Object.freeze(StoredKey.parse(JSON.parse(row.relayPublicKey))) as JWK;
     } catch {
-      throw new DomainError('internal', 'not_linked', 'The stored relay link is unreadable. Run `gatehouse connect unlink` and link again.');
+      throw new DomainError('internal', 'not_linked', 'The stored relay link is unreadable. Run `npx gatehouse connect unlink` and link again.');
     }
     lastParsedKey = { stored: row.relayPublicKey, key };
   }
@@ -54,7 +54,7 @@ export function readRelayLink(deps: Pick<EnvDeps, 'db'>): RelayLink | null {
 export function requireRelayLink(deps: Pick<EnvDeps, 'db'>): RelayLink {
   const link = readRelayLink(deps);
   if (!link) {
-    throw new DomainError('forbidden', 'not_linked', 'This environment is not linked to a relay. Link it with `gatehouse connect link --relay URL --account NAME`.');
+    throw new DomainError('forbidden', 'not_linked', 'This environment is not linked to a relay. Link it with `npx gatehouse connect link --relay URL --account NAME`.');
   }
   return link;
 }

@@ -54,7 +54,7 @@ function invalidCode() {
   return new DomainError(
     'unauthorized',
     'invalid_grant',
-    'This login link is invalid, expired or already used. Get a new one with `gatehouse owner login-url`.',
+    'This login link is invalid, expired or already used. Get a new one with `npx gatehouse owner login-url`.',
   );
 }
 

@@ -33,6 +33,8 @@ export interface TunnelAgentOptions extends LivenessOptions {
   signingKey: SigningKey;
   /** The environment's request handler (the one its own HTTP port serves). */
   handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+  /** Sees every tunnel stream first, refused ones included (the request log). */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
   log?: (line: string) => void;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -64,6 +66,7 @@ export function startTunnelAgent(opts: TunnelAgentOptions) {
 
   const server = http2.createServer({ settings: { maxConcurrentStreams: 2000 }, maxSessionMemory: 64 }, (req: Http2ServerRequest, res: Http2ServerResponse) => {
     markTunnelRequest(req);
+    opts.onRequest?.(req as unknown as IncomingMessage, res as unknown as ServerResponse);
     dropConnectionHeaders(res);
     endStreamWithLastData(res);
     if (refuseOnTunnel(req, res)) return;

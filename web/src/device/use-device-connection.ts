@@ -46,7 +46,7 @@ async function loadContext(): Promise<DeviceContext> {
   if (!res.ok) throw new Error(`The environment did not answer (HTTP ${res.status}).`);
   const config = (await res.json()) as { environmentId?: string; relayUrl?: string | null; ownerPages?: boolean };
   if (!config.environmentId) throw new Error('The environment did not say who it is.');
-  if (!config.relayUrl) throw new Error('This environment is not linked to a relay yet. Link it first: gatehouse connect link --relay URL --account NAME');
+  if (!config.relayUrl) throw new Error('This environment is not linked to a relay yet. Link it first: npx gatehouse connect link --relay URL --account NAME');
   const identity = await deviceIdentity();
   const signer = await createDpopSigner(identity.keyPair);
   return {
