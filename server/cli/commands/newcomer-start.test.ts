@@ -60,7 +60,7 @@ describe('gatehouse start --json, then client connect from the same data directo
   });
 
   it('client connect needs no --environment or --relay: the data directory names both; account mode shows no code', async () => {
-    const result = await runCli(['client', 'connect', '--data-dir', data, '--key-file', join(dir, 'account-key.json')]);
+    const result = await runCli(['client', 'connect', '--account', 'owner', '--data-dir', data, '--key-file', join(dir, 'account-key.json')]);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`Relay ${facts.relayUrl} (the one the environment running on ${data} uses).`);
     expect(result.stdout).toContain(`Connected to ${facts.environmentId} at ${facts.endpoint}.`);
@@ -69,13 +69,13 @@ describe('gatehouse start --json, then client connect from the same data directo
     const whoami = /^whoami {8}(.*)$/m.exec(result.stdout)?.[1] ?? '';
     expect(whoami).toMatch(new RegExp(`^client \\S{43}, scopes environment:use, session expires ${ISO.source}$`));
     expect(whoami).not.toMatch(/\d{13}/); // no epoch milliseconds in text
-    const json = await runCli(['client', 'connect', '--data-dir', data, '--key-file', join(dir, 'account-key.json'), '--json']);
+    const json = await runCli(['client', 'connect', '--account', 'owner', '--data-dir', data, '--key-file', join(dir, 'account-key.json'), '--json']);
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ status: 'authorized', whoami: { environmentId: facts.environmentId, expiresAt: expect.any(Number) } });
   });
 
   it('a relay the environment is not linked to is named in the error', async () => {
-    const result = await runCli(['client', 'connect', '--data-dir', data, '--relay', otherRelay.publicUrl, '--key-file', join(dir, 'other-key.json')]);
+    const result = await runCli(['client', 'connect', '--account', 'owner', '--data-dir', data, '--relay', otherRelay.publicUrl, '--key-file', join(dir, 'other-key.json')]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`gatehouse: This environment is not linked to your account at the relay ${otherRelay.publicUrl}.`);
     const noEnv = await runCli(['client', 'connect', '--data-dir', join(dir, 'empty')]);
@@ -85,7 +85,7 @@ describe('gatehouse start --json, then client connect from the same data directo
 
   it('in client-approval mode the code is shown, and approve --code lets that device in, naming it', async () => {
     expect(await runCli(['connect', 'security', '--mode', 'client-approval', '--data-dir', data])).toMatchObject({ code: 0 });
-    const device = startCli(['client', 'connect', '--data-dir', data, '--key-file', join(dir, 'tablet-key.json'), '--label', 'Kitchen iPad']);
+    const device = startCli(['client', 'connect', '--account', 'owner', '--data-dir', data, '--key-file', join(dir, 'tablet-key.json'), '--label', 'Kitchen iPad']);
     const code = /^Verification {2}([2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}) /.exec(await device.waitForLine((l) => l.startsWith('Verification')))![1]!;
     await device.waitForLine((l) => l.startsWith('Waiting for approval'));
     const thumbprint = /^Client {8}(\S+)$/.exec(device.lines.find((l) => l.startsWith('Client'))!)![1]!;

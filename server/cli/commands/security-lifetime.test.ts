@@ -39,7 +39,8 @@ describe('connect security approve --for', { timeout: 90_000 }, () => {
     const before = Date.now();
     const res = await cli('connect', 'security', 'approve', T.slice(0, 8), '--for', '24h');
     expect(res.code).toBe(0);
-    expect(res.stdout).toMatch(new RegExp(`^Approved Connect client ${T} until \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(24 hours\\); then it asks again\\.\\n$`));
+    // The device by name and code (the echo every decision gives), then until when.
+    expect(res.stdout).toMatch(new RegExp(`^Approved Connect client ".+" \\(code [A-Z0-9]{4}-[A-Z0-9]{4}, ${T}\\) until \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(24 hours\\); then it asks again\\.\\n$`));
     const env = await openEnvOffline(dir);
     const row = findActiveClient(env.deps.db, T)!;
     expect(row.status).toBe('approved');
