@@ -42,6 +42,8 @@ test('3 · Reject shows the rejected message on the device; approving later lets
   // A phone-sized touch browser describes itself as a mobile device.
   await expect(row).toContainText('Mobile · Android');
   await row.getByRole('button', { name: 'Reject' }).click();
+  // Reject asks first; confirming sends it.
+  await owner.getByRole('dialog').getByRole('button', { name: /^Reject / }).click();
   await expect(row).toContainText('Rejected just now');
   await expect(device.page.getByText(REJECTED_DETAIL, { exact: true })).toBeVisible();
   await shot(device.page, 'device-4-rejected-phone');
@@ -72,6 +74,7 @@ test('4 · revoking a connected device shows "Access revoked" on it within a sec
   await expect(device.page.getByRole('heading', { name: 'Connected' })).toBeVisible();
 
   await row.getByRole('button', { name: 'Revoke' }).click();
+  await owner.getByRole('dialog').getByRole('button', { name: /^Revoke / }).click();
   await expect(device.page.getByRole('heading', { name: 'Access revoked' })).toBeVisible({ timeout: 1_000 });
   await expect(row).toHaveCount(0);
   await expect(owner.getByRole('status').filter({ hasText: /Revoked Chrome on Linux and ended 2 sessions/ })).toBeVisible();

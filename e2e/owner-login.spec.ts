@@ -25,7 +25,7 @@ test('login · a used or bogus link says why, shows the command as code (no back
 test('login · a link without a code says how to get one, and a fresh link still signs in', async ({ openPage, gatehouse }) => {
   const page = await openPage();
   await page.goto('/login');
-  await expect(page.getByRole('status')).toHaveText('This login link has no code. Get a new one with npx gatehouse owner login-url on the machine that runs the environment.');
+  await expect(page.getByRole('status')).toHaveText('No login code here. Sign in with a passkey on the settings page, or get a new link with npx gatehouse owner login-url on the machine that runs the environment.');
   await expect(page.getByRole('status').locator('code')).toHaveText('npx gatehouse owner login-url');
   await expect(page.getByRole('link', { name: 'Back to the settings page' })).toBeVisible();
 

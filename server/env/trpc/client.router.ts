@@ -1,6 +1,7 @@
 import { openClientSessionStream } from '../connect/client-sessions.service';
 import { z } from 'zod';
 import { rotateClientKey } from '../connect/key-rotation.service';
+import { isApprover } from '../connect/approvers.service';
 import { clientProcedure, router } from './init';
 
 export const clientRouter = router({
@@ -10,10 +11,12 @@ export const clientRouter = router({
     scopes: ctx.client.scopes,
     expiresAt: ctx.client.expiresAt,
   })),
-  /** A connected client's live session: `active` now, then `ended` the moment it is revoked or rejected. */
+  /** Whether the owner lets this device approve others (SPEC §13): its /device page shows the waiting list only then. */
+  approver: clientProcedure.query(({ ctx }) => ({ approver: isApprover(ctx.deps.db, ctx.client.clientProofKeyThumbprint) })),
   /** Moves this client's approval to a new key (SPEC §13): a proof signed by the new key. */
   rotateKey: clientProcedure
     .input(z.object({ newKeyProof: z.string().min(1).max(4096) }))
     .mutation(({ ctx, input }) => rotateClientKey(ctx.deps, ctx.client, ctx.environmentId, input.newKeyProof)),
+  /** A connected client's live session: `active` now, then `ended` the moment it is revoked or rejected. */
   session: clientProcedure.subscription(({ ctx, signal }) => openClientSessionStream(ctx.deps, ctx.client, signal)),
 });

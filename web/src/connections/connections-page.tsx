@@ -97,7 +97,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
             </p>
           )}
           <ModeSetting mode={state.mode} dispatch={dispatch} counts={counts} connected={connected.data ?? []} />
-          <LockdownSetting now={now} />
+          <LockdownSetting now={now} enabled={revision > 0} />
           <section className="card" aria-labelledby="clients-heading">
             <div className="section-heading section-heading-row">
               <div>
@@ -142,7 +142,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
             )}
           </section>
           <ConnectedDevices revision={revision} now={now} mode={mode} />
-          <InvitesSection />
+          <InvitesSection enabled={revision > 0} />
           <PasskeysSection enabled={revision > 0} now={now} />
           <WebhooksSection enabled={revision > 0} now={now} />
           <AuditSection clients={state.clients} revision={revision} now={now} />

@@ -25,10 +25,11 @@ function InviteCode({ url }: { url: string }) {
   return dataUrl ? <img src={dataUrl} width={220} height={220} alt="QR code of the invite link" /> : null;
 }
 
-export function InvitesSection() {
+/** `enabled`: only once the owner's session is known to be signed in (no refused request before). */
+export function InvitesSection({ enabled }: { enabled: boolean }) {
   const toasts = useToasts();
   const headingId = useId();
-  const open = trpc.connect.invites.list.useQuery(undefined, { refetchInterval: 30_000 });
+  const open = trpc.connect.invites.list.useQuery(undefined, { refetchInterval: 30_000, enabled });
   const create = trpc.connect.invites.create.useMutation();
   const revoke = trpc.connect.invites.revoke.useMutation();
   const busy = useRef(false);

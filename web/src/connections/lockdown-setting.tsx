@@ -16,10 +16,11 @@ const DURATIONS = [
 /** A flood seen this recently still earns the offer. */
 const FLOOD_OFFER_MS = 5 * 60_000;
 
-export function LockdownSetting({ now }: { now: number }) {
+/** `enabled`: only once the owner's session is known to be signed in (no refused request before). */
+export function LockdownSetting({ now, enabled }: { now: number; enabled: boolean }) {
   const toasts = useToasts();
   // No access event carries the pause; a slow poll keeps a second tab and the flood offer current.
-  const state = trpc.connect.lockdown.get.useQuery(undefined, { refetchInterval: 15_000 });
+  const state = trpc.connect.lockdown.get.useQuery(undefined, { refetchInterval: 15_000, enabled });
   const set = trpc.connect.lockdown.set.useMutation();
   const busy = useRef(false);
   const [duration, setDuration] = useState(0);

@@ -16,6 +16,8 @@ export function ApproverPanel({ session, signer }: { session: EnvSession; signer
 
   const load = useCallback(async () => {
     try {
+      // Asked first, so a device that is not an approver never meets a refusal (and its console stays clean).
+      if (!(await client.current.client.approver.query()).approver) return setPending(null);
       const page = await client.current.connect.clients.list.query({ status: 'pending', limit: 500 });
       setPending(page.items.filter((c) => c.clientProofKeyThumbprint !== signer.thumbprint));
     } catch {
