@@ -1,6 +1,6 @@
 // Passkeys in Debian's Chromium with a CDP virtual authenticator (SPEC §14, S60): register on the
 // settings page, step-up on approve, sign in with the passkey, a refused step-up, a removed passkey.
-// The environment runs on http://localhost:<port> (an IP address is no WebAuthn RP id) with a
+// The environment listens on 127.0.0.1 and calls itself http://localhost:<port>, as `gatehouse start` does (an IP address is no WebAuthn RP id), with a
 // manual clock, so "5 minutes later" needs no waiting.
 import { expect, test, type CDPSession, type Page } from '@playwright/test';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -31,7 +31,7 @@ let dir: string;
 const clock = manualClock(Date.now());
 test.beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-passkeys-'));
-  env = await startEnvironment({ dataDir: dir, host: 'localhost', port: 0, tunnel: false, clock, allowPrivateWebhooks: true });
+  env = await startEnvironment({ dataDir: dir, publicHost: 'localhost', port: 0, tunnel: false, clock, allowPrivateWebhooks: true });
   setSecurityMode(env.deps, 'client-approval', 'cli');
 });
 test.afterAll(async () => {
@@ -64,6 +64,22 @@ test('passkey: register, step-up on approve, sign in with it, a refused step-up,
   await expect.poll(() => findActiveClient(env.deps.db, thumbprint(1))?.status).toBe('approved');
   expect(stepUps).toHaveLength(1);
 
+  // Creating an invite and adding a webhook are dangerous too: later, each asks for the passkey once and goes through.
+  clock.advance(STEP_UP_WINDOW_MS + 1000);
+  const invites = page.getByRole('region', { name: 'Invites' });
+  await invites.getByLabel('Label').fill('for the kitchen');
+  await invites.getByRole('button', { name: 'Create invite' }).click();
+  await expect(invites.getByRole('group', { name: 'New invite' })).toContainText('Invite “for the kitchen”');
+  expect(stepUps).toHaveLength(2);
+  clock.advance(STEP_UP_WINDOW_MS + 1000);
+  const webhooks = page.getByRole('region', { name: 'Webhooks' });
+  await webhooks.getByLabel('Webhook URL').fill('http://127.0.0.1:9/gatehouse'); // private targets are allowed in this spec's environment
+  await webhooks.getByRole('button', { name: 'Add webhook' }).click();
+  await expect(webhooks.getByRole('status').filter({ hasText: 'Signing secret for' })).toBeVisible();
+  expect(stepUps).toHaveLength(3);
+  await webhooks.getByRole('button', { name: 'Remove' }).click(); // removing one is safe: no passkey asked
+  await expect(webhooks.getByText('No webhooks yet.')).toBeVisible();
+
   // Sign out, then in again with the passkey alone.
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page.getByRole('heading', { name: 'Sign in as the owner' })).toBeVisible();
@@ -81,7 +97,7 @@ test('passkey: register, step-up on approve, sign in with it, a refused step-up,
   // The server refused the stale session (step_up_required) and the browser could give no verification.
   await expect(page.getByRole('region', { name: /^Devices/ }).getByRole('alert')).toContainText('Could not approve Tablet');
   expect(findActiveClient(env.deps.db, thumbprint(2))?.status).toBe('pending');
-  expect(stepUps).toHaveLength(1);
+  expect(stepUps).toHaveLength(3);
   await cdp.send('WebAuthn.setUserVerified', { authenticatorId: id, isUserVerified: true });
 
   // Remove the passkey (a fresh step-up first), sign out: the authenticator still holds it, the environment refuses it.

@@ -34,8 +34,14 @@ export interface EnvConfig {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** What DPoP `htu`, cookies and the relay link use; defaults to http://<host>:<port>. */
+  /** What DPoP `htu`, cookies and the relay link use; defaults to http://<publicHost or host>:<port>. */
   publicUrl?: string;
+  /**
+   * The host name the default public URL names, when it differs from the listening address: the CLI
+   * listens on 127.0.0.1 and names `localhost`, because WebAuthn refuses an IP address as a relying
+   * party id (passkeys, SPEC §14) and browsers treat http://localhost as a secure context.
+   */
+  publicHost?: string;
   webRoot?: string;
   clock?: Clock;
   /** Origins (the relay) the web app may call, for the CSP. */
@@ -164,7 +170,10 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
     server.listen(config.port ?? 4100, host, () => resolveListen());
   });
   const { port } = server.address() as AddressInfo;
-  if (!publicUrl) publicUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (!publicUrl) {
+    const named = config.publicHost ?? host;
+    publicUrl = `http://${named.includes(':') ? `[${named}]` : named}:${port}`;
+  }
   const stopPruning = startMarkerPruner(deps);
   const approvalTimer = startApprovalExpiryTimer(deps);
   publicUrl = publicUrl.replace(/\/+$/, '');

@@ -159,6 +159,29 @@ async function handleLogout(req: IncomingMessage, res: ServerResponse, opts: Env
   });
 }
 
+const LOOPBACK_NAMES = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * A page asked for by another loopback name of this environment (http://127.0.0.1:4100 when it
+ * calls itself http://localhost:4100) goes to its own origin: cookies, the login's same-origin
+ * check and passkeys (their RP id is the host name) all belong to that one origin. Only loopback
+ * aliases on the same port are redirected; any other Host is served as before.
+ */
+function loopbackAliasRedirect(hostHeader: string | undefined, publicUrl: string, path: string): string | null {
+  if (!hostHeader) return null;
+  let own: URL;
+  let asked: URL;
+  try {
+    own = new URL(publicUrl);
+    asked = new URL(`http://${hostHeader}`);
+  } catch {
+    return null;
+  }
+  if (asked.host === own.host || !LOOPBACK_NAMES.has(own.hostname) || !LOOPBACK_NAMES.has(asked.hostname)) return null;
+  if ((asked.port || '80') !== (own.port || (own.protocol === 'https:' ? '443' : '80'))) return null;
+  return `${own.origin}${path.startsWith('/') ? path : '/'}`;
+}
+
 /** Client procedures take a DPoP session; owner ones the admin token as Bearer (or the owner's cookie). */
 const trpcChallenge = (path: string): ChallengeScheme[] => (path.startsWith('client.') ? ['DPoP'] : ['Bearer']);
 
@@ -202,6 +225,11 @@ export function createEnvRequestHandler(opts: EnvHttpOptions) {
       }
       if (pathname === '/healthz' && req.method === 'GET') {
         return sendJson(res, 200, { ok: true, environmentId: opts.environmentId }, headers);
+      }
+      const alias = (req.method === 'GET' || req.method === 'HEAD') && !isTunnelRequest(req) ? loopbackAliasRedirect(req.headers.host, opts.publicUrl(), url) : null;
+      if (alias) {
+        res.writeHead(308, { location: alias, 'cache-control': 'no-store', ...headers });
+        return void res.end();
       }
       if (pathname === '/login' && req.method === 'GET') {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...headers });

@@ -3,6 +3,7 @@
 // data directory alone; a relay where the environment is not linked is named in the error; a taken
 // port says which flags pick others; the verification code appears only when an owner is asked.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,7 +47,8 @@ describe('gatehouse start --json, then client connect from the same data directo
   it('--json prints one object with the URLs and ids, on the ports it picked', () => {
     expect(facts).toEqual({
       environmentId: expect.stringMatching(/^env_[a-z2-7]{26}$/),
-      environmentUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
+      // localhost, not 127.0.0.1: WebAuthn takes no IP address as a relying party (passkeys).
+      environmentUrl: expect.stringMatching(/^http:\/\/localhost:\d+$/),
       relayUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       accountId: 'owner',
       endpoint: `${facts.relayUrl}/e/${facts.environmentId}`,
@@ -57,6 +59,27 @@ describe('gatehouse start --json, then client connect from the same data directo
       dataDir: data,
     });
     expect(facts.relayUrl).not.toBe('http://127.0.0.1:4200');
+  });
+
+  it('the environment is named localhost (a passkey RP id); its pages asked for as 127.0.0.1 redirect there', async () => {
+    const port = new URL(facts.environmentUrl).port;
+    const viaIp = await fetch(`http://127.0.0.1:${port}/login?next=1`, { redirect: 'manual' });
+    expect(viaIp.status).toBe(308);
+    expect(viaIp.headers.get('location')).toBe(`${facts.environmentUrl}/login?next=1`);
+    const own = await fetch(`${facts.environmentUrl}/login`, { redirect: 'manual' });
+    expect(own.status).toBe(200);
+    // Another name (not a loopback alias of this port) is not redirected anywhere.
+    const other = await new Promise<{ status: number; location: string | undefined }>((done, fail) => {
+      const req = request({ host: '127.0.0.1', port, path: '/login', headers: { host: `evil.example:${port}` } }, (res) => {
+        res.resume();
+        done({ status: res.statusCode ?? 0, location: res.headers.location });
+      });
+      req.once('error', fail).end();
+    });
+    expect(other).toEqual({ status: 200, location: undefined });
+    // tRPC calls are never redirected (a 308 would resend bodies elsewhere).
+    const api = await fetch(`http://127.0.0.1:${port}/trpc/connect.securityMode.get`, { redirect: 'manual' });
+    expect(api.status).toBe(401);
   });
 
   it('client connect needs no --environment or --relay: the data directory names both; account mode shows no code', async () => {

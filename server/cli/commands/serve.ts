@@ -101,7 +101,7 @@ export async function runStart(opts: { dataDir: string; envPort: number; relayPo
   let env: EnvRuntime;
   try {
     env = await listening('environment', portFlags, () =>
-      startEnvironment({ dataDir: opts.dataDir, port: opts.envPort, connectOrigins: [relay.publicUrl], tunnel: { log: a.log }, allowPrivateWebhooks: !!opts.allowPrivateWebhooks }),
+      startEnvironment({ dataDir: opts.dataDir, port: opts.envPort, publicHost: 'localhost', connectOrigins: [relay.publicUrl], tunnel: { log: a.log }, allowPrivateWebhooks: !!opts.allowPrivateWebhooks }),
     );
   } catch (error) {
     await relay.close();
@@ -146,7 +146,7 @@ export async function runEnvStart(opts: { dataDir: string; port: number; publicU
     startEnvironment({
       dataDir: opts.dataDir,
       port: opts.port,
-      ...(opts.publicUrl && { publicUrl: opts.publicUrl }),
+      ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : { publicHost: 'localhost' }),
       allowPrivateWebhooks: !!opts.allowPrivateWebhooks,
       tunnel: { log: a.log },
       requestLog: a.requestLog(), // one JSON line per request, as the relay writes

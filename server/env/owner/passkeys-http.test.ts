@@ -7,6 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { manualClock } from '../../common/clock';
 import { probe } from '../../testing/http-probe';
 import { requestClient } from '../connect/client-requests.service';
+import { findActiveClient } from '../connect/clients.service';
+import { listOpenInvites } from '../connect/invites.service';
+import { getSecurityMode } from '../connect/security-mode.service';
+import { listWebhooks } from '../webhooks/webhooks.service';
 import { startEnvironment, type EnvRuntime } from '../env-app';
 import { fakeThumbprint } from '../testing';
 import { softAuthenticator } from './soft-authenticator.testing';
@@ -69,6 +73,36 @@ describe('passkeys over HTTP (SPEC §14, S60)', () => {
     expect((await trpc('connect.clients.approve', linkCookie, { clientProofKeyThumbprint: T })).error?.data?.reason).toBe('step_up_required');
     // The CLI's admin token is exempt.
     const admin = await probe(`${origin()}/trpc/connect.clients.approve`, { method: 'POST', headers: { authorization: `Bearer ${env.adminToken}`, 'content-type': 'application/json', 'x-gatehouse-actor': 'cli' }, body: JSON.stringify({ clientProofKeyThumbprint: T }) });
+    expect(admin.status).toBe(200);
+  });
+
+  it('with a passkey, every dangerous owner action waits for a fresh verification; the admin token does not', async () => {
+    // The first test registered a passkey; this session signed in by link and never stepped up.
+    const cookie = await linkLogin();
+    expect((await trpc('connect.securityMode.set', cookie, { mode: 'client-approval' })).status).toBe(200); // closing up needs none
+    const T = fakeThumbprint(12);
+    requestClient(env.deps, { clientProofKeyThumbprint: T, accountId: 'owner' });
+    const guarded: [string, unknown][] = [
+      ['connect.clients.approve', { clientProofKeyThumbprint: T }],
+      ['connect.clients.approveConnected', { clientProofKeyThumbprints: [T] }],
+      ['connect.clients.setApprover', { clientProofKeyThumbprint: T, approver: true }],
+      ['connect.securityMode.set', { mode: 'account' }],
+      ['connect.invites.create', { label: 'kitchen', expiresInSeconds: 600 }],
+      ['connect.webhooks.create', { url: 'https://hooks.example.com/x', events: ['client.pending'], format: 'json' }],
+      ['owner.passkeys.registrationOptions', undefined],
+    ];
+    for (const [path, input] of guarded) {
+      const refused = await trpc(path, cookie, input);
+      expect({ path, status: refused.status, reason: refused.error?.data?.reason }).toEqual({ path, status: 403, reason: 'step_up_required' });
+    }
+    // Nothing happened: the device still waits, the mode is unchanged, no invite or webhook exists.
+    expect(findActiveClient(env.deps.db, T)?.status).toBe('pending');
+    expect(getSecurityMode(env.deps.db)).toBe('client-approval');
+    expect(listOpenInvites(env.deps)).toEqual([]);
+    expect(listWebhooks(env.deps)).toEqual([]);
+    // Safe changes need no step-up.
+    expect((await trpc('connect.clients.reject', cookie, { clientProofKeyThumbprint: T })).status).toBe(200);
+    const admin = await probe(`${origin()}/trpc/connect.invites.create`, { method: 'POST', headers: { authorization: `Bearer ${env.adminToken}`, 'content-type': 'application/json', 'x-gatehouse-actor': 'cli' }, body: JSON.stringify({ label: 'cli', expiresInSeconds: 600 }) });
     expect(admin.status).toBe(200);
   });
 

@@ -5,6 +5,7 @@ import { useEffect, useId, useRef, useState } from 'react';
 import { useToasts } from '../components/toasts';
 import { describeError } from '../lib/errors';
 import { absoluteTime } from '../lib/relative-time';
+import { useStepUp } from '../lib/step-up';
 import { trpc } from '../trpc';
 
 const LIFETIMES = [
@@ -32,6 +33,7 @@ export function InvitesSection({ enabled }: { enabled: boolean }) {
   const open = trpc.connect.invites.list.useQuery(undefined, { refetchInterval: 30_000, enabled });
   const create = trpc.connect.invites.create.useMutation();
   const revoke = trpc.connect.invites.revoke.useMutation();
+  const withStepUp = useStepUp();
   const busy = useRef(false);
   const [label, setLabel] = useState('');
   const [lifetime, setLifetime] = useState<number>(600);
@@ -51,7 +53,7 @@ export function InvitesSection({ enabled }: { enabled: boolean }) {
   };
   const onCreate = () =>
     run(async () => {
-      const invite = await create.mutateAsync({ ...(label.trim() && { label: label.trim() }), expiresInSeconds: lifetime });
+      const invite = await withStepUp(() => create.mutateAsync({ ...(label.trim() && { label: label.trim() }), expiresInSeconds: lifetime }));
       setShown({ url: invite.url, label: label.trim(), expiresAt: invite.expiresAt });
       setLabel('');
     }, 'Could not create the invite');

@@ -3,6 +3,7 @@
 import { useId, useState, type FormEvent } from 'react';
 import { describeError } from '../lib/errors';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
+import { useStepUp } from '../lib/step-up';
 import { trpc } from '../trpc';
 
 const EVENTS = [
@@ -55,6 +56,7 @@ function Deliveries({ webhookId, now }: { webhookId: string; now: number }) {
 export function WebhooksSection({ enabled, now }: { enabled: boolean; now: number }) {
   const list = trpc.connect.webhooks.list.useQuery(undefined, { retry: 1, enabled });
   const create = trpc.connect.webhooks.create.useMutation();
+  const withStepUp = useStepUp();
   const remove = trpc.connect.webhooks.remove.useMutation();
   const test = trpc.connect.webhooks.test.useMutation();
   const [url, setUrl] = useState('');
@@ -69,7 +71,7 @@ export function WebhooksSection({ enabled, now }: { enabled: boolean; now: numbe
     e.preventDefault();
     setMessage(null);
     try {
-      const created = await create.mutateAsync({ url, events, format });
+      const created = await withStepUp(() => create.mutateAsync({ url, events, format }));
       setSecret({ webhookId: created.webhookId, secret: created.secret });
       setUrl('');
       await list.refetch();
