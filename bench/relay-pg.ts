@@ -221,6 +221,17 @@ interface Lane {
   body: string;
 }
 
+/** Pre-made: one client key and relay access token per lane (token exchange is not measured). */
+function makeLanes(lbUrl: string, environmentId: string, idToken: () => Promise<string>): Promise<Lane[]> {
+  return Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      const signer = await createDpopSigner(await generateDpopKeyPair(false));
+      const { token } = await getRelayAccessToken({ relayUrl: lbUrl, signer, getIdToken: idToken });
+      return { signer, token, body: JSON.stringify({ environmentId, clientProofKeyThumbprint: signer.thumbprint }) };
+    }),
+  );
+}
+
 interface Tally {
   ok: number;
   bad: number;
@@ -333,14 +344,7 @@ export async function benchRelayPg(opts: { smoke: boolean; databaseUrl?: string 
     await env.call('link', { relayUrl: lbUrl, idToken: await idToken() });
     await env.call('accountMode');
 
-    // Pre-made: one client key and relay access token per lane (token exchange is not measured).
-    const lanes: Lane[] = await Promise.all(
-      Array.from({ length: IN_FLIGHT }, async () => {
-        const signer = await createDpopSigner(await generateDpopKeyPair(false));
-        const { token } = await getRelayAccessToken({ relayUrl: lbUrl, signer, getIdToken: idToken });
-        return { signer, token, body: JSON.stringify({ environmentId, clientProofKeyThumbprint: signer.thumbprint }) };
-      }),
-    );
+    const lanes = await makeLanes(lbUrl, environmentId, idToken);
     const url = new URL(lbUrl);
     log(`set up in ${((performance.now() - t0) / 1000).toFixed(1)} s (PostgreSQL, balancer, relays A and B, environment, ${IN_FLIGHT} access tokens)`);
 
@@ -526,13 +530,7 @@ export async function benchRelayScale(opts: { smoke: boolean; databaseUrl?: stri
       }
     }
     await lb.call('route', { mode: 'round-robin' });
-    const lanes: Lane[] = await Promise.all(
-      Array.from({ length: IN_FLIGHT }, async () => {
-        const signer = await createDpopSigner(await generateDpopKeyPair(false));
-        const { token } = await getRelayAccessToken({ relayUrl: lbUrl, signer, getIdToken: idToken });
-        return { signer, token, body: JSON.stringify({ environmentId, clientProofKeyThumbprint: signer.thumbprint }) };
-      }),
-    );
+    const lanes = await makeLanes(lbUrl, environmentId, idToken);
     const url = new URL(lbUrl);
     const away = names.find((n) => n !== held)!;
     const sides = { holder: { mode: held, t: tally() }, away: { mode: away, t: tally() } };

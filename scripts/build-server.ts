@@ -7,22 +7,27 @@ import { fileURLToPath } from 'node:url';
 
 export const serverEntry = fileURLToPath(new URL('../server/cli/main.ts', import.meta.url));
 
+/** What every bundle here shares: ESM for Node 20+, packages left in node_modules, source maps without sources. */
+const nodeBundle = {
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  sourcemap: true,
+  sourcesContent: false,
+  logLevel: 'warning',
+} as const;
+
 /** Builds into outdir (emptied first); it must sit inside the package, where package.json is found from it. */
 export async function buildServer(outdir: string): Promise<void> {
   rmSync(outdir, { recursive: true, force: true });
   await build({
+    ...nodeBundle,
     entryPoints: [serverEntry],
     outdir,
-    bundle: true,
     splitting: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: true,
-    sourcesContent: false,
     chunkNames: 'chunks/[name]-[hash]',
-    logLevel: 'warning',
   });
 }
 
@@ -35,16 +40,9 @@ export const libraryEntries = {
 export async function buildLibrary(distdir: string): Promise<void> {
   for (const name of Object.keys(libraryEntries)) rmSync(`${distdir}/${name.split('/')[0]}`, { recursive: true, force: true });
   await build({
+    ...nodeBundle,
     entryPoints: libraryEntries,
     outdir: distdir,
-    bundle: true,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: true,
-    sourcesContent: false,
-    logLevel: 'warning',
   });
 }
 
