@@ -226,6 +226,37 @@ describe('fuzzing the environment’s HTTP inputs', () => {
     );
   });
 
+  it('S47 second-wave owner procedures (names, approvers, invites, pause, webhooks, passkeys): arbitrary inputs → clean 4xx, nothing changed', async () => {
+    const notNull = wrongType.filter((v) => v !== null);
+    const badId = fc.oneof(wrongType, text);
+    const inputs: [string, fc.Arbitrary<unknown>][] = [
+      ['connect.clients.rename', fc.oneof(badId.map((v) => ({ clientProofKeyThumbprint: v, name: 'x' })), notNull.map((v) => ({ clientProofKeyThumbprint: 'A'.repeat(43), name: v })))],
+      ['connect.clients.endSessions', badId.map((v) => ({ clientProofKeyThumbprint: v }))],
+      ['connect.clients.approveConnected', fc.oneof(notNull, fc.array(notNull, { minLength: 1, maxLength: 3 })).map((v) => ({ clientProofKeyThumbprints: v }))],
+      ['connect.clients.setApprover', fc.oneof(badId.map((v) => ({ clientProofKeyThumbprint: v, approver: true })), notNull.filter((v) => typeof v !== 'boolean').map((v) => ({ clientProofKeyThumbprint: 'A'.repeat(43), approver: v })))],
+      ['connect.invites.create', fc.oneof(notNull.filter((v) => typeof v !== 'string').map((v) => ({ label: v })), fc.oneof(text, fc.constantFrom(-1, 0, 1e12, 86_401, Number.MAX_SAFE_INTEGER)).map((v) => ({ expiresInSeconds: v })))],
+      ['connect.invites.revoke', badId.map((v) => ({ inviteId: v }))],
+      ['connect.lockdown.set', fc.oneof(text, notNull).map((v) => ({ until: v }))],
+      ['connect.webhooks.create', fc.oneof(text.map((v) => ({ url: v, events: 'client.pending', format: 'json' })), anyJson.map((v) => ({ url: 'https://hooks.example.com/x', events: [v, 'nope'], format: 'json' })), text.map((v) => ({ url: 'https://hooks.example.com/x', events: ['client.pending'], format: `${v}!` })))],
+      ['connect.webhooks.remove', badId.map((v) => ({ webhookId: v }))],
+      ['connect.webhooks.test', badId.map((v) => ({ webhookId: v }))],
+      ['owner.passkeys.rename', badId.map((v) => ({ credentialId: v, name: 'x' }))],
+      ['owner.passkeys.remove', badId.map((v) => ({ credentialId: v }))],
+      ['owner.passkeys.register', anyJson.map((v) => ({ name: 'x', response: v }))],
+      ['owner.stepUp.verify', anyJson.map((v) => ({ response: v }))],
+    ];
+    await unchanged(() =>
+      fc.assert(
+        fc.asyncProperty(fc.oneof(...inputs.map(([path, input]) => input.map((value) => [path, value] as const))), async ([path, value]) => {
+          const res = await ownerCall(stack, path, value);
+          expectClean4xx(res, `${path} ${JSON.stringify(value).slice(0, 80)}`);
+          expect(JSON.stringify(res.body), path).not.toMatch(/No (\\"mutation\\"-)?procedure/i); // the path exists: a typo would pass vacuously
+        }),
+        { numRuns: 300 },
+      ),
+    );
+  });
+
   it('S47 tRPC plumbing: malformed JSON, batches, unknown procedures, wrong methods, bad event ids → clean 4xx', async () => {
     const auth = { authorization: `Bearer ${stack.env.adminToken}` };
     await unchanged(async () => {
