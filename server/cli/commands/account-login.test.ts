@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { exportJWK, generateKeyPair } from 'jose';
+import { decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 import { manualClock } from '../../common/clock';
-import { createOidcAccountTokenVerifier } from '../../identity/account-token';
+import { createOidcAccountTokenVerifier, JWKS_REFETCH_COOLDOWN_MS } from '../../identity/account-token';
 import { browserDriver } from '../../identity/browser-driver';
 import { listenOnLoopback, type TestServer } from '../../identity/testing';
 import { startRelay, type RelayRuntime } from '../../relay/relay-app';
@@ -83,19 +83,32 @@ describe('gatehouse login against another OpenID provider (loopback code + PKCE)
   let relay: RelayRuntime;
   let issuer: string;
   const clientId = `any-${randomBytes(4).toString('hex')}`;
-  beforeAll(async () => {
+  let handler: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
+  /** The provider, (re)configured with one signing key: a new kid stands for a key rotation at the same issuer. */
+  async function configureProvider(kid: string) {
     const { privateKey } = await generateKeyPair('ES256', { extractable: true });
-    let handler: ((req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => void) | undefined;
-    provider = await listenOnLoopback((req, res) => (handler ? handler(req, res) : res.writeHead(503).end()));
-    issuer = provider.url;
     const op = new Provider(issuer, {
       clients: [{ client_id: clientId, application_type: 'native', token_endpoint_auth_method: 'none', redirect_uris: ['http://127.0.0.1/callback'], grant_types: ['authorization_code'], response_types: ['code'], id_token_signed_response_alg: 'ES256' }],
-      jwks: { keys: [{ ...(await exportJWK(privateKey)), kid: 'es-1', alg: 'ES256', use: 'sig' }] },
+      jwks: { keys: [{ ...(await exportJWK(privateKey)), kid, alg: 'ES256', use: 'sig' }] },
       cookies: { keys: [randomBytes(32).toString('hex')] },
       pkce: { required: () => true },
       findAccount: (_ctx: unknown, accountId: string) => ({ accountId, claims: () => ({ sub: accountId }) }),
     });
     handler = op.callback();
+  }
+  /** `gatehouse login` through the loopback redirect, the provider's pages played by fetch. */
+  async function loopbackLogin(dataDir: string, username: string) {
+    const login = startCli(['login', '--relay', relay.publicUrl, '--data-dir', dataDir]);
+    await vi.waitFor(() => expect(login.stderr()).toMatch(/in a browser on this machine:\n\s+\S+/), { timeout: 20_000, interval: 50 });
+    await browserDriver().run(new URL(/in a browser on this machine:\n\s+(\S+)/.exec(login.stderr())![1]!), { username });
+    const result = await login.exited;
+    expect(result.code, result.stderr).toBe(0);
+    return readSession(dataDir)!;
+  }
+  beforeAll(async () => {
+    provider = await listenOnLoopback((req, res) => (handler ? handler(req, res) : res.writeHead(503).end()));
+    issuer = provider.url;
+    await configureProvider('es-1');
     relay = await startRelay({ dataDir: join(dir, 'relay-any'), port: 0, accountIssuer: { issuer, audience: clientId } });
   });
   afterAll(async () => {
@@ -129,6 +142,23 @@ describe('gatehouse login against another OpenID provider (loopback code + PKCE)
     await expect(createOidcAccountTokenVerifier({ issuer, audience: 'someone-else' }).verify(session.idToken)).rejects.toMatchObject({ message: expect.stringMatching(/audience/) });
     const later = manualClock((session.expiresAt + 61) * 1000);
     await expect(createOidcAccountTokenVerifier({ issuer, audience: clientId, clock: later }).verify(session.idToken)).rejects.toMatchObject({ message: expect.stringMatching(/expired/) });
+  });
+
+  it('key rotation: the provider signs with a new kid; the running relay accepts the new token within seconds and drops the old key', async () => {
+    const before = await loopbackLogin(join(dir, 'rotate-1'), 'dave');
+    expect(decodeProtectedHeader(before.idToken).kid).toBe('es-1');
+    await expect(relay.deps.accountTokens.verify(before.idToken)).resolves.toMatchObject({ accountId: 'dave' });
+
+    // An emergency rotation: the old key is withdrawn, a new one (new kid) signs from now on. No relay restart.
+    await configureProvider('es-2');
+    const after = await loopbackLogin(join(dir, 'rotate-2'), 'dave');
+    expect(decodeProtectedHeader(after.idToken).kid).toBe('es-2');
+    // The unknown kid makes the relay fetch the key set again (rate-limited to one refetch per couple of seconds).
+    await expect
+      .poll(() => relay.deps.accountTokens.verify(after.idToken).then((claims) => claims.accountId, (error: Error) => error.message), { timeout: JWKS_REFETCH_COOLDOWN_MS + 3_000 })
+      .toBe('dave');
+    // The withdrawn key is gone from the relay's key set too.
+    await expect(relay.deps.accountTokens.verify(before.idToken)).rejects.toMatchObject({ message: expect.stringMatching(/key/i) });
   });
 
   it('refuses a callback whose state is not the one it sent (the code is never redeemed)', async () => {
