@@ -2,6 +2,11 @@
 // OpenID provider, back through the relay's one callback, which hands code and state on only to a
 // device page of this relay. Who is signed in is shown; Sign out forgets the tokens; a tampered
 // `state` and a callback naming a foreign origin are refused.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEnvironment } from '../server/env/env-app';
+import { startRelay } from '../server/relay/relay-app';
 import { expect, signInAtProvider, test } from './fixtures';
 
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
@@ -104,4 +109,46 @@ test('the relay’s callback refuses to hand a sign-in on to an origin that is n
     await expect(page.getByRole('alert')).toContainText('does not name a device page this relay serves');
   }
   expect(leaks).toEqual([]);
+});
+
+test('short-lived ID tokens are refreshed with the refresh token before use; Sign out revokes it at the provider', async ({ page }) => {
+  // ID tokens shorter-lived than the page's 30 s margin: every use needs a refresh first.
+  const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-refresh-'));
+  const relay = await startRelay({ dataDir: join(dataDir, 'relay'), port: 0, devIssuer: true, devIssuerIdTokenTtlSeconds: 20 });
+  const env = await startEnvironment({ dataDir: join(dataDir, 'env'), port: 0 });
+  try {
+    relay.allowOrigin(env.publicUrl);
+    await env.link(relay.publicUrl, await relay.devIssuer!.issueIdToken('owner'));
+    const problems: string[] = [];
+    page.on('console', (m) => void ((m.type() === 'error' || m.type() === 'warning') && problems.push(m.text())));
+    const grants: string[] = [];
+    const revocations: number[] = [];
+    page.on('request', (request) => {
+      const path = new URL(request.url()).pathname;
+      if (path === '/dev-issuer/oauth/token') grants.push(new URLSearchParams(request.postData() ?? '').get('grant_type') ?? '?');
+    });
+    page.on('response', (response) => void (new URL(response.url()).pathname === '/dev-issuer/token/revocation' && revocations.push(response.status())));
+
+    await page.goto(`${env.publicUrl}/device`);
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await signInAtProvider(page);
+    await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+    // The code's ID token had under 30 s left: the page refreshed it before the relay saw it.
+    await expect.poll(() => grants).toEqual(['authorization_code', 'refresh_token']);
+
+    await page.getByRole('button', { name: 'Disconnect' }).click();
+    await page.getByRole('button', { name: 'Connect' }).click();
+    await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+    await expect.poll(() => grants).toEqual(['authorization_code', 'refresh_token', 'refresh_token']);
+
+    await page.getByRole('group', { name: 'Account' }).getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(() => revocations).toEqual([200]);
+    await expect(page.getByRole('group', { name: 'Account' })).toContainText('Not signed in');
+    expect(problems).toEqual([]);
+  } finally {
+    await page.close();
+    await env.close();
+    await relay.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });

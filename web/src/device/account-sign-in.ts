@@ -185,9 +185,23 @@ export function signedInAccount(): SignedInAccount | null {
   return account;
 }
 
-/** A fresh ID token for `account`: refreshed with the refresh token when close to expiry, else null. */
+/** Below this, an ID token is not used at all (it could expire on its way); the page signs in again. */
+const LAST_USE_SECONDS = 5;
+
+/**
+ * An ID token to send for `account`: the one held while it has a while left, else a refreshed one
+ * (refresh token), else the one held while it is still valid at all (a provider with short-lived ID
+ * tokens and no refresh token must not send the page round in circles), else null: sign in again.
+ */
 export async function freshIdToken(account: SignedInAccount): Promise<string | null> {
-  if (account.expiresAt - EXPIRY_MARGIN_SECONDS > Date.now() / 1000) return account.idToken;
+  const now = Date.now() / 1000;
+  if (account.expiresAt - EXPIRY_MARGIN_SECONDS > now) return account.idToken;
+  const refreshed = refreshToken ? await refresh(account) : null;
+  if (refreshed) return refreshed;
+  return account.expiresAt - LAST_USE_SECONDS > now ? account.idToken : null;
+}
+
+async function refresh(account: SignedInAccount): Promise<string | null> {
   if (!refreshToken) return null;
   try {
     const as = await discover(account.issuer);
@@ -206,10 +220,28 @@ export async function freshIdToken(account: SignedInAccount): Promise<string | n
   }
 }
 
-/** Forgets this tab's tokens; the next sign-in shows the provider's login page again. */
+/**
+ * Forgets this tab's tokens; the next sign-in shows the provider's login page again. A refresh token
+ * is also revoked at the provider when it has a revocation endpoint (best effort: forgetting it here
+ * is what signs out).
+ */
 export function signOut(): void {
+  const account = signedInAccount();
+  const held = refreshToken;
   sessionStorage.removeItem(ACCOUNT_KEY);
   sessionStorage.removeItem(PENDING_KEY);
   refreshToken = null;
   localStorage.setItem(SIGNED_OUT_KEY, '1');
+  if (account && held) void revoke(account, held);
+}
+
+async function revoke(account: SignedInAccount, token: string): Promise<void> {
+  try {
+    const as = await discover(account.issuer);
+    if (!as.revocation_endpoint) return;
+    const response = await oauth.revocationRequest(as, { client_id: account.clientId }, oauth.None(), token, { additionalParameters: { token_type_hint: 'refresh_token' }, ...insecureOption(account.issuer) });
+    await oauth.processRevocationResponse(response);
+  } catch {
+    // The provider keeps it until it expires; this tab no longer holds it.
+  }
 }
