@@ -96,6 +96,22 @@ test('a tampered state on the way back is refused with a clear message, and the 
   await expect(device.page.getByRole('group', { name: 'Account' })).toContainText('Signed in as owner');
 });
 
+test('an invite link survives the trip through the provider: after signing in, the device is let in at once', async ({ gatehouse, openPage }) => {
+  await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  const invite = await gatehouse.api.connect.invites.create.mutate({ expiresInSeconds: 600, label: 'Guest laptop' });
+  const page = await openPage();
+  await page.goto(invite.url);
+  await expect(page.getByRole('heading', { name: 'Not connected' })).toBeVisible();
+  expect(new URL(page.url()).hash).toBe(''); // the secret left the address bar at once
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(page);
+  // Approved by the invite, not waiting for the owner.
+  await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  expect((await gatehouse.api.connect.clients.list.query()).items.map((c) => c.status)).toEqual(['approved']);
+  // Nothing of the sign-in or the invite is left in this tab's storage but the account itself.
+  expect(await page.evaluate(() => Object.keys(sessionStorage).sort())).toEqual(['gatehouse.sign-in.account']);
+});
+
 test('the relay’s callback refuses to hand a sign-in on to an origin that is not one of its device pages', async ({ gatehouse, openPage, allowConsole }) => {
   allowConsole(/Failed to load resource: the server responded with a status of 400/);
   const page = await openPage();
