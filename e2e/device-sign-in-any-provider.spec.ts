@@ -1,7 +1,8 @@
 // "Any provider" in Chromium (SPEC §15): a separately started `oidc-provider` with its own client
 // configuration, its own login and consent pages; the relay started with --account-issuer and
 // --account-audience. The /device page signs in there (code + PKCE, oauth4webapi) and connects; the
-// environment's CSP lets the page reach that provider and nothing else.
+// environment's CSP lets the page reach that provider and nothing else. A cancel there comes back
+// as a clear refusal.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -107,5 +108,12 @@ test('the /device page signs in at another OpenID provider (its own login and co
   await page.getByRole('button', { name: 'Connect' }).click();
   await expect(page).toHaveURL(new RegExp(`^${provider.url}/interaction/`));
   await expect(page.locator('input[name="login"]')).toBeVisible();
+
+  // The person cancels at the provider: the error comes back through the relay, and the page says so.
+  await page.getByRole('link', { name: '[ Cancel ]' }).click();
+  await expect(page).toHaveURL(`${env.publicUrl}/device`);
+  await expect(page.getByRole('heading', { name: 'Sign-in refused' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Connection' })).toContainText('The account provider did not sign you in: End-User aborted interaction.');
+  await expect(account).toContainText('Not signed in');
   expect(problems).toEqual([]);
 });
