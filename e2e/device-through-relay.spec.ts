@@ -2,7 +2,7 @@
 // through the relay"): `{label}.localhost:{relay port}`, with the environment reached only through its
 // tunnel. The page calls the relay at its public URL and the environment at its routed endpoint.
 import type { Page } from '@playwright/test';
-import { expect, test, type TunnelledEnvironment } from './fixtures';
+import { expect, signInAtProvider, test, type TunnelledEnvironment } from './fixtures';
 
 const CODE = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
 
@@ -37,6 +37,7 @@ test('1a · account mode: the device page on the environment’s origin at the r
   expect(seen.csp).toContain(`connect-src 'self' ${relayWithPages.relay.publicUrl};`);
 
   await page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(page);
   const thumbprint = await connectedThumbprint(page);
   await expect(page.getByRole('region', { name: 'Connection' })).toContainText(environment.env.environmentId);
   await expect(page.getByText('environment:use')).toBeVisible();
@@ -55,6 +56,7 @@ test('1b · client-approval mode: the page shows its code and waits; the owner a
   const code = await openDeviceThroughRelay(page, environment);
 
   await page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(page);
   await expect(page.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
   await shot(page, 'device-through-relay-waiting');
 
@@ -76,11 +78,16 @@ test('2 · two environments at one relay: each origin keeps its own device key',
   const page = await openRelayPage();
   const firstCode = await openDeviceThroughRelay(page, first);
   await page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(page);
   const firstKey = await connectedThumbprint(page);
 
+  // Another origin keeps its own tokens (session storage), but the provider remembers the person:
+  // Connect goes there and straight back, without its login page.
   const secondCode = await openDeviceThroughRelay(page, second);
+  await expect(page.getByRole('group', { name: 'Account' })).toContainText('Not signed in');
   await page.getByRole('button', { name: 'Connect' }).click();
   const secondKey = await connectedThumbprint(page);
+  await expect(page.getByRole('group', { name: 'Account' })).toContainText('Signed in as owner');
 
   expect(secondCode).not.toBe(firstCode);
   expect(secondKey).not.toBe(firstKey);

@@ -1,5 +1,5 @@
 import { REJECTED_DETAIL } from '../shared/client/errors';
-import { clientRow, expect, test } from './fixtures';
+import { clientRow, expect, signInAtProvider, test } from './fixtures';
 
 test.beforeEach(async ({ gatehouse }) => {
   await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
@@ -11,7 +11,10 @@ test('2 · a device asks, its row appears live with the same code, and Approve c
   await shot(device.page, 'device-1-ready');
 
   await device.page.getByRole('button', { name: 'Connect' }).click();
+  // Connect first signs in at the account issuer, then goes on by itself.
+  await signInAtProvider(device.page);
   await expect(device.page.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
+  await expect(device.page.getByRole('group', { name: 'Account' })).toContainText('Signed in as owner');
   await shot(device.page, 'device-2-waiting');
 
   const row = clientRow(owner, device.code);
@@ -36,6 +39,7 @@ test('2 · a device asks, its row appears live with the same code, and Approve c
 test('3 · Reject shows the rejected message on the device; approving later lets it connect (phone)', async ({ owner, openDevice, shot }) => {
   const device = await openDevice({ phone: true });
   await device.page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(device.page);
   await expect(device.page.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
 
   const row = clientRow(owner, device.code);
@@ -63,11 +67,13 @@ test('3 · Reject shows the rejected message on the device; approving later lets
 test('4 · revoking a connected device shows "Access revoked" on it within a second', async ({ owner, openDevice, gatehouse, shot }) => {
   const device = await openDevice();
   await device.page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(device.page);
   const row = clientRow(owner, device.code);
   await row.getByRole('button', { name: 'Approve' }).click();
   await expect(device.page.getByRole('heading', { name: 'Connected' })).toBeVisible();
 
-  // The key survives a reload (IndexedDB): same code, and an approved key connects at once.
+  // The key survives a reload (IndexedDB), the sign-in too (this tab's session storage): same code,
+  // and an approved key connects at once, without the provider's page.
   await device.page.reload();
   await expect(device.page.getByLabel(`Verification code ${device.code}`)).toBeVisible();
   await device.page.getByRole('button', { name: 'Connect' }).click();

@@ -271,6 +271,17 @@ export const test = base.extend<Fixtures>({
   },
 });
 
+/**
+ * Signs in at the embedded account issuer's login page as a person would: the device page went there
+ * (Connect or Sign in) and comes back through the relay's sign-in callback once the form is sent.
+ */
+export async function signInAtProvider(page: Page, username = 'owner'): Promise<void> {
+  await expect(page.getByRole('heading', { name: 'Sign in to Gatehouse (development)' })).toBeVisible();
+  await page.getByRole('textbox', { name: 'Username' }).fill(username);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/device$/);
+}
+
 /** A client row on the Connections page, found by the verification code it shows. */
 export function clientRow(owner: Page, code: string) {
   return owner.getByRole('list', { name: 'Connect clients' }).getByRole('listitem').filter({ hasText: code });

@@ -23,6 +23,7 @@ import { startApprovalExpiryTimer } from './connect/approval-expiry.service';
 import { createConnectRoutes } from './connect/connect-routes';
 import { linkToRelay, unlinkFromRelay } from './link/link-client';
 import { readRelayLink, type RelayLink } from './link/link.service';
+import { accountIssuerOrigins } from './link/account-issuer-origins';
 import { startTunnelAgent, type TunnelAgent, type TunnelAgentOptions } from './tunnel/tunnel-agent';
 import { startMarkerPruner } from './connect/replay';
 import { createWebhookDispatcher } from './webhooks/webhook-dispatcher';
@@ -135,6 +136,24 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const allowConnectOrigin = (origin: string) => void (connectOrigins.includes(origin) || connectOrigins.push(origin));
   const linked = readRelayLink(deps);
   if (linked) allowConnectOrigin(new URL(linked.relayUrl).origin);
+  // The /device page signs in at the account issuer the relay names: its origins join connect-src.
+  // Learned on link and at start; a failed attempt is tried again (at most every 30 s) as pages load.
+  const issuerOrigins = { relayUrl: linked?.relayUrl ?? null, learned: false, triedAt: 0 };
+  const learnAccountIssuer = async () => {
+    const relayUrl = issuerOrigins.relayUrl;
+    if (!relayUrl) return;
+    issuerOrigins.triedAt = Date.now();
+    try {
+      for (const origin of await accountIssuerOrigins(relayUrl)) allowConnectOrigin(origin);
+      if (issuerOrigins.relayUrl === relayUrl) issuerOrigins.learned = true;
+    } catch {
+      // The relay or its issuer is not reachable now; the next page load tries again.
+    }
+  };
+  const pageConnectOrigins = () => {
+    if (!issuerOrigins.learned && issuerOrigins.relayUrl && Date.now() - issuerOrigins.triedAt > 30_000) void learnAccountIssuer();
+    return connectOrigins;
+  };
   // DPoP htu: this environment's own URL, and its routed endpoint at the relay (SPEC §11).
   let baseUrlCache: { link: RelayLink | null; publicUrl: string; urls: readonly string[] } | null = null;
   const baseUrls = (): readonly string[] => {
@@ -151,7 +170,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
       adminToken,
       publicUrl: () => publicUrl,
       webRoot: config.webRoot ?? defaultWebRoot,
-      connectOrigins: () => connectOrigins,
+      connectOrigins: pageConnectOrigins,
       authenticateClient: (req) => authenticateClientRequest(deps, req, baseUrls()),
       relayUrl: () => readRelayLink(deps)?.relayUrl ?? null,
       routes: createConnectRoutes({ deps, mint, baseUrls, environmentId }),
@@ -178,6 +197,7 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
   const approvalTimer = startApprovalExpiryTimer(deps);
   publicUrl = publicUrl.replace(/\/+$/, '');
   webhookDispatcher.start();
+  void learnAccountIssuer();
   const tunnel =
     config.tunnel === false ? null : startTunnelAgent({
           deps,
@@ -206,6 +226,8 @@ export async function startEnvironment(config: EnvConfig): Promise<EnvRuntime> {
     async link(relayUrl, idToken, linkOpts = {}) {
       const link = await linkToRelay({ deps, environmentId, signingKey, directEndpoint: linkOpts.directEndpoint }, relayUrl, idToken);
       allowConnectOrigin(new URL(link.relayUrl).origin);
+      Object.assign(issuerOrigins, { relayUrl: link.relayUrl, learned: false });
+      void learnAccountIssuer();
       tunnel?.poke();
       return link;
     },

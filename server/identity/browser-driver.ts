@@ -1,9 +1,10 @@
 // Tests only: a person at a browser, played with fetch. Follows redirects, keeps cookies, fills the
-// provider's forms (a username at a login page, a user code at a device page) and presses Continue.
+// provider's forms (a username at a login page, a user code at a device page) and presses Continue
+// (or Cancel, when asked).
 
 export interface FormDriver {
   /** Follows the page at `url` through every form until a redirect leaves the provider, or a page with no form. */
-  run(url: string | URL, answers: { username?: string; userCode?: string }, stopAt?: (url: URL) => boolean): Promise<{ url: URL; html: string }>;
+  run(url: string | URL, answers: { username?: string; userCode?: string; cancel?: boolean }, stopAt?: (url: URL) => boolean): Promise<{ url: URL; html: string }>;
 }
 
 export function browserDriver(): FormDriver {
@@ -30,6 +31,7 @@ export function browserDriver(): FormDriver {
     async run(start, answers, stopAt = () => false) {
       let url = new URL(start);
       let init: RequestInit = {};
+      let cancelled = false;
       for (let step = 0; step < 20; step++) {
         if (stopAt(url)) return { url, html: '' };
         const res = await request(url, init);
@@ -40,7 +42,7 @@ export function browserDriver(): FormDriver {
         }
         const html = await res.text();
         const form = /<form([^>]*)>([\s\S]*?)<\/form>/.exec(html);
-        if (!form) return { url, html };
+        if (!form || cancelled) return { url, html };
         const action = /action="([^"]+)"/.exec(form[1]!)?.[1]?.replaceAll('&amp;', '&') ?? url.pathname;
         const fields = new URLSearchParams();
         for (const input of form[2]!.matchAll(/<input([^>]*)>/g)) {
@@ -51,6 +53,11 @@ export function browserDriver(): FormDriver {
           else if (name === 'password') fields.set(name, 'any');
           else if (name === 'user_code' && value === undefined) fields.set(name, answers.userCode ?? '');
           else fields.set(name, value ?? '');
+        }
+        // A Cancel button (the device confirm page's `abort`) is pressed instead of Continue when asked.
+        if (answers.cancel && /name="abort"/.test(html)) {
+          fields.set('abort', 'yes');
+          cancelled = true;
         }
         url = new URL(action, url);
         init = { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: fields.toString() };

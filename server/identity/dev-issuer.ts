@@ -266,7 +266,15 @@ async function readLoginUsername(req: IncomingMessage): Promise<unknown> {
 }
 
 async function userCodeInputSource(ctx: KoaContextWithOIDC, form: string, _out: unknown, err?: { userCode?: string; name?: string }): Promise<void> {
-  ctx.body = userCodePage(form, err ? (err.userCode || err.name === 'NoCodeError' ? 'That code is not right. Check it and try again.' : 'The sign-in could not go on. Try again.') : undefined);
+  ctx.body = userCodePage(form, err ? userCodeProblem(err) : undefined);
+}
+
+function userCodeProblem(err: { userCode?: string; name?: string }): string {
+  if (err.name === 'AbortedError') return 'Cancelled: the device was not signed in. You can close this page.';
+  if (err.name === 'ExpiredError') return 'That code has expired. Start the sign-in again on your device.';
+  if (err.name === 'AlreadyUsedError') return 'That code was already used. Start the sign-in again on your device.';
+  if (err.userCode || err.name === 'NoCodeError') return 'That code is not right. Check it and try again.';
+  return 'The sign-in could not go on. Try again.';
 }
 
 async function userCodeConfirmSource(ctx: KoaContextWithOIDC, form: string, _client: unknown, _deviceInfo: unknown, userCode: string): Promise<void> {

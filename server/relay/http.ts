@@ -54,7 +54,10 @@ function bounceSignIn(req: IncomingMessage, res: ServerResponse, query: string, 
   const params = new URLSearchParams(query);
   const origin = signInReturnOrigin(params.get('state'), isAllowed);
   if (!origin) {
-    return sendJson(res, 400, { error: 'invalid_request', reason: 'invalid_request', message: 'This sign-in callback does not name a device page this relay serves. Start the sign-in again from the device page.' }, noStore);
+    const message = 'This sign-in callback does not name a device page this relay serves, so nothing was handed on. Start the sign-in again from the device page.';
+    // A person's browser lands here: a readable page; anything else gets the JSON error.
+    if (/\btext\/html\b/.test(req.headers.accept ?? '')) return sendSignInProblem(res, message);
+    return sendJson(res, 400, { error: 'invalid_request', reason: 'invalid_request', message }, noStore);
   }
   const forward = new URLSearchParams();
   for (const name of FORWARDED_SIGN_IN_PARAMS) {
@@ -64,6 +67,19 @@ function bounceSignIn(req: IncomingMessage, res: ServerResponse, query: string, 
   // In the fragment: the code reaches the page's script, never a server log on the way.
   res.writeHead(303, { location: `${origin}/device#${forward.toString()}`, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' });
   res.end();
+}
+
+function sendSignInProblem(res: ServerResponse, message: string): void {
+  const html = `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign-in refused</title></head><body><main><h1>Sign-in refused</h1><p role="alert">${message}</p></main></body></html>`;
+  res.writeHead(400, {
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': String(Buffer.byteLength(html)),
+    'content-security-policy': "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    ...noStore,
+  });
+  res.end(html);
 }
 
 const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' };

@@ -67,6 +67,17 @@ describe('GET /sign-in/callback', () => {
     }
   });
 
+  it('shows a browser a plain page (no script, no hand-on) when it refuses', async () => {
+    const res = await fetch(`${relay.publicUrl}/sign-in/callback?${new URLSearchParams({ code: 'c0de', state: stateFor('https://evil.example') })}`, { redirect: 'manual', headers: { accept: 'text/html,application/xhtml+xml' } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const html = await res.text();
+    expect(html).toContain('does not name a device page this relay serves');
+    expect(html).not.toContain('evil.example');
+  });
+
   it('accepts what the rule allows, when the state names exactly that origin', () => {
     const suffix = (origin: string) => new URL(origin).host.endsWith('.localhost:4200');
     expect(signInReturnOrigin(stateFor('http://abc.localhost:4200'), suffix)).toBe('http://abc.localhost:4200');

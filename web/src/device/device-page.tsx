@@ -3,7 +3,8 @@ import { useEffect } from 'react';
 import { AppShell } from '../components/app-shell';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
 import { useNow } from '../lib/use-now';
-import { DEV_ACCOUNT, useDeviceConnection, type DeviceContext, type DevicePhase } from './use-device-connection';
+import type { SignedInAccount } from './account-sign-in';
+import { useDeviceConnection, type DeviceContext, type DevicePhase } from './use-device-connection';
 
 const deviceTypeName: Record<string, string> = { desktop: 'Desktop', mobile: 'Mobile', tablet: 'Tablet', bot: 'Bot', unknown: 'Unknown device' };
 
@@ -26,7 +27,14 @@ function Status({ phase, now }: { phase: DevicePhase; now: number }) {
         </>
       );
     case 'signing-in':
-      return <h2 className="device-state state-busy">Signing in as {DEV_ACCOUNT}…</h2>;
+      return <h2 className="device-state state-busy">Signing in with your account…</h2>;
+    case 'sign-in-failed':
+      return (
+        <>
+          <h2 className="device-state state-bad">Sign-in refused</h2>
+          <p>{phase.message}</p>
+        </>
+      );
     case 'asking':
       return <h2 className="device-state state-busy">Asking the environment…</h2>;
     case 'waiting':
@@ -128,6 +136,7 @@ function Actions({ phase, connect, disconnect }: { phase: DevicePhase; connect: 
       );
     case 'rejected':
     case 'failed':
+    case 'sign-in-failed':
       return (
         <button type="button" className="button button-primary" onClick={connect}>
           Try again
@@ -143,6 +152,41 @@ function Actions({ phase, connect, disconnect }: { phase: DevicePhase; connect: 
     default:
       return null;
   }
+}
+
+/** Who this page is signed in as at the account provider, and Sign out. */
+function Account({ account, phase, signIn, signOut }: { account: SignedInAccount | null; phase: DevicePhase; signIn: () => void; signOut: () => void }) {
+  if (phase.kind === 'loading' || phase.kind === 'unavailable') return null;
+  return (
+    <div className="device-account" role="group" aria-label="Account">
+      {account ? (
+        <>
+          <p>
+            Signed in as <strong><bdi>{account.name}</bdi></strong>
+            {account.name !== account.subject && (
+              <span className="muted">
+                {' '}
+                (<bdi>{account.subject}</bdi>)
+              </span>
+            )}{' '}
+            <span className="muted">at {new URL(account.issuer).host}</span>
+          </p>
+          <button type="button" className="button" onClick={signOut}>
+            Sign out
+          </button>
+        </>
+      ) : (
+        <>
+          <p className="muted">Not signed in. Connect asks you to sign in with your account first.</p>
+          {phase.kind !== 'signing-in' && (
+            <button type="button" className="button" onClick={signIn}>
+              Sign in
+            </button>
+          )}
+        </>
+      )}
+    </div>
+  );
 }
 
 function Identity({ context }: { context: DeviceContext }) {
@@ -174,7 +218,7 @@ function Identity({ context }: { context: DeviceContext }) {
 }
 
 export function DevicePage() {
-  const { context, phase, connect, disconnect } = useDeviceConnection();
+  const { context, phase, account, connect, disconnect, signIn, signOut } = useDeviceConnection();
   const now = useNow(5_000);
   useEffect(() => {
     document.title = phase.kind === 'waiting' ? 'Waiting for approval · Gatehouse' : phase.kind === 'connected' ? 'Connected · Gatehouse' : 'This device · Gatehouse';
@@ -196,6 +240,7 @@ export function DevicePage() {
           <div className="actions">
             <Actions phase={phase} connect={() => void connect()} disconnect={disconnect} />
           </div>
+          <Account account={account} phase={phase} signIn={signIn} signOut={signOut} />
         </section>
         {context && <Identity context={context} />}
       </div>

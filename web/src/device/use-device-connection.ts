@@ -1,5 +1,6 @@
-// The /device page's flow (SPEC §3, §7): dev-issuer sign-in, connect with wait, whoami, and the
-// live `client.session` stream that ends the moment the owner revokes or rejects this device.
+// The /device page's flow (SPEC §3, §7, §15): account sign-in at the relay's OpenID provider (code +
+// PKCE), connect with wait, whoami, and the live `client.session` stream that ends the moment the
+// owner revokes or rejects this device.
 import { createTRPCClient, httpSubscriptionLink, TRPCClientError } from '@trpc/client';
 import { EventSource } from 'eventsource';
 import { useCallback, useEffect, useRef, useState } from 'react';
@@ -11,11 +12,10 @@ import type { ClientInfo, WhoAmI } from '../../../shared/contracts';
 import { createDpopSigner, type DpopSigner } from '../../../shared/dpop';
 import { verificationCode } from '../../../shared/verification-code';
 import { currentBrowserFacts, describeBrowser } from './device-info';
+import type { InviteSecret } from '../../../shared/invite';
+import { beginSignIn, completeSignIn, freshIdToken, signedInAccount, signOut as forgetAccount, type SignedInAccount } from './account-sign-in';
 import { inviteFromUrl } from './invite-from-url';
 import { deviceIdentity } from './key-store';
-
-/** The dev issuer's account the embedded default links the environment to. */
-export const DEV_ACCOUNT = 'owner';
 
 export interface DeviceContext {
   environmentId: string;
@@ -33,6 +33,7 @@ export type DevicePhase =
   | { kind: 'unavailable'; message: string }
   | { kind: 'ready' }
   | { kind: 'signing-in' }
+  | { kind: 'sign-in-failed'; message: string }
   | { kind: 'asking' }
   | { kind: 'waiting'; requestedAt: string }
   | { kind: 'connected'; whoami: WhoAmI; session: EnvSession; signer: DpopSigner }
@@ -58,19 +59,6 @@ async function loadContext(): Promise<DeviceContext> {
     ownerPages: config.ownerPages !== false,
     info: describeBrowser(currentBrowserFacts()),
   };
-}
-
-/** An account ID token from the relay's dev issuer (embedded default, loopback only). */
-async function devIdToken(relayUrl: string, signal: AbortSignal): Promise<string> {
-  const res = await fetch(`${relayUrl}/dev-issuer/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: DEV_ACCOUNT }),
-    signal,
-  });
-  const body = (await res.json().catch(() => ({}))) as { id_token?: string; message?: string };
-  if (!res.ok || typeof body.id_token !== 'string') throw new Error(body.message ?? `the dev account issuer answered HTTP ${res.status}`);
-  return body.id_token;
 }
 
 /** `client.session`: each (re)connect of the stream carries the session token and a fresh proof. */
@@ -111,19 +99,34 @@ function watchSession(session: EnvSession, signer: DpopSigner, onEnd: (why: 'rev
 export function useDeviceConnection() {
   const [context, setContext] = useState<DeviceContext | null>(null);
   const [phase, setPhase] = useState<DevicePhase>({ kind: 'loading' });
+  const [account, setAccount] = useState<SignedInAccount | null>(null);
   const abortRef = useRef<AbortController | null>(null);
   const stopWatchRef = useRef<(() => void) | null>(null);
+  /** An invite carried through the provider and back (the fragment that held it is gone by then). */
+  const inviteRef = useRef<InviteSecret | undefined>(undefined);
+  const autoConnectRef = useRef(false);
 
   useEffect(() => {
     let cancelled = false;
-    loadContext().then(
-      (ctx) => {
+    const invite = inviteFromUrl();
+    (async () => {
+      const ctx = await loadContext();
+      if (cancelled) return;
+      setContext(ctx);
+      try {
+        const back = await completeSignIn();
         if (cancelled) return;
-        setContext(ctx);
+        inviteRef.current = invite ?? back?.invite;
+        setAccount(back?.account ?? signedInAccount());
+        autoConnectRef.current = back?.thenConnect === true;
         setPhase({ kind: 'ready' });
-      },
-      (error: unknown) => !cancelled && setPhase({ kind: 'unavailable', message: (error as Error).message }),
-    );
+      } catch (error) {
+        if (cancelled) return;
+        inviteRef.current = invite;
+        setAccount(signedInAccount());
+        setPhase({ kind: 'sign-in-failed', message: (error as Error).message });
+      }
+    })().catch((error: unknown) => !cancelled && setPhase({ kind: 'unavailable', message: (error as Error).message }));
     return () => {
       cancelled = true;
       abortRef.current?.abort();
@@ -131,25 +134,37 @@ export function useDeviceConnection() {
     };
   }, []);
 
+  /** Leaves for the account provider; the page comes back through the relay's sign-in callback. */
+  const signIn = useCallback(
+    async (thenConnect: boolean) => {
+      if (!context) return;
+      setPhase({ kind: 'signing-in' });
+      try {
+        await beginSignIn(context.relayUrl, { thenConnect, ...(inviteRef.current && { invite: inviteRef.current }) });
+      } catch (error) {
+        setPhase({ kind: 'sign-in-failed', message: (error as Error).message });
+      }
+    },
+    [context],
+  );
+
   const connect = useCallback(async () => {
     if (!context || abortRef.current) return;
+    const idToken = account ? await freshIdToken(account) : null;
+    if (!idToken) return signIn(true);
     const abort = new AbortController();
     abortRef.current = abort;
     stopWatchRef.current?.();
-    setPhase({ kind: 'signing-in' });
+    setPhase({ kind: 'asking' });
     try {
       const session = await connectToEnvironment({
         relayUrl: context.relayUrl,
         environmentId: context.environmentId,
         signer: context.signer,
-        getIdToken: async () => {
-          const token = await devIdToken(context.relayUrl, abort.signal);
-          setPhase({ kind: 'asking' });
-          return token;
-        },
+        getIdToken: async () => idToken,
         client: context.info,
         deviceId: context.deviceId,
-        ...(inviteFromUrl() && { invite: inviteFromUrl() }),
+        ...(inviteRef.current && { invite: inviteRef.current }),
         wait: true,
         onPending: (info) => {
           if (info.approvalStatus === 'pending') setPhase({ kind: 'waiting', requestedAt: info.requestedAt });
@@ -173,7 +188,15 @@ export function useDeviceConnection() {
     } finally {
       if (abortRef.current === abort) abortRef.current = null;
     }
-  }, [context]);
+  }, [context, account, signIn]);
+
+  // Back from the provider after pressing Connect: go on where the person left off.
+  useEffect(() => {
+    if (autoConnectRef.current && context && account && phase.kind === 'ready') {
+      autoConnectRef.current = false;
+      void connect();
+    }
+  }, [context, account, phase.kind, connect]);
 
   /** Stops waiting, or forgets the session held in this page. */
   const disconnect = useCallback(() => {
@@ -184,5 +207,12 @@ export function useDeviceConnection() {
     setPhase({ kind: 'ready' });
   }, []);
 
-  return { context, phase, connect, disconnect };
+  /** Forgets the account tokens (and any session this page holds); the next Connect signs in again. */
+  const signOut = useCallback(() => {
+    disconnect();
+    forgetAccount();
+    setAccount(null);
+  }, [disconnect]);
+
+  return { context, phase, account, connect, disconnect, signIn: () => void signIn(false), signOut };
 }
