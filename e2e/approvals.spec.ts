@@ -104,10 +104,13 @@ test('2 · an approver device: the owner marks it on the settings page; its /dev
   expect((await environment.api.connect.clients.list.query({ status: 'approved' })).items).toEqual([expect.objectContaining({ verificationCode: phoneCode, approver: true })]);
   await shot(owner, 'approvals-approver-marked');
 
-  // A's page, connected again, now shows the waiting list: empty, and never A itself.
-  await phone.reload();
-  await phone.getByRole('button', { name: 'Connect' }).click();
-  await connectedThumbprint(phone);
+  // A's page shows the waiting list as soon as it is looked at again (no reconnect): empty, and never
+  // A itself. It is live (`client.approvals` through the relay): the page never reads the list itself.
+  const listReads: string[] = [];
+  phone.on('request', (request) => {
+    if (/\/trpc\/[^?]*connect\.clients\.list/.test(request.url())) listReads.push(request.url());
+  });
+  await phone.evaluate(() => window.dispatchEvent(new Event('focus')));
   const panel = phone.getByRole('region', { name: 'Devices waiting for approval' });
   await expect(panel.getByText('No device is waiting.')).toBeVisible();
 
@@ -121,6 +124,7 @@ test('2 · an approver device: the owner marks it on the settings page; its /dev
   await expect(waiting).toContainText(tabletCode);
   await expect(waiting).not.toContainText(phoneCode);
   await shot(phone, 'approvals-approver-panel');
+  expect(listReads).toEqual([]);
 
   // A has no owner controls: no mode switch, no invites, no approver toggle, no revoke.
   for (const name of [/Require Connect client approval/, /Create invite/, /approve others/, /^Revoke/]) {
@@ -137,6 +141,12 @@ test('2 · an approver device: the owner marks it on the settings page; its /dev
   const [entry] = await environment.api.connect.audit.list.query({ limit: 1 });
   expect(entry).toMatchObject({ actor: 'approver', action: 'client_approved' });
   await shot(tablet, 'approvals-approved-by-approver');
+
+  // The owner takes the right back: A's waiting list goes away at once, and A stays connected.
+  await phoneRow.getByRole('button', { name: 'Stop it approving others' }).click();
+  await expect(phoneRow.getByText('Not an approver')).toBeVisible();
+  await expect(panel).toHaveCount(0);
+  await expect(connection(phone).getByRole('heading', { name: 'Connected' })).toBeVisible();
 });
 
 test('3 · Rotate key on /device: the approval moves to a new key, the page connects again at once, the owner sees the new code', async ({ relayWithPages, openRelayPage, shot }) => {

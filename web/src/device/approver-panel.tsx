@@ -46,29 +46,56 @@ export function ApproverPanel({ session, signer }: { session: EnvSession; signer
 
   useEffect(() => {
     let stopped = false;
+    let asking = false;
     let timer: ReturnType<typeof setInterval> | undefined;
+    let subscription: { unsubscribe(): void } | undefined;
     const poll = () => {
       if (stopped || timer) return;
       void load();
       timer = setInterval(() => void load(), 10_000);
     };
-    let subscription: { unsubscribe(): void } | undefined;
-    void (async () => {
-      // Asked first, so a device that is not an approver opens no stream it would be refused.
-      const approver = await client.current.client.approver.query().then((a) => a.approver, () => false);
-      if (stopped || !approver) return;
-      const live = createTRPCClient<EnvRouter>({
-        links: [httpSubscriptionLink({ url: `${session.endpoint}/trpc`, EventSource, eventSourceOptions: { fetch: dpopFetch(signer, () => session.accessToken) } })],
-      });
-      subscription = live.client.approvals.subscribe(undefined, {
-        onData: (event: ApproverEvent) => setPending((list) => applyEvent(list, event)),
-        onError: () => poll(),
-      });
-    })();
+    const live = createTRPCClient<EnvRouter>({
+      links: [httpSubscriptionLink({ url: `${session.endpoint}/trpc`, EventSource, eventSourceOptions: { fetch: dpopFetch(signer, () => session.accessToken) } })],
+    });
+    /** Opens the live list if this device is an approver now (and it is not open or polled already). */
+    const start = async () => {
+      if (stopped || asking || subscription || timer) return;
+      asking = true;
+      try {
+        // Asked first, so a device that is not an approver opens no stream it would be refused.
+        const approver = await client.current.client.approver.query().then((a) => a.approver, () => false);
+        if (stopped || !approver) return;
+        const opened = live.client.approvals.subscribe(undefined, {
+          onData: (event: ApproverEvent) => {
+            setPending((list) => applyEvent(list, event));
+            if (event.type === 'ended') close(opened);
+          },
+          onError: () => {
+            close(opened);
+            poll();
+          },
+          onComplete: () => close(opened),
+        });
+        subscription = opened;
+      } finally {
+        asking = false;
+      }
+    };
+    const close = (which: { unsubscribe(): void }) => {
+      which.unsubscribe();
+      if (subscription === which) subscription = undefined;
+    };
+    // The owner may make this device an approver while its page is open: look again when it is looked at.
+    const onVisible = () => document.visibilityState === 'visible' && void start();
+    void start();
+    document.addEventListener('visibilitychange', onVisible);
+    window.addEventListener('focus', onVisible);
     return () => {
       stopped = true;
       subscription?.unsubscribe();
       clearInterval(timer);
+      document.removeEventListener('visibilitychange', onVisible);
+      window.removeEventListener('focus', onVisible);
     };
   }, [load, session, signer]);
 
