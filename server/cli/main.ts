@@ -255,9 +255,15 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
       .option('--account <name>', 'dev issuer account', 'owner')
       .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (env GATEHOUSE_ID_TOKEN)')
       .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)');
-  approverCommand('approvals', 'from an approver device: list the devices waiting for approval, with their codes').action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string }) =>
-    run(import('./commands/client-approvals').then(({ runClientApprovals }) => runClientApprovals(createOutput(!!o.json), approverOpts(o)))),
-  );
+  approverCommand('approvals', 'from an approver device: list the devices waiting for approval, with their codes')
+    .option('--watch', 'keep watching: a line when a device starts waiting and when it is decided')
+    .action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string; watch?: boolean }) =>
+      run(
+        import('./commands/client-approvals').then(({ runClientApprovals, runClientApprovalsWatch }) =>
+          (o.watch ? runClientApprovalsWatch : runClientApprovals)(createOutput(!!o.json), approverOpts(o)),
+        ),
+      ),
+    );
   approverCommand('approve', 'from an approver device: approve another device for a time (at most 7 days)')
     .argument('<thumbprint>', 'the device’s thumbprint, or a unique prefix of 8+ characters')
     .option('--for <duration>', 'how long: 1h, 8h, 24h or 7d', '24h')

@@ -2,6 +2,7 @@ import { openClientSessionStream } from '../connect/client-sessions.service';
 import { z } from 'zod';
 import { rotateClientKey } from '../connect/key-rotation.service';
 import { isApprover } from '../connect/approvers.service';
+import { openApproverStream } from '../connect/approver-events.service';
 import { clientProcedure, router } from './init';
 
 export const clientRouter = router({
@@ -17,6 +18,8 @@ export const clientRouter = router({
   rotateKey: clientProcedure
     .input(z.object({ newKeyProof: z.string().min(1).max(4096) }))
     .mutation(({ ctx, input }) => rotateClientKey(ctx.deps, ctx.client, ctx.environmentId, input.newKeyProof)),
+  /** An approver's live waiting list (SPEC §13, S59): other devices' requests and decisions, nothing else. */
+  approvals: clientProcedure.subscription(({ ctx, signal }) => openApproverStream(ctx.deps, ctx.client, signal)),
   /** A connected client's live session: `active` now, then `ended` the moment it is revoked or rejected. */
   session: clientProcedure.subscription(({ ctx, signal }) => openClientSessionStream(ctx.deps, ctx.client, signal)),
 });

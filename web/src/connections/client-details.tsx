@@ -6,6 +6,7 @@ import { describeError } from '../lib/errors';
 import { absoluteTime } from '../lib/relative-time';
 import { trpc, type ConnectClient } from '../trpc';
 import { clientTitle } from './access-state';
+import { ApproverToggle } from './approver-toggle';
 
 function CopyButton({ text, what }: { text: string; what: string }) {
   const toasts = useToasts();
@@ -80,6 +81,7 @@ export function ClientDetails({ client, revision }: { client: ConnectClient; rev
   return (
     <div className="details">
       <RenameForm client={client} />
+      <ApproverToggle client={client} />
       <dl className="details-grid">
         <div>
           <dt>Calls itself</dt>

@@ -1,12 +1,31 @@
 // On an approver device's /device page (SPEC §13, S59): the devices waiting for approval, with their
 // codes, and Approve (for 24 hours; an approver's approvals always end) / Reject. Nothing for others.
+// The list is live (`client.approvals`); if that stream cannot be held it is read every 10 seconds.
+import { createTRPCClient, httpSubscriptionLink } from '@trpc/client';
+import { EventSource } from 'eventsource';
 import { useCallback, useEffect, useRef, useState } from 'react';
+import type { ApproverEvent } from '../../../server/env/connect/approver-events.service';
 import type { EnvRouter } from '../../../server/env/trpc/app-router';
 import { createEnvClient, type EnvSession } from '../../../shared/client/connect';
+import { dpopFetch } from '../../../shared/client/dpop-fetch';
 import type { ConnectClient } from '../../../shared/contracts';
 import type { DpopSigner } from '../../../shared/dpop';
 
 const APPROVE_SECONDS = 86_400;
+
+/** One event of the live waiting list applied to what the panel shows (null: no panel). */
+function applyEvent(list: ConnectClient[] | null, event: ApproverEvent): ConnectClient[] | null {
+  switch (event.type) {
+    case 'snapshot':
+      return event.pending;
+    case 'pending':
+      return [...(list ?? []).filter((c) => c.clientProofKeyThumbprint !== event.client.clientProofKeyThumbprint), event.client];
+    case 'decided':
+      return (list ?? []).filter((c) => c.clientProofKeyThumbprint !== event.clientProofKeyThumbprint);
+    case 'ended':
+      return null;
+  }
+}
 
 export function ApproverPanel({ session, signer }: { session: EnvSession; signer: DpopSigner }) {
   const client = useRef(createEnvClient<EnvRouter>(session, signer));
@@ -26,10 +45,59 @@ export function ApproverPanel({ session, signer }: { session: EnvSession; signer
   }, [signer.thumbprint]);
 
   useEffect(() => {
-    void load();
-    const timer = setInterval(() => void load(), 10_000);
-    return () => clearInterval(timer);
-  }, [load]);
+    let stopped = false;
+    let asking = false;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    let subscription: { unsubscribe(): void } | undefined;
+    const poll = () => {
+      if (stopped || timer) return;
+      void load();
+      timer = setInterval(() => void load(), 10_000);
+    };
+    const live = createTRPCClient<EnvRouter>({
+      links: [httpSubscriptionLink({ url: `${session.endpoint}/trpc`, EventSource, eventSourceOptions: { fetch: dpopFetch(signer, () => session.accessToken) } })],
+    });
+    /** Opens the live list if this device is an approver now (and it is not open or polled already). */
+    const start = async () => {
+      if (stopped || asking || subscription || timer) return;
+      asking = true;
+      try {
+        // Asked first, so a device that is not an approver opens no stream it would be refused.
+        const approver = await client.current.client.approver.query().then((a) => a.approver, () => false);
+        if (stopped || !approver) return;
+        const opened = live.client.approvals.subscribe(undefined, {
+          onData: (event: ApproverEvent) => {
+            setPending((list) => applyEvent(list, event));
+            if (event.type === 'ended') close(opened);
+          },
+          onError: () => {
+            close(opened);
+            poll();
+          },
+          onComplete: () => close(opened),
+        });
+        subscription = opened;
+      } finally {
+        asking = false;
+      }
+    };
+    const close = (which: { unsubscribe(): void }) => {
+      which.unsubscribe();
+      if (subscription === which) subscription = undefined;
+    };
+    // The owner may make this device an approver while its page is open: look again when it is looked at.
+    const onVisible = () => document.visibilityState === 'visible' && void start();
+    void start();
+    document.addEventListener('visibilitychange', onVisible);
+    window.addEventListener('focus', onVisible);
+    return () => {
+      stopped = true;
+      subscription?.unsubscribe();
+      clearInterval(timer);
+      document.removeEventListener('visibilitychange', onVisible);
+      window.removeEventListener('focus', onVisible);
+    };
+  }, [load, session, signer]);
 
   const decide = async (c: ConnectClient, decision: 'approve' | 'reject') => {
     if (busy.current) return;

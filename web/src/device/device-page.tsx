@@ -1,4 +1,5 @@
 import { ApproverPanel } from './approver-panel';
+import { RotateKeyButton, RotationNotice } from './rotate-key';
 import { useEffect } from 'react';
 import { AppShell } from '../components/app-shell';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
@@ -130,9 +131,12 @@ function Actions({ phase, connect, disconnect }: { phase: DevicePhase; connect: 
       );
     case 'connected':
       return (
-        <button type="button" className="button" onClick={disconnect}>
-          Disconnect
-        </button>
+        <>
+          <button type="button" className="button" onClick={disconnect}>
+            Disconnect
+          </button>
+          <RotateKeyButton session={phase.session} signer={phase.signer} environmentId={phase.whoami.environmentId} onStart={disconnect} />
+        </>
       );
     case 'rejected':
     case 'failed':
@@ -232,6 +236,7 @@ export function DevicePage() {
           <h1>This device</h1>
         </div>
       </div>
+      <RotationNotice ready={phase.kind === 'ready'} connect={() => void connect()} />
       <div className="device-grid">
         <section className={`card device-status device-${phase.kind}`} aria-label="Connection">
           <div role="status" aria-live="polite" className="device-status-text">

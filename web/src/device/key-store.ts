@@ -65,3 +65,49 @@ export function deviceIdentity(): Promise<DeviceIdentity> {
   });
   return identity;
 }
+
+const NEXT_KEY = 'dpop-next';
+
+/**
+ * Key rotation (SPEC §13), step 1: keeps the new key beside the current one, so a page that is closed
+ * mid-rotation still has the key the environment may already have moved the approval to.
+ */
+export async function stageNextKey(keyPair: CryptoKeyPair): Promise<void> {
+  const db = await openDb();
+  try {
+    await request(db.transaction(STORE, 'readwrite').objectStore(STORE).put({ keyPair, createdAt: new Date().toISOString() }, NEXT_KEY));
+  } finally {
+    db.close();
+  }
+}
+
+/** Step 2, once the environment moved the approval: the staged key becomes this device's key (same device ID). */
+export async function commitNextKey(): Promise<void> {
+  const db = await openDb();
+  try {
+    const tx = db.transaction(STORE, 'readwrite');
+    const store = tx.objectStore(STORE);
+    const [current, next] = await Promise.all([request(store.get(KEY)), request(store.get(NEXT_KEY))]);
+    const staged = next as { keyPair?: CryptoKeyPair; createdAt?: string } | undefined;
+    if (!isIdentity(current) || !staged?.keyPair) throw new Error('The new device key was not found in this browser.');
+    store.put({ keyPair: staged.keyPair, deviceId: current.deviceId, createdAt: staged.createdAt ?? new Date().toISOString() } satisfies DeviceIdentity, KEY);
+    store.delete(NEXT_KEY);
+    await new Promise<void>((resolve, reject) => {
+      tx.oncomplete = () => resolve();
+      tx.onerror = tx.onabort = () => reject(tx.error ?? new Error('Could not store the new device key.'));
+    });
+  } finally {
+    db.close();
+  }
+  identity = null;
+}
+
+/** When the environment refused the rotation: the current key stays, the staged one goes. */
+export async function dropNextKey(): Promise<void> {
+  const db = await openDb();
+  try {
+    await request(db.transaction(STORE, 'readwrite').objectStore(STORE).delete(NEXT_KEY));
+  } finally {
+    db.close();
+  }
+}
