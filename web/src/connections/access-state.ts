@@ -175,7 +175,8 @@ export function reduceAccess(state: AccessState, action: AccessAction): AccessSt
     case 'query':
       return {
         ...state,
-        list: { ...list, query: action.query, rows: [], boundary: null, nextCursor: null, matching: list.query.search === action.query.search ? list.matching : null, generation: list.generation + 1, loading: 'first', replay: [], loaded: false, error: null },
+        // The rows shown stay until the new first page replaces them (no flash of an empty list).
+        list: { ...list, query: action.query, matching: list.query.search === action.query.search ? list.matching : null, generation: list.generation + 1, loading: 'first', replay: [], error: null },
       };
     case 'loading':
       return { ...state, list: { ...list, generation: list.generation + 1, loading: action.kind, replay: [], error: null } };

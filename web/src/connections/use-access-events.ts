@@ -20,8 +20,6 @@ export const PAGE_SIZE = 50;
 const RELOAD_MAX = 500;
 /** Counts are asked again this long after the last change of a burst (and at least this often during one). */
 const COUNTS_DELAY_MS = 200;
-/** Typing pauses this long before the search goes to the server. */
-export const SEARCH_DELAY_MS = 80;
 
 export function useAccessEvents(client: OwnerClient, onNewlyAsking: (clients: ConnectClient[]) => void) {
   const [state, rawDispatch] = useReducer(reduceAccess, initialAccessState);
@@ -82,23 +80,35 @@ export function useAccessEvents(client: OwnerClient, onNewlyAsking: (clients: Co
   }, [refreshCounts]);
   useEffect(() => () => clearTimeout(countsTimer.current), []);
 
-  /** A new search or status filter: the server filters, the window starts from its first page. */
-  const searchTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  /**
+   * A new search or status filter: the server filters, the window starts from its first page. At
+   * most one such load is in flight: keys typed meanwhile are sent as one when it answers, so a
+   * search goes out at once yet typing never queues a request per key.
+   */
+  const queryBusy = useRef(false);
+  const queryAgain = useRef(false);
+  const pumpQuery = useCallback(() => {
+    if (queryBusy.current) {
+      queryAgain.current = true;
+      return;
+    }
+    queryBusy.current = true;
+    void load({ append: false }).finally(() => {
+      queryBusy.current = false;
+      if (queryAgain.current) {
+        queryAgain.current = false;
+        pumpQuery();
+      }
+    });
+  }, [load]);
   const setQuery = useCallback(
     (next: ListQuery) => {
-      clearTimeout(searchTimer.current);
-      const run = () => {
-        query.current = next;
-        dispatch({ type: 'query', query: next });
-        void load({ append: false });
-      };
-      // A chip click goes at once; typing waits for a short pause.
-      if (next.status !== query.current.status || next.search.trim() === '') run();
-      else searchTimer.current = setTimeout(run, SEARCH_DELAY_MS);
+      query.current = next;
+      dispatch({ type: 'query', query: next });
+      pumpQuery();
     },
-    [dispatch, load],
+    [dispatch, pumpQuery],
   );
-  useEffect(() => () => clearTimeout(searchTimer.current), []);
 
   const showMore = useCallback(() => {
     const cursor = held.current.cursor;
