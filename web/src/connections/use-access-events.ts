@@ -1,6 +1,6 @@
 // The page's live view of access: one `access.events` stream opened with a summary (the mode and
 // the counts) and resumed with the last event id, plus the rows of the current search and filter
-// loaded page by page through `connect.clients.list`. Row events update the rows held; the counts
+// loaded page by page through `connect.clients.list` once the stream has proved the session. Row events update the rows held; the counts
 // are asked again shortly after any change.
 import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import { errorData, describeError } from '../lib/errors';
@@ -117,11 +117,6 @@ export function useAccessEvents(client: OwnerClient, onNewlyAsking: (clients: Co
     void load({ cursor, append: true });
   }, [dispatch, load]);
 
-  // The first page, alongside the stream (it does not wait for the summary).
-  useEffect(() => {
-    void load({ append: false });
-  }, [load]);
-
   useEffect(() => {
     // The last event id survives restarts of the stream, so a reconnect receives only what it missed.
     let lastEventId: string | undefined;
@@ -146,8 +141,12 @@ export function useAccessEvents(client: OwnerClient, onNewlyAsking: (clients: Co
           attempt = 0;
           setLive({ kind: 'live' });
           if (data.type === 'summary' || data.type === 'snapshot') {
-            // A later opening means the stream could not resume: what the page holds may be stale.
-            if (opened) {
+            // The first opening proves the owner session: only then is the first page asked for
+            // (a signed-out visit asks nothing). A later opening means the stream could not
+            // resume: what the page holds may be stale.
+            if (!opened) {
+              void load({ append: false });
+            } else {
               dispatch({ type: 'loading', kind: 'reload' });
               void load({ append: false, limit: Math.min(RELOAD_MAX, Math.max(PAGE_SIZE, held.current.rows)) });
             }
