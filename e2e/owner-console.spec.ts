@@ -367,3 +367,40 @@ test('the details view shows the software a /device page reported', async ({ own
   await row.getByRole('button', { name: `Details of ${title}` }).click();
   await expect(row).toContainText(`Client version${gatehouseSoftware('web')}`);
 });
+
+test('a reconnect that cannot resume opens with a fresh summary, and the page reloads the rows it holds', async ({ owner, gatehouse, allowConsole }) => {
+  allowConsole(/ERR_INCOMPLETE_CHUNKED_ENCODING.*access\.events/);
+  await owner.setViewportSize({ width: 1280, height: 900 });
+  await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  const gone = ask(gatehouse, 801, 'Revoked while away');
+  await expect(clientRow(owner, gone.code)).toBeVisible();
+  const filters = owner.getByRole('group', { name: 'Show devices' });
+  await expect(filters.getByRole('button', { name: 'Pending 1' })).toBeVisible();
+
+  // The reconnect is held while more happens than the server keeps to resume from.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let reconnecting!: () => void;
+  const reconnectAsked = new Promise<void>((resolve) => (reconnecting = resolve));
+  await owner.route(/\/trpc\/access\.events/, async (route) => {
+    reconnecting();
+    await released;
+    await route.continue();
+  });
+  gatehouse.dropConnections();
+  await reconnectAsked;
+  await expect(owner.getByText('Live updates paused')).toBeVisible();
+  const missed = ask(gatehouse, 802, 'Asked while away');
+  await gatehouse.api.connect.clients.revoke.mutate({ clientProofKeyThumbprint: gone.thumbprint });
+  // Past the bus's history (2,000 events): the missed changes can no longer be replayed.
+  for (let i = 0; i < 2001; i++) gatehouse.env.deps.bus.publish({ type: 'connectSecurityModeUpdated', payload: { mode: 'client-approval' } });
+  release();
+  await expect(owner.getByRole('status').filter({ hasText: 'Live' })).toBeVisible();
+  await expect(clientRow(owner, missed.code)).toContainText('Pending');
+  await expect(clientRow(owner, gone.code)).toHaveCount(0);
+  await expect(filters.getByRole('button', { name: 'Pending 1' })).toBeVisible();
+  expect(await rowTitles(owner)).toEqual(['Asked while away']);
+  // It asked to resume, and could not: the rows came from the reload, not from missed events.
+  expect(gatehouse.resumedEventIds).toHaveLength(1);
+  expect(gatehouse.env.deps.bus.since(gatehouse.env.deps.bus.parseEventId(gatehouse.resumedEventIds[0])!)).toBeNull();
+});
