@@ -2,7 +2,9 @@
 // their consequence, search/filter/bulk, rename and details, connected devices, focus, axe.
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
+import { rejectClient } from '../server/env/connect/client-decisions.service';
 import { requestClient } from '../server/env/connect/client-requests.service';
+import { gatehouseSoftware } from '../shared/software';
 import { createClientSession } from '../server/env/connect/client-sessions.service';
 import { verificationCodeOf } from '../server/env/connect/client-view';
 import { clientRow, expect, test, type Gatehouse } from './fixtures';
@@ -282,4 +284,123 @@ test('toasts never cover a row button; touch targets are at least 44 px on a pho
       .map(({ e, r }) => `${e.getAttribute('aria-label') ?? e.textContent ?? e.tagName} ${Math.round(r.width)}×${Math.round(r.height)}`),
   );
   expect(small).toEqual([]);
+});
+
+test('10,000-style paging: the page holds one page of rows, yet counts, the off-switch dialog and "Reject all pending" cover every device', async ({ owner, gatehouse, shot }) => {
+  await owner.setViewportSize({ width: 1280, height: 900 });
+  await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  const deps = gatehouse.env.deps;
+  // 72 rejected (decided first, so the 3 waiting ones ask last and sort first), then 3 waiting.
+  for (let n = 0; n < 72; n++) {
+    ask(gatehouse, 500 + n, `Rejected ${n}`);
+    rejectClient(deps, thumbprintOf(500 + n), 'api');
+  }
+  const waiting = [ask(gatehouse, 600, 'Waiting A'), ask(gatehouse, 601, 'Waiting B'), ask(gatehouse, 602, 'Waiting C')];
+  await owner.reload();
+  const list = owner.getByRole('list', { name: 'Connect clients' });
+  await expect(list.getByRole('listitem')).toHaveCount(50);
+  const filters = owner.getByRole('group', { name: 'Show devices' });
+  await expect(filters.getByRole('button', { name: 'All 75' })).toBeVisible();
+  await expect(filters.getByRole('button', { name: 'Rejected 72' })).toBeVisible();
+  await expect(owner.getByText('Showing 50 of 75')).toBeVisible();
+  await axe(owner, 'first page of 75');
+  await both(owner, shot, 'console-paged');
+
+  // The off-switch names every waiting and rejected device, not the 50 loaded rows.
+  await owner.getByRole('switch', { name: 'Require Connect client approval' }).click();
+  const off = owner.getByRole('dialog', { name: 'Turn off approval?' });
+  await expect(off).toContainText('3 waiting and 72 rejected devices will be able to connect');
+  await off.getByRole('button', { name: 'Cancel' }).click();
+
+  // A live change to a loaded row shows at once, and the counts follow; a change to a row beyond
+  // the loaded pages does not add it, but counts still follow.
+  await gatehouse.api.connect.clients.reject.mutate({ clientProofKeyThumbprint: waiting[0]!.thumbprint });
+  await expect(clientRow(owner, waiting[0]!.code)).toContainText('Rejected');
+  await expect(filters.getByRole('button', { name: 'Pending 2' })).toBeVisible();
+  await expect(filters.getByRole('button', { name: 'Rejected 73' })).toBeVisible();
+  await gatehouse.api.connect.clients.revoke.mutate({ clientProofKeyThumbprint: thumbprintOf(500) }); // the oldest rejection: last in order, not loaded
+  await expect(filters.getByRole('button', { name: 'Rejected 72' })).toBeVisible();
+  await expect(list.getByRole('listitem')).toHaveCount(50);
+
+  // "Show more" loads the next page after the last row held.
+  await owner.getByRole('button', { name: 'Show 24 more' }).click();
+  await expect(list.getByRole('listitem')).toHaveCount(74);
+  await expect(owner.getByRole('button', { name: /^Show \d+ more$/ })).toHaveCount(0);
+  expect(await rowTitles(owner)).toEqual((await gatehouse.api.connect.clients.list.query({ limit: 500 })).items.map((c) => c.client.label));
+
+  // The search and the status filter are the server's: a match far down the list is found.
+  const search = owner.getByRole('searchbox', { name: 'Search devices' });
+  await search.fill('Rejected 1');
+  await expect(list.getByRole('listitem')).toHaveCount(11); // Rejected 1, 10–19
+  await expect(filters.getByRole('button', { name: 'All 11' })).toBeVisible();
+  await search.fill('');
+  await filters.getByRole('button', { name: 'Pending 2' }).click();
+  await expect(list.getByRole('listitem')).toHaveCount(2);
+  await filters.getByRole('button', { name: 'All 74' }).click();
+
+  // 60 more ask; the page holds the first 50 pending; "Reject all pending" rejects all 62.
+  for (let n = 0; n < 60; n++) ask(gatehouse, 700 + n, `New ${n}`);
+  await owner.reload();
+  await expect(list.getByRole('listitem')).toHaveCount(50);
+  await expect(list.getByRole('listitem').filter({ hasText: 'Pending' })).toHaveCount(50);
+  await owner.getByRole('button', { name: 'Reject all pending (62)' }).click();
+  const dialog = owner.getByRole('dialog', { name: 'Reject 62 devices?' });
+  await expect(dialog).toContainText('including those not loaded on this page');
+  await axe(owner, 'reject-all dialog, paged');
+  await dialog.getByRole('button', { name: 'Reject 62 devices' }).click();
+  await expect(owner.getByRole('region', { name: 'Alerts' })).toContainText('Rejected 62 devices.');
+  expect((await gatehouse.api.connect.clients.list.query()).counts).toEqual({ pending: 0, approved: 0, rejected: 134 });
+  await expect(filters.getByRole('button', { name: 'Rejected 134' })).toBeVisible();
+  await expect(owner.getByRole('button', { name: /^Reject all pending/ })).toHaveCount(0);
+  await expect(list.getByRole('listitem').filter({ hasText: 'Pending' })).toHaveCount(0);
+});
+
+test('the details view shows the software a /device page reported', async ({ owner, gatehouse, openDevice }) => {
+  await owner.setViewportSize({ width: 1280, height: 900 });
+  await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  const device = await openDevice();
+  await device.page.getByRole('button', { name: 'Connect' }).click();
+  await expect(device.page.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
+  const row = clientRow(owner, device.code);
+  await expect(row).toBeVisible();
+  const title = await row.getByRole('heading', { level: 3 }).textContent();
+  await row.getByRole('button', { name: `Details of ${title}` }).click();
+  await expect(row).toContainText(`Client version${gatehouseSoftware('web')}`);
+});
+
+test('a reconnect that cannot resume opens with a fresh summary, and the page reloads the rows it holds', async ({ owner, gatehouse, allowConsole }) => {
+  allowConsole(/ERR_INCOMPLETE_CHUNKED_ENCODING.*access\.events/);
+  await owner.setViewportSize({ width: 1280, height: 900 });
+  await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  const gone = ask(gatehouse, 801, 'Revoked while away');
+  await expect(clientRow(owner, gone.code)).toBeVisible();
+  const filters = owner.getByRole('group', { name: 'Show devices' });
+  await expect(filters.getByRole('button', { name: 'Pending 1' })).toBeVisible();
+
+  // The reconnect is held while more happens than the server keeps to resume from.
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let reconnecting!: () => void;
+  const reconnectAsked = new Promise<void>((resolve) => (reconnecting = resolve));
+  await owner.route(/\/trpc\/access\.events/, async (route) => {
+    reconnecting();
+    await released;
+    await route.continue();
+  });
+  gatehouse.dropConnections();
+  await reconnectAsked;
+  await expect(owner.getByText('Live updates paused')).toBeVisible();
+  const missed = ask(gatehouse, 802, 'Asked while away');
+  await gatehouse.api.connect.clients.revoke.mutate({ clientProofKeyThumbprint: gone.thumbprint });
+  // Past the bus's history (2,000 events): the missed changes can no longer be replayed.
+  for (let i = 0; i < 2001; i++) gatehouse.env.deps.bus.publish({ type: 'connectSecurityModeUpdated', payload: { mode: 'client-approval' } });
+  release();
+  await expect(owner.getByRole('status').filter({ hasText: 'Live' })).toBeVisible();
+  await expect(clientRow(owner, missed.code)).toContainText('Pending');
+  await expect(clientRow(owner, gone.code)).toHaveCount(0);
+  await expect(filters.getByRole('button', { name: 'Pending 1' })).toBeVisible();
+  expect(await rowTitles(owner)).toEqual(['Asked while away']);
+  // It asked to resume, and could not: the rows came from the reload, not from missed events.
+  expect(gatehouse.resumedEventIds).toHaveLength(1);
+  expect(gatehouse.env.deps.bus.since(gatehouse.env.deps.bus.parseEventId(gatehouse.resumedEventIds[0])!)).toBeNull();
 });

@@ -21,6 +21,8 @@ export const Thumbprint = z
 
 export const LABEL_MAX = 80;
 export const OS_MAX = 64;
+/** The client software's name and version as it reports them, e.g. `gatehouse-cli/0.1.0`. */
+export const SOFTWARE_MAX = 64;
 export const DEVICE_ID_MAX = 128;
 
 /**
@@ -55,6 +57,7 @@ export const ClientInfo = z.object({
   label: clientText(LABEL_MAX),
   deviceType: DeviceType.optional(),
   os: clientText(OS_MAX),
+  software: clientText(SOFTWARE_MAX),
 });
 export type ClientInfo = z.input<typeof ClientInfo>;
 
@@ -198,6 +201,19 @@ export const AccessEvent = z.discriminatedUnion('type', [
       connectClients: z.array(ConnectClient),
     }),
   }),
+  /**
+   * The opening of a stream asked with `opening: 'summary'` (the owner console): the mode and the
+   * counts instead of every row; the page loads rows through `connect.clients.list`.
+   */
+  z.object({
+    revision: z.number().int(),
+    type: z.literal('summary'),
+    payload: z.object({
+      connectSecurityMode: SecurityMode.nullable(),
+      connectSecurityModeError: z.string().nullable(),
+      counts: z.object({ pending: z.number().int(), approved: z.number().int(), rejected: z.number().int() }),
+    }),
+  }),
   z.object({
     revision: z.number().int(),
     type: z.literal('connectSecurityModeUpdated'),
@@ -213,7 +229,11 @@ export const AccessEvent = z.discriminatedUnion('type', [
 export type AccessEvent = z.infer<typeof AccessEvent>;
 export type AccessEventType = AccessEvent['type'];
 
-export const AccessEventsInput = z.object({ lastEventId: z.string().max(200).nullish() }).optional();
+/**
+ * `opening`: what a stream starts with when it does not resume: `snapshot` (default: the mode and
+ * every active client, for the CLI's --watch) or `summary` (the mode and the counts).
+ */
+export const AccessEventsInput = z.object({ lastEventId: z.string().max(200).nullish(), opening: z.enum(['snapshot', 'summary']).optional() }).optional();
 
 export const WhoAmI = z.object({
   environmentId: z.string(),
@@ -366,6 +386,9 @@ export const ClientCounts = z.object({ pending: z.number().int(), approved: z.nu
 export type ClientCounts = z.infer<typeof ClientCounts>;
 export const ClientPage = z.object({ items: z.array(ConnectClient), nextCursor: z.string().nullable(), counts: ClientCounts });
 export type ClientPage = z.infer<typeof ClientPage>;
+export const ClientCountsInput = z.object({ search: z.string().max(CLIENT_SEARCH_MAX).optional() }).optional();
+/** "Reject all pending": every pending device, loaded on the page or not. */
+export const RejectAllPendingResult = z.object({ rejected: z.number().int(), endedSessions: z.number().int() });
 
 /** An owner-set name; null or only invisible characters clears it (the client's label shows again). */
 export const RenameClientInput = z.object({ clientProofKeyThumbprint: Thumbprint, name: z.string().max(LABEL_MAX * 4).nullable() });

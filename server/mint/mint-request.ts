@@ -1,7 +1,7 @@
 // The mint request the relay signs and the environment verifies (SPEC §2 "Mint request").
 import { z } from 'zod';
 import { epochSeconds } from '../common/clock';
-import { ClientInfo, clientText, DEVICE_ID_MAX, DeviceType, LABEL_MAX, OS_MAX, InvitePresentation, Thumbprint } from '../../shared/contracts';
+import { ClientInfo, clientText, DEVICE_ID_MAX, DeviceType, LABEL_MAX, OS_MAX, SOFTWARE_MAX, InvitePresentation, Thumbprint } from '../../shared/contracts';
 import {
   MINT_REQUEST_LIFETIME_SECONDS,
   MINT_REQUEST_TYP,
@@ -41,6 +41,7 @@ export const MintRequestClaims = z.strictObject({
       label: clientText(LABEL_MAX),
       deviceType: DeviceType.optional(),
       os: clientText(OS_MAX),
+      software: clientText(SOFTWARE_MAX),
     })
     .optional(),
   waitSeconds: z.int().min(0).max(MAX_WAIT_SECONDS).optional(),
@@ -57,7 +58,7 @@ export interface MintRequestInput {
   accountId: string;
   clientProofKeyThumbprint: string;
   deviceId?: string;
-  client?: { label?: string; deviceType?: DeviceType; os?: string };
+  client?: { label?: string; deviceType?: DeviceType; os?: string; software?: string };
   waitSeconds?: number;
   source?: { address: string };
   invite?: InvitePresentation;

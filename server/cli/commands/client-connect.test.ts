@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../../testing/stack';
+import { gatehouseSoftware } from '../../../shared/software';
 import { runCli } from './cli-testing';
 
 let stack: Stack;
@@ -32,5 +33,21 @@ describe('client connect --id-token', { timeout: 60_000 }, () => {
     const result = await runCli(['client', 'connect', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--id-token', token, '--data-dir', dir]);
     expect(result.code).not.toBe(0);
     expect(result.stderr + result.stdout).toContain('not linked to your account');
+  });
+
+  it('reports its software at connect; the owner sees it in the details view (issue 17 item 8)', async () => {
+    await stack.owner.connect.securityMode.set.mutate({ mode: 'client-approval' });
+    try {
+      const token = await stack.idToken('owner');
+      const own = mkdtempSync(join(tmpdir(), 'gatehouse-client-software-'));
+      const result = await runCli(['client', 'connect', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--id-token', token, '--no-wait', '--data-dir', own, '--json']);
+      rmSync(own, { recursive: true, force: true });
+      expect(result.code).not.toBe(0); // pending: it answers at once without waiting
+      const [pending] = (await stack.owner.connect.clients.list.query({ status: 'pending' })).items;
+      expect(pending).toBeDefined();
+      expect(await stack.owner.connect.clients.details.query({ clientProofKeyThumbprint: pending!.clientProofKeyThumbprint })).toMatchObject({ software: gatehouseSoftware('cli') });
+    } finally {
+      await stack.owner.connect.securityMode.set.mutate({ mode: 'account' });
+    }
   });
 });

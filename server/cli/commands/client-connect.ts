@@ -3,6 +3,7 @@ import { hostname, platform } from 'node:os';
 import { join } from 'node:path';
 import { connectToEnvironment, createEnvClient, type PendingInfo, type RetryInfo } from '../../../shared/client/connect';
 import { ConnectionBlockedError, NEW_DEVICES_PAUSED_DETAIL } from '../../../shared/client/errors';
+import { gatehouseSoftware } from '../../../shared/software';
 import { verificationCode } from '../../../shared/verification-code';
 import type { EnvRouter } from '../../env/trpc/app-router';
 import { readInviteFragment } from '../../../shared/invite';
@@ -112,7 +113,7 @@ export async function runClientConnect(out: Output, given: ClientConnectOptions)
         const { accountIdToken } = await import('../account-session');
         return accountIdToken(out, { dataDir: opts.dataDir, relay, interactive: process.stdin.isTTY === true });
       },
-      client: { label: opts.label ?? hostname(), deviceType: 'desktop', os: osName() },
+      client: { label: opts.label ?? hostname(), deviceType: 'desktop', os: osName(), software: gatehouseSoftware('cli') },
       wait: opts.wait,
       ...(invite && { invite: { inviteId: invite.inviteId, secret: invite.secret } }),
       onPending,

@@ -80,6 +80,12 @@ export function createWatchPrinter(now: () => number = Date.now) {
         shown.delete(t);
         return [`${at}  removed   ${before ? `"${before.title}" (code ${before.code})  ` : ''}${t}`];
       }
+      case 'summary': {
+        // Only a stream asked with `opening: 'summary'` (the owner console) starts with one; --watch asks for the snapshot.
+        const { connectSecurityMode: mode, connectSecurityModeError: error, counts } = event.payload;
+        shown.clear();
+        return [`${at}  summary   ${mode ? modeSentence(mode) : `Connect security mode unreadable: ${error ?? 'unknown value'}`} ${counts.pending} pending, ${counts.approved} approved, ${counts.rejected} rejected.`];
+      }
     }
   };
 }

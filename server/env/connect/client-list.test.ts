@@ -322,3 +322,31 @@ describe('approving connected devices before requiring approval (issue 17 item 3
     await expect(caller.connect.clients.approveConnected({ clientProofKeyThumbprints: Array.from({ length: 501 }, (_, i) => fakeThumbprint(i)) })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
   });
 });
+
+describe('counts and "Reject all pending" for a page that holds only some rows (issue 17 item 5)', () => {
+  it('connect.clients.counts: per status, following the search; a too long search is BAD_REQUEST', async () => {
+    const { deps } = setup();
+    seed(deps, 70);
+    const caller = envRouter.createCaller(ownerContext(deps));
+    expect(await caller.connect.clients.counts()).toEqual(listClientsPage(deps, { limit: 1 }).counts);
+    expect(await caller.connect.clients.counts({ search: 'Laptop 6' })).toEqual(listClientsPage(deps, { limit: 1, search: 'Laptop 6' }).counts);
+    await expect(caller.connect.clients.counts({ search: 'x'.repeat(101) })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
+  it('rejects every pending device, not only a first page, each audited and announced; decided rows stay', async () => {
+    const { deps, events } = setup();
+    seed(deps, 1400); // 200 pending, far more than a page
+    const before = listClientsPage(deps, { limit: 1 }).counts;
+    expect(before.pending).toBe(200);
+    const result = await envRouter.createCaller(ownerContext(deps)).connect.clients.rejectAllPending();
+    expect(result).toEqual({ rejected: 200, endedSessions: 0 });
+    expect(listClientsPage(deps, { limit: 1 }).counts).toEqual({ pending: 0, approved: before.approved, rejected: before.rejected + 200 });
+    expect(events.filter((e) => e.type === 'connectClientUpserted' && e.payload.status === 'rejected')).toHaveLength(200);
+    expect(listAudit(deps, { limit: 500 }).filter((e) => e.action === 'client_rejected')).toHaveLength(200);
+  });
+
+  it('nothing pending → zero', async () => {
+    const { deps } = setup();
+    expect(await envRouter.createCaller(ownerContext(deps)).connect.clients.rejectAllPending()).toEqual({ rejected: 0, endedSessions: 0 });
+  });
+});

@@ -12,7 +12,7 @@ import { clientSessions, connectClients } from '../db/schema';
 import type { EnvDeps } from '../deps';
 import { toConnectClient, verificationCodeOf } from './client-view';
 import { recordAudit } from '../audit/audit.service';
-import { approveClient } from './client-decisions.service';
+import { approveClient, rejectClient } from './client-decisions.service';
 import { findActiveClient, findClientRow, notFound } from './clients.service';
 
 export const CLIENT_PAGE_DEFAULT = 100;
@@ -212,4 +212,34 @@ export function approveConnectedDevices(deps: EnvDeps, thumbprints: string[], ac
     approved++;
   }
   return { approved };
+}
+
+class NoLongerPending extends Error {}
+
+/**
+ * "Reject all pending" (issue 17 item 5): every device pending now, whether or not the owner's page
+ * has loaded its row, each as its own audited decision. A device decided meanwhile is left as it is.
+ */
+export function rejectAllPending(deps: EnvDeps, actor: AuditActor): { rejected: number; endedSessions: number } {
+  const thumbprints = deps.db
+    .select({ t: connectClients.clientProofKeyThumbprint })
+    .from(connectClients)
+    .where(and(eq(connectClients.status, 'pending'), isNull(connectClients.revokedAt)))
+    .orderBy(asc(connectClients.firstRequestedAt), asc(connectClients.clientProofKeyThumbprint))
+    .all();
+  let rejected = 0;
+  let endedSessions = 0;
+  for (const { t } of thumbprints) {
+    try {
+      const result = rejectClient(deps, t, actor, (tx) => {
+        const row = tx.select({ status: connectClients.status }).from(connectClients).where(and(eq(connectClients.clientProofKeyThumbprint, t), isNull(connectClients.revokedAt))).get();
+        if (row?.status !== 'pending') throw new NoLongerPending();
+      });
+      rejected++;
+      endedSessions += result.endedSessions;
+    } catch (error) {
+      if (!(error instanceof NoLongerPending) && !(error instanceof DomainError && error.kind === 'not_found')) throw error;
+    }
+  }
+  return { rejected, endedSessions };
 }

@@ -130,6 +130,22 @@ export function createMintService(opts: MintServiceOptions) {
     return claims;
   }
 
+  /**
+   * For the owner's details view: the address the relay saw (its signed `source`) and the software
+   * the client reported (normalized, capped), each written only when it changed.
+   */
+  function recordSeenFacts(tx: EnvDb, claims: MintRequestClaims, outcome: RequestOutcome): void {
+    const source = claims.source?.address ?? null;
+    const software = claims.client?.software ?? null;
+    const changed = {
+      ...(source !== null && outcome.row.lastSource !== source && { lastSource: source }),
+      ...(software !== null && outcome.row.software !== software && { software }),
+    };
+    if (Object.keys(changed).length === 0) return;
+    tx.update(connectClients).set(changed).where(eq(connectClients.clientProofKeyThumbprint, claims.clientProofKeyThumbprint)).run();
+    outcome.row = { ...outcome.row, ...changed };
+  }
+
   /** Step 3: markers, decision and credential, atomic in one transaction (shared with others in its commit group). */
   function firstDecision(tx: EnvDb, claims: MintRequestClaims): { decision: Decision; outcome: (RequestOutcome & { joinedWithInvite?: boolean }) | null } {
     const now = deps.clock.now();
@@ -146,6 +162,7 @@ export function createMintService(opts: MintServiceOptions) {
       // Approved at once (SPEC §13): no limiter, no pause; the owner asked for this device.
       const request = { clientProofKeyThumbprint: claims.clientProofKeyThumbprint, accountId: claims.sub, deviceId: claims.deviceId ?? null, client: claims.client };
       const outcome = requestClientInTx(tx, now, request, undefined, (thumbprint) => waitOf.has(thumbprint), { invited: true });
+      recordSeenFacts(tx, claims, outcome);
       const row = joinWithInviteInTx(tx, now, invite, outcome.row);
       return { decision: decideForClient(tx, now, claims, mode, row), outcome: { ...outcome, row, statusChanged: true, joinedWithInvite: true } };
     }
@@ -159,12 +176,7 @@ export function createMintService(opts: MintServiceOptions) {
       if (!admitted) recordFlood(deps, now);
       return admitted;
     }, (thumbprint) => waitOf.has(thumbprint));
-    // The address the relay saw (its signed `source`), for the owner's details view: written only when it changed.
-    const source = claims.source?.address ?? null;
-    if (source !== null && outcome.row.lastSource !== source) {
-      tx.update(connectClients).set({ lastSource: source }).where(eq(connectClients.clientProofKeyThumbprint, claims.clientProofKeyThumbprint)).run();
-      outcome.row = { ...outcome.row, lastSource: source };
-    }
+    recordSeenFacts(tx, claims, outcome);
     return { decision: decideForClient(tx, now, claims, mode, outcome.row), outcome };
   }
 

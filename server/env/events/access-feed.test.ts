@@ -16,10 +16,10 @@ interface Tracked {
 }
 
 /** Subscribes through createCaller and reads events as they come. */
-async function subscribe(deps: EnvDeps, lastEventId?: string) {
+async function subscribe(deps: EnvDeps, lastEventId?: string, opening?: 'snapshot' | 'summary') {
   const abort = new AbortController();
   // Each value is tRPC's tracked envelope: [id, data, marker].
-  const iterable = (await envRouter.createCaller(ownerContext(deps), { signal: abort.signal }).access.events(lastEventId ? { lastEventId } : {})) as AsyncIterable<[string, AccessEvent]>;
+  const iterable = (await envRouter.createCaller(ownerContext(deps), { signal: abort.signal }).access.events({ ...(lastEventId && { lastEventId }), ...(opening && { opening }) })) as AsyncIterable<[string, AccessEvent]>;
   const iterator = iterable[Symbol.asyncIterator]();
   return {
     async next(): Promise<Tracked> {
@@ -157,5 +157,45 @@ describe('the feed', () => {
     ask(deps, 1);
     expect(seen[0]![1]).toBe(seen[1]![1]);
     for (const leave of leaves) leave();
+  });
+});
+
+describe('the summary opening (the owner console: rows come from connect.clients.list)', () => {
+  it('opens with the mode and the counts, no rows; then the same per-row events as the snapshot stream', async () => {
+    const { deps } = createTestDeps();
+    ask(deps, 1);
+    ask(deps, 2);
+    approveClient(deps, fakeThumbprint(2), 'api');
+    const s = await subscribe(deps, undefined, 'summary');
+    const first = (await s.next()).data;
+    expect(first).toMatchObject({ type: 'summary', payload: { counts: { pending: 1, approved: 1, rejected: 0 } } });
+    expect(JSON.stringify(first)).not.toContain(fakeThumbprint(1));
+    ask(deps, 3);
+    revokeClient(deps, fakeThumbprint(1), 'api');
+    const rest = [await s.next(), await s.next()].map((t) => t.data);
+    expect(rest.map((e) => [e.type, thumbprintOf(e)])).toEqual([
+      ['connectClientUpserted', fakeThumbprint(3)],
+      ['connectClientRemoved', fakeThumbprint(1)],
+    ]);
+    await s.stop();
+  });
+
+  it('resumes by event id without an opening; an id of another life gets a fresh summary', async () => {
+    const { deps } = createTestDeps();
+    const s = await subscribe(deps, undefined, 'summary');
+    const opened = await s.next();
+    await s.stop();
+    ask(deps, 4);
+    const resumed = await subscribe(deps, opened.id, 'summary');
+    expect((await resumed.next()).data).toMatchObject({ type: 'connectClientUpserted', payload: { clientProofKeyThumbprint: fakeThumbprint(4) } });
+    await resumed.stop();
+    const stale = await subscribe(deps, 'otherboot.1', 'summary');
+    expect((await stale.next()).data).toMatchObject({ type: 'summary', payload: { counts: { pending: 1 } } });
+    await stale.stop();
+  });
+
+  it('an unknown opening is BAD_REQUEST', async () => {
+    const { deps } = createTestDeps();
+    await expect(envRouter.createCaller(ownerContext(deps)).access.events({ opening: 'everything' } as never)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
   });
 });

@@ -1,9 +1,19 @@
 // The one seam of `access.events`: the rule "subscribe to the bus, then read the snapshot or
 // resume" lives here, and both transports consume it (the tRPC generator and the HTTP fan-out writer).
 import type { AccessEvent } from '../../../shared/contracts';
+import { countClients } from '../connect/client-list';
 import { listClients } from '../connect/clients.service';
 import { readSecurityModeState } from '../connect/security-mode.service';
 import type { EnvDeps } from '../deps';
+
+/** What a stream opens with when it does not resume (AccessEventsInput `opening`). */
+export type AccessOpening = 'snapshot' | 'summary';
+
+/** The owner console's opening: the mode and the counts, not every row (issue 17: 10,000 devices). */
+export function readAccessSummary(deps: EnvDeps): Extract<AccessEvent, { type: 'summary' }>['payload'] {
+  const mode = readSecurityModeState(deps.db);
+  return { connectSecurityMode: mode.mode, connectSecurityModeError: mode.error, counts: countClients(deps.db) };
+}
 
 export function readAccessSnapshot(deps: EnvDeps): Extract<AccessEvent, { type: 'snapshot' }>['payload'] {
   const mode = readSecurityModeState(deps.db);
@@ -36,11 +46,11 @@ export class AccessFeed {
 
   /**
    * Joins the feed: `deliver` gets the missed events of a `lastEventId` of this server's life, else
-   * a snapshot, then every later event once, in revision order. The member is subscribed before
+   * the opening (a snapshot, or with `opening: 'summary'` the mode and counts), then every later event once, in revision order. The member is subscribed before
    * the opening is read, and events that land meanwhile are delivered after it unless it covers
    * them, so nothing falls between. Returns `leave` (idempotent).
    */
-  join(lastEventId: string | null | undefined, deliver: (item: StreamedEvent) => void): () => void {
+  join(lastEventId: string | null | undefined, deliver: (item: StreamedEvent) => void, opening: AccessOpening = 'snapshot'): () => void {
     const bus = this.deps.bus;
     const member: Member = { deliver, delivered: 0, held: [] };
     this.unsubscribeBus ??= bus.subscribe((event) => this.broadcast(event));
@@ -58,8 +68,9 @@ export class AccessFeed {
         for (const event of missed) this.deliverTo(member, { id: bus.eventId(event.revision), event });
       } else {
         const revision = bus.currentRevision;
-        const snapshot: AccessEvent = { revision, type: 'snapshot', payload: readAccessSnapshot(this.deps) };
-        this.deliverTo(member, { id: bus.eventId(revision), event: snapshot });
+        const first: AccessEvent =
+          opening === 'summary' ? { revision, type: 'summary', payload: readAccessSummary(this.deps) } : { revision, type: 'snapshot', payload: readAccessSnapshot(this.deps) };
+        this.deliverTo(member, { id: bus.eventId(revision), event: first });
       }
       const held = member.held!;
       member.held = null;
@@ -72,7 +83,7 @@ export class AccessFeed {
   }
 
   private deliverTo(member: Member, item: StreamedEvent): void {
-    if (item.event.type !== 'snapshot' && item.event.revision <= member.delivered) return;
+    if (item.event.type !== 'snapshot' && item.event.type !== 'summary' && item.event.revision <= member.delivered) return;
     member.delivered = item.event.revision;
     member.deliver(item);
   }
@@ -96,7 +107,7 @@ export function accessFeedOf(deps: EnvDeps): AccessFeed {
 }
 
 /** The feed as an async generator, for the tRPC procedure; it leaves when `signal` aborts or the consumer stops. */
-export async function* accessEventStream(deps: EnvDeps, lastEventId: string | null | undefined, signal: AbortSignal | undefined): AsyncGenerator<StreamedEvent> {
+export async function* accessEventStream(deps: EnvDeps, lastEventId: string | null | undefined, signal: AbortSignal | undefined, opening: AccessOpening = 'snapshot'): AsyncGenerator<StreamedEvent> {
   const queue: StreamedEvent[] = [];
   let wake: (() => void) | null = null;
   const onAbort = () => wake?.();
@@ -104,7 +115,7 @@ export async function* accessEventStream(deps: EnvDeps, lastEventId: string | nu
   const leave = accessFeedOf(deps).join(lastEventId, (item) => {
     queue.push(item);
     wake?.();
-  });
+  }, opening);
   try {
     while (!signal?.aborted) {
       const item = queue.shift();

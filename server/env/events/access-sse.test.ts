@@ -26,13 +26,13 @@ afterEach(async () => {
 });
 
 /** A raw HTTP/1.1 subscriber that keeps every byte it receives. */
-function rawSubscriber(): { socket: Socket; text: () => string } {
+function rawSubscriber(input: object = {}): { socket: Socket; text: () => string } {
   const url = new URL(env.publicUrl);
   const socket = connect(Number(url.port), url.hostname);
   let received = '';
   socket.setEncoding('utf8');
   socket.on('data', (chunk: string) => (received += chunk));
-  socket.write(`GET /trpc/access.events?input=${encodeURIComponent('{}')} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${env.adminToken}\r\nAccept: text/event-stream\r\n\r\n`);
+  socket.write(`GET /trpc/access.events?input=${encodeURIComponent(JSON.stringify(input))} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${env.adminToken}\r\nAccept: text/event-stream\r\n\r\n`);
   return { socket, text: () => received };
 }
 
@@ -76,6 +76,21 @@ describe('access.events fan-out writer', () => {
     expect(fa.at(-1)).toMatch(new RegExp(`^data: \\{.*"type":"connectClientUpserted".*\\}\\nid: ${env.deps.bus.bootId}\\.\\d+$`));
     a.socket.destroy();
     b.socket.destroy();
+  });
+
+  it("a summary subscriber opens with the counts, a snapshot one beside it with the rows; both get the same live frame", async () => {
+    requestClient(env.deps, { clientProofKeyThumbprint: fakeThumbprint(4), accountId: 'owner' });
+    const summary = rawSubscriber({ opening: 'summary' });
+    const snapshot = rawSubscriber();
+    await vi.waitFor(() => expect(summary.text()).toContain('"type":"summary"'));
+    await vi.waitFor(() => expect(snapshot.text()).toContain('"type":"snapshot"'));
+    expect(framesOf(summary.text())[1]).toMatch(/"counts":\{"pending":1,"approved":0,"rejected":0\}/);
+    expect(framesOf(summary.text())[1]).not.toContain(fakeThumbprint(4));
+    approveClient(env.deps, fakeThumbprint(4), 'api');
+    await vi.waitFor(() => expect([summary.text(), snapshot.text()].every((t) => t.includes('"status":"approved"'))).toBe(true));
+    expect(framesOf(summary.text()).at(-1)).toBe(framesOf(snapshot.text()).at(-1));
+    summary.socket.destroy();
+    snapshot.socket.destroy();
   });
 
   it('cuts off a subscriber that stops reading, while one that reads keeps every event', async () => {

@@ -7,7 +7,7 @@
 // open stream in one write each.
 import type { ServerResponse } from 'node:http';
 import type { EnvDeps } from '../deps';
-import { accessFeedOf, type AccessFeed, type StreamedEvent } from './access-feed';
+import { accessFeedOf, type AccessFeed, type AccessOpening, type StreamedEvent } from './access-feed';
 
 /** A stream whose reader lags this far behind is closed; it reconnects and resumes by event id. */
 export const MAX_BUFFERED_BYTES = 1024 * 1024;
@@ -35,7 +35,7 @@ export class AccessEventWriter {
    * Starts one stream on the feed (opening, then live events) for the owner session `ownerKey`
    * (`admin-token` for the CLI's bearer); `onClose` runs once when it ends for any reason.
    */
-  open(res: ServerResponse, ownerKey: string, lastEventId: string | null | undefined, headers: Record<string, string>, onClose: () => void): void {
+  open(res: ServerResponse, ownerKey: string, lastEventId: string | null | undefined, headers: Record<string, string>, onClose: () => void, openWith: AccessOpening = 'snapshot'): void {
     res.writeHead(200, { ...headers, ...SSE_HEADERS });
     // The opening (and whatever lands while it is read) goes out as one write.
     let opening: string | null = CONNECTED_FRAME;
@@ -49,7 +49,7 @@ export class AccessEventWriter {
       } else {
         res.write(this.frameOf(item));
       }
-    });
+    }, openWith);
     // A signed-out session sees nothing more: its streams end (S63).
     const offSignOut = this.deps.bus.onOwnerSessionsEnded((ended) => {
       if (ended === 'all-cookie-sessions' ? ownerKey !== 'admin-token' : ended.includes(ownerKey)) res.end();

@@ -3,6 +3,7 @@
 // stream cap) goes on to tRPC, which answers it exactly as it answers any subscription.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AccessEventsInput } from '../../../shared/contracts';
+import type { AccessOpening } from '../events/access-feed';
 import type { AccessEventWriter } from '../events/access-sse';
 import { subscriptionSlotsOf } from '../events/subscription-slots';
 import { ownerRefusal, type EnvContext } from './init';
@@ -10,7 +11,7 @@ import { ownerRefusal, type EnvContext } from './init';
 export const ACCESS_EVENTS_PATH = '/trpc/access.events';
 
 /** The procedure's input as tRPC reads it for a subscription: `?input=` JSON plus the Last-Event-ID. */
-function inputOf(req: IncomingMessage, url: URL): { ok: true; lastEventId: string | null | undefined } | { ok: false } {
+function inputOf(req: IncomingMessage, url: URL): { ok: true; lastEventId: string | null | undefined; opening: AccessOpening | undefined } | { ok: false } {
   let input: unknown;
   const raw = url.searchParams.get('input');
   if (raw !== null) {
@@ -27,7 +28,7 @@ function inputOf(req: IncomingMessage, url: URL): { ok: true; lastEventId: strin
     else input ??= { lastEventId };
   }
   const parsed = AccessEventsInput.safeParse(input);
-  return parsed.success ? { ok: true, lastEventId: parsed.data?.lastEventId } : { ok: false };
+  return parsed.success ? { ok: true, lastEventId: parsed.data?.lastEventId, opening: parsed.data?.opening } : { ok: false };
 }
 
 /** Serves the stream and returns true, or returns false (nothing written) for tRPC to answer. */
@@ -40,6 +41,6 @@ export function serveAccessEvents(req: IncomingMessage, res: ServerResponse, ctx
   const ownerKey = ctx.ownerKey ?? 'owner';
   const release = subscriptionSlotsOf(ctx.deps).acquire(ownerKey);
   if (!release) return false;
-  writer.open(res, ownerKey, input.lastEventId, headers, release);
+  writer.open(res, ownerKey, input.lastEventId, headers, release, input.opening);
   return true;
 }

@@ -13,7 +13,7 @@ export const accessRouter = router({
     const release = subscriptionSlotsOf(ctx.deps).acquire(ctx.ownerKey ?? 'owner');
     if (!release) throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: 'Too many open event streams for this session.' });
     try {
-      for await (const { id, event } of accessEventStream(ctx.deps, input?.lastEventId, signal)) {
+      for await (const { id, event } of accessEventStream(ctx.deps, input?.lastEventId, signal, input?.opening)) {
         yield tracked(id, event);
       }
     } finally {

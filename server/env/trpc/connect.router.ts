@@ -1,7 +1,7 @@
-import { ApproveConnectedInput, ApproveInput, AuditListInput, ClientDetails, ClientListInput, ClientPage, ConnectedDevice, EndSessionsResult, InviteCreateInput, InviteIdInput, LockdownInput, RenameClientInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
+import { ApproveConnectedInput, ApproveInput, AuditListInput, ClientCounts, ClientCountsInput, ClientDetails, ClientListInput, ClientPage, RejectAllPendingResult, ConnectedDevice, EndSessionsResult, InviteCreateInput, InviteIdInput, LockdownInput, RenameClientInput, SecurityMode, ThumbprintInput, TunnelStatus } from '../../../shared/contracts';
 import { z } from 'zod';
 import { listAudit } from '../audit/audit.service';
-import { approveConnectedDevices, clientDetails, listClientsPage, listConnectedDevices } from '../connect/client-list';
+import { approveConnectedDevices, clientDetails, countClients, listClientsPage, listConnectedDevices, rejectAllPending } from '../connect/client-list';
 import { endClientSessions, renameClient } from '../connect/clients.service';
 import { approveClient, rejectClient, revokeClient } from '../connect/client-decisions.service';
 import { getSecurityMode, setSecurityMode } from '../connect/security-mode.service';
@@ -29,6 +29,13 @@ export const connectRouter = router({
       .input(ClientListInput)
       .output(ClientPage)
       .query(({ ctx, input }) => listClientsPage(ctx.deps, input ?? {})),
+    /** The counts per status (matching `search` when given): the console refreshes them after live events. */
+    counts: ownerOrApproverReadProcedure
+      .input(ClientCountsInput)
+      .output(ClientCounts)
+      .query(({ ctx, input }) => countClients(ctx.deps.db, input?.search)),
+    /** Every pending device, loaded on the owner's page or not (issue 17 item 5). */
+    rejectAllPending: ownerWriteProcedure.output(RejectAllPendingResult).mutation(({ ctx }) => rejectAllPending(ctx.deps, ctx.actor)),
     /** Devices holding live sessions now, in either mode (issue 17 item 6). */
     connected: ownerReadProcedure.output(z.array(ConnectedDevice)).query(({ ctx }) => listConnectedDevices(ctx.deps)),
     details: ownerReadProcedure

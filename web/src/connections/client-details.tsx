@@ -93,7 +93,7 @@ export function ClientDetails({ client, revision }: { client: ConnectClient; rev
         </div>
         <div>
           <dt>Client version</dt>
-          <dd>{details.data ? (details.data.software ?? 'not reported') : '…'}</dd>
+          <dd>{details.data ? details.data.software ? <bdi>{details.data.software}</bdi> : 'not reported' : '…'}</dd>
         </div>
         <div>
           <dt>Sessions open</dt>

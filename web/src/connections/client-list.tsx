@@ -1,17 +1,16 @@
 // The device list (issue 17 items 1, 4, 5, 7, 8, 11): a stable order, search and status filters with
-// counts, pages of PAGE_SIZE rows, bulk decisions, and a confirmation before anything that cuts a
-// device off. Buttons stay focusable while a decision runs (aria-disabled, never `disabled`), and
+// counts (both applied by the server: the page holds only the rows it loaded, PAGE_SIZE at a time),
+// bulk decisions, and a confirmation before anything that cuts a device off. Buttons stay focusable while a decision runs (aria-disabled, never `disabled`), and
 // focus stays on the row afterwards.
 import { useId, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { ConfirmDialog } from '../components/confirm-dialog';
 import { ApprovalLifetimeNote, ApproveLifetimeSelect, type ApprovalLifetime } from './approve-lifetime';
 import { absoluteTime, relativeTime } from '../lib/relative-time';
 import type { ConnectClient } from '../trpc';
-import { clientTitle, countClients, matchesSearch } from './access-state';
+import { clientTitle, type Counts, type ListQuery, type StatusFilter } from './access-state';
 import { ClientDetails } from './client-details';
+import { PAGE_SIZE } from './use-access-events';
 import { runningLabel, type Decision, type RunningDecision } from './use-decisions';
-
-export const PAGE_SIZE = 50;
 
 const statusLabel: Record<ConnectClient['status'], string> = { pending: 'Pending', approved: 'Approved', rejected: 'Rejected' };
 const deviceTypeLabel: Record<ConnectClient['client']['deviceType'], string> = {
@@ -30,7 +29,7 @@ export const decisionsFor: Record<ConnectClient['status'], Decision[]> = {
 };
 const buttonLabel: Record<Decision, string> = { approve: 'Approve', reject: 'Reject', revoke: 'Revoke' };
 
-export type StatusFilter = 'all' | ConnectClient['status'];
+export type { StatusFilter };
 
 function lastEvent(client: ConnectClient): { text: string; at: string } {
   if (client.status === 'pending') return { text: 'Requested', at: client.requestedAt };
@@ -151,38 +150,49 @@ function ClientRow({ client, now, running, inactive, selected, expanded, revisio
 interface Pending {
   clients: ConnectClient[];
   decision: Decision;
+  /** "Reject all pending": how many the server counts, loaded here or not. */
+  allPending?: number;
 }
 
 const devicesText = (n: number) => (n === 1 ? '1 device' : `${n} devices`);
 
 export interface ClientListProps {
-  clients: ConnectClient[];
+  rows: ConnectClient[];
+  query: ListQuery;
+  /** Counts that follow the search, from the server (null until its first answer). */
+  matching: Counts | null;
+  /** Pending devices of the whole environment. */
+  pendingTotal: number;
+  hasMore: boolean;
+  loading: 'first' | 'more' | 'reload' | null;
+  error: string | null;
   now: number;
   running: RunningDecision | null;
   inactive: boolean;
   revision: number;
+  onQuery(query: ListQuery): void;
+  onShowMore(): void;
   onDecide(client: ConnectClient, decision: Decision, expiresInSeconds?: number): Promise<void>;
   onDecideMany(clients: ConnectClient[], decision: Decision): Promise<void>;
+  onRejectAllPending(expected: number): Promise<void>;
 }
 
-export function ClientList({ clients, now, running, inactive, revision, onDecide, onDecideMany }: ClientListProps) {
-  const [search, setSearch] = useState('');
-  const [status, setStatus] = useState<StatusFilter>('all');
-  const [shown, setShown] = useState(PAGE_SIZE);
+export function ClientList({ rows, query, matching, pendingTotal, hasMore, loading, error, now, running, inactive, revision, onQuery, onShowMore, onDecide, onDecideMany, onRejectAllPending }: ClientListProps) {
+  // The box shows what is typed at once; the server gets it after a short pause.
+  const [search, setSearch] = useState(query.search);
+  const status = query.status;
   const [selected, setSelected] = useState<Set<string>>(() => new Set());
   const [expanded, setExpanded] = useState<string | null>(null);
   const [confirm, setConfirm] = useState<Pending | null>(null);
   const listRef = useRef<HTMLUListElement>(null);
   const searchId = useId();
 
-  const matching = useMemo(() => clients.filter((c) => matchesSearch(c, search)), [clients, search]);
-  const counts = useMemo(() => countClients(matching), [matching]);
-  const filtered = useMemo(() => (status === 'all' ? matching : matching.filter((c) => c.status === status)), [matching, status]);
-  const visible = filtered.slice(0, shown);
-  const byThumbprint = useMemo(() => new Map(clients.map((c) => [c.clientProofKeyThumbprint, c])), [clients]);
+  const visible = rows;
+  const byThumbprint = useMemo(() => new Map(rows.map((c) => [c.clientProofKeyThumbprint, c])), [rows]);
   const selectedClients = [...selected].map((t) => byThumbprint.get(t)).filter((c): c is ConnectClient => c !== undefined);
   const allVisibleSelected = visible.length > 0 && visible.every((c) => selected.has(c.clientProofKeyThumbprint));
-  const pendingAll = clients.filter((c) => c.status === 'pending');
+  const all = matching ? matching.pending + matching.approved + matching.rejected : null;
+  const total = matching ? (status === 'all' ? all! : matching[status]) : null;
 
   /**
    * After a decision: the same row's button if it is still there, else the row now in its place.
@@ -216,7 +226,12 @@ export function ClientList({ clients, now, running, inactive, revision, onDecide
     applyFocus();
   };
 
-  const run = async (targets: ConnectClient[], decision: Decision, expiresInSeconds?: number) => {
+  const run = async (targets: ConnectClient[], decision: Decision, expiresInSeconds?: number, allPending?: number) => {
+    if (allPending !== undefined) {
+      await onRejectAllPending(allPending);
+      setSelected(new Set());
+      return;
+    }
     if (targets.length === 1) {
       const [client] = targets as [ConnectClient];
       const index = visible.findIndex((c) => c.clientProofKeyThumbprint === client.clientProofKeyThumbprint);
@@ -239,11 +254,11 @@ export function ClientList({ clients, now, running, inactive, revision, onDecide
     else setConfirm({ clients: targets, decision });
   };
 
-  const filters: Array<{ key: StatusFilter; label: string; count: number }> = [
-    { key: 'all', label: 'All', count: matching.length },
-    { key: 'pending', label: 'Pending', count: counts.pending },
-    { key: 'approved', label: 'Approved', count: counts.approved },
-    { key: 'rejected', label: 'Rejected', count: counts.rejected },
+  const filters: Array<{ key: StatusFilter; label: string; count: number | null }> = [
+    { key: 'all', label: 'All', count: all },
+    { key: 'pending', label: 'Pending', count: matching?.pending ?? null },
+    { key: 'approved', label: 'Approved', count: matching?.approved ?? null },
+    { key: 'rejected', label: 'Rejected', count: matching?.rejected ?? null },
   ];
 
   return (
@@ -259,23 +274,14 @@ export function ClientList({ clients, now, running, inactive, revision, onDecide
             value={search}
             onChange={(e) => {
               setSearch(e.target.value);
-              setShown(PAGE_SIZE);
+              onQuery({ search: e.target.value, status });
             }}
           />
         </div>
         <div className="filters" role="group" aria-label="Show devices">
           {filters.map((f) => (
-            <button
-              key={f.key}
-              type="button"
-              className="chip"
-              aria-pressed={status === f.key}
-              onClick={() => {
-                setStatus(f.key);
-                setShown(PAGE_SIZE);
-              }}
-            >
-              {f.label} <span className="chip-count">{f.count}</span>
+            <button key={f.key} type="button" className="chip" aria-pressed={status === f.key} onClick={() => status !== f.key && onQuery({ search, status: f.key })}>
+              {f.label} <span className="chip-count">{f.count ?? '…'}</span>
             </button>
           ))}
         </div>
@@ -309,9 +315,9 @@ export function ClientList({ clients, now, running, inactive, revision, onDecide
         <button type="button" className="button button-small button-danger" aria-disabled={selectedClients.length === 0 || running !== null || undefined} onClick={() => selectedClients.length && ask(selectedClients, 'revoke')}>
           Revoke selected
         </button>
-        {!inactive && pendingAll.length > 0 && (
-          <button type="button" className="button button-small" aria-disabled={running !== null || undefined} onClick={() => ask(pendingAll, 'reject')}>
-            Reject all pending ({pendingAll.length})
+        {!inactive && pendingTotal > 0 && (
+          <button type="button" className="button button-small" aria-disabled={running !== null || undefined} onClick={() => running === null && setConfirm({ clients: [], decision: 'reject', allPending: pendingTotal })}>
+            Reject all pending ({pendingTotal})
           </button>
         )}
       </div>
@@ -320,10 +326,17 @@ export function ClientList({ clients, now, running, inactive, revision, onDecide
           Approval is off: any device signed in to your account can connect. These decisions are kept and take effect again when you turn approval on.
         </p>
       )}
-      {filtered.length === 0 ? (
-        <p className="muted empty">No devices match.</p>
+      {error && (
+        <p className="inline-error" role="alert">
+          Could not load devices: {error}
+        </p>
+      )}
+      {rows.length === 0 ? (
+        <p className="muted empty" aria-live="polite">
+          {loading ? 'Loading devices…' : 'No devices match.'}
+        </p>
       ) : (
-        <ul className="clients" aria-label="Connect clients" ref={listRef} tabIndex={-1}>
+        <ul className="clients" aria-label="Connect clients" ref={listRef} tabIndex={-1} aria-busy={loading === 'first' || loading === 'reload' || undefined}>
           {visible.map((client) => (
             <ClientRow
               key={client.clientProofKeyThumbprint}
@@ -348,26 +361,27 @@ export function ClientList({ clients, now, running, inactive, revision, onDecide
           ))}
         </ul>
       )}
-      {filtered.length > shown && (
+      {hasMore && rows.length > 0 && (
         <div className="show-more">
           <span className="muted">
-            Showing {visible.length} of {filtered.length}
+            Showing {visible.length}
+            {total !== null && total >= visible.length ? ` of ${total}` : ''}
           </span>
-          <button type="button" className="button button-small" onClick={() => setShown((n) => n + PAGE_SIZE)}>
-            Show {Math.min(PAGE_SIZE, filtered.length - shown)} more
+          <button type="button" className="button button-small" aria-disabled={loading === 'more' || undefined} onClick={() => loading !== 'more' && onShowMore()}>
+            {loading === 'more' ? 'Loading…' : `Show ${total !== null ? Math.max(1, Math.min(PAGE_SIZE, total - visible.length)) : PAGE_SIZE} more`}
           </button>
         </div>
       )}
       <ConfirmDialog
         open={confirm !== null}
         title={confirm ? confirmTitle(confirm) : ''}
-        confirmLabel={confirm ? `${buttonLabel[confirm.decision]} ${confirm.clients.length === 1 ? clientTitle(confirm.clients[0]!) : devicesText(confirm.clients.length)}` : ''}
+        confirmLabel={confirm ? `${buttonLabel[confirm.decision]} ${confirm.allPending !== undefined ? devicesText(confirm.allPending) : confirm.clients.length === 1 ? clientTitle(confirm.clients[0]!) : devicesText(confirm.clients.length)}` : ''}
         tone={confirm?.decision === 'approve' ? 'primary' : 'danger'}
         onCancel={() => setConfirm(null)}
         onConfirm={() => {
           const chosen = confirm;
           setConfirm(null);
-          if (chosen) void run(chosen.clients, chosen.decision);
+          if (chosen) void run(chosen.clients, chosen.decision, undefined, chosen.allPending);
         }}
       >
         {confirm && <p>{confirmBody(confirm)}</p>}
@@ -376,12 +390,16 @@ export function ClientList({ clients, now, running, inactive, revision, onDecide
   );
 }
 
-function confirmTitle({ clients, decision }: Pending): string {
+function confirmTitle({ clients, decision, allPending }: Pending): string {
+  if (allPending !== undefined) return `Reject ${devicesText(allPending)}?`;
   const what = clients.length === 1 ? clientTitle(clients[0]!) : devicesText(clients.length);
   return `${buttonLabel[decision]} ${what}?`;
 }
 
-function confirmBody({ clients, decision }: Pending): string {
+function confirmBody({ clients, decision, allPending }: Pending): string {
+  if (allPending !== undefined) {
+    return `Every device waiting now is refused, including those not loaded on this page, and any open sessions end at once. You can approve ${allPending === 1 ? 'it' : 'them'} later.`;
+  }
   const one = clients.length === 1;
   if (decision === 'approve') return `${one ? 'It' : 'They'} will be able to connect. Check that each code matches the code on the device.`;
   if (decision === 'reject') return `${one ? 'It is' : 'They are'} refused and any open sessions end at once. You can approve ${one ? 'it' : 'them'} later.`;

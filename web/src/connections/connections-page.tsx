@@ -1,9 +1,9 @@
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { useToasts } from '../components/toasts';
 import { AppShell } from '../components/app-shell';
 import { useNow } from '../lib/use-now';
 import type { OwnerClient } from '../trpc';
-import { countClients, pendingCount } from './access-state';
+import { pendingCount, type Counts } from './access-state';
 import { AuditSection } from './audit-section';
 import { ClientList } from './client-list';
 import { LockdownSetting } from './lockdown-setting';
@@ -61,13 +61,17 @@ function SignedOut() {
   );
 }
 
+const NO_COUNTS: Counts = { pending: 0, approved: 0, rejected: 0 };
+
 export function ConnectionsPage({ client }: { client: OwnerClient }) {
   const notifications = useBrowserNotifications();
-  const { state, live, dispatch, revision } = useAccessEvents(client, notifications.announce);
-  const { decide, decideMany, running, failure, clearFailure } = useDecisions(dispatch);
+  const { state, live, dispatch, revision, setQuery, showMore } = useAccessEvents(client, notifications.announce);
+  const { decide, decideMany, rejectAllPending, running, failure, clearFailure } = useDecisions(dispatch);
   const now = useNow();
   const pending = pendingCount(state);
-  const counts = useMemo(() => countClients(state.clients), [state.clients]);
+  // From the server: right however few rows are loaded ("3 waiting and 72 rejected devices…").
+  const counts = state.totals ?? NO_COUNTS;
+  const { list } = state;
   const connected = useConnectedDevices(revision);
   const mode = state.mode.kind === 'known' ? state.mode.mode : null;
 
@@ -128,9 +132,15 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
                 </button>
               </div>
             )}
-            {state.mode.kind === 'unknown' ? (
-              <p className="muted">Loading devices…</p>
-            ) : state.clients.length === 0 ? (
+            {state.mode.kind === 'unknown' || !list.loaded ? (
+              list.error ? (
+                <p className="inline-error" role="alert">
+                  Could not load devices: {list.error}
+                </p>
+              ) : (
+                <p className="muted">Loading devices…</p>
+              )
+            ) : state.totals !== null && state.totals.pending + state.totals.approved + state.totals.rejected === 0 && list.rows.length === 0 ? (
               <p className="muted empty">
                 {mode === 'account'
                   ? 'No device has asked for approval: with approval off, devices signed in to your account connect without asking (see Connected now below).'
@@ -138,14 +148,31 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
                 Open <a href="/device">/device</a> on a phone or another browser, or run <code>npx gatehouse client connect</code>.
               </p>
             ) : (
-              <ClientList clients={state.clients} now={now} running={running} inactive={mode === 'account'} revision={revision} onDecide={decide} onDecideMany={decideMany} />
+              <ClientList
+                rows={list.rows}
+                query={list.query}
+                matching={list.matching}
+                pendingTotal={pending}
+                hasMore={list.nextCursor !== null}
+                loading={list.loading}
+                error={list.error}
+                now={now}
+                running={running}
+                inactive={mode === 'account'}
+                revision={revision}
+                onQuery={setQuery}
+                onShowMore={showMore}
+                onDecide={decide}
+                onDecideMany={decideMany}
+                onRejectAllPending={rejectAllPending}
+              />
             )}
           </section>
           <ConnectedDevices revision={revision} now={now} mode={mode} />
           <InvitesSection enabled={revision > 0} />
           <PasskeysSection enabled={revision > 0} now={now} />
           <WebhooksSection enabled={revision > 0} now={now} />
-          <AuditSection clients={state.clients} revision={revision} now={now} />
+          <AuditSection clients={list.rows} revision={revision} now={now} />
         </>
       )}
     </AppShell>

@@ -28,6 +28,7 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
   const approve = trpc.connect.clients.approve.useMutation();
   const reject = trpc.connect.clients.reject.useMutation();
   const revoke = trpc.connect.clients.revoke.useMutation();
+  const rejectAll = trpc.connect.clients.rejectAllPending.useMutation();
   const withStepUp = useStepUp();
 
   const decide = useCallback(
@@ -108,5 +109,32 @@ export function useDecisions(dispatch: (action: AccessAction) => void) {
     [approve, reject, revoke, dispatch, toasts, withStepUp],
   );
 
-  return { decide, decideMany, running, failure, clearFailure: () => setFailure(null) };
+  /**
+   * "Reject all pending": the server rejects every pending device, loaded on this page or not; the
+   * rows it holds change through the stream. `expected` is the count the owner confirmed.
+   */
+  const rejectAllPending = useCallback(
+    async (expected: number): Promise<void> => {
+      if (busy.current) return;
+      busy.current = true;
+      setFailure(null);
+      setRunning({ clientProofKeyThumbprint: '*', decision: 'reject' });
+      try {
+        const result = await rejectAll.mutateAsync();
+        const devices = (n: number) => (n === 1 ? '1 device' : `${n} devices`);
+        const extra = result.rejected > expected ? ` (${result.rejected - expected} more had asked meanwhile)` : '';
+        toasts.show('success', `Rejected ${devices(result.rejected)}${extra}${result.endedSessions ? ` and ended ${sessions(result.endedSessions)}` : ''}.`);
+      } catch (error) {
+        const message = `Could not reject the pending devices: ${describeError(error)}`;
+        setFailure(message);
+        toasts.show('error', message);
+      } finally {
+        busy.current = false;
+        setRunning(null);
+      }
+    },
+    [rejectAll, toasts],
+  );
+
+  return { decide, decideMany, rejectAllPending, running, failure, clearFailure: () => setFailure(null) };
 }

@@ -10,6 +10,7 @@ import { dpopFetch } from '../../../shared/client/dpop-fetch';
 import { ConnectionBlockedError, ConnectFailedError } from '../../../shared/client/errors';
 import type { ClientInfo, WhoAmI } from '../../../shared/contracts';
 import { createDpopSigner, type DpopSigner } from '../../../shared/dpop';
+import { gatehouseSoftware } from '../../../shared/software';
 import { verificationCode } from '../../../shared/verification-code';
 import { currentBrowserFacts, describeBrowser } from './device-info';
 import type { InviteSecret } from '../../../shared/invite';
@@ -57,7 +58,7 @@ async function loadContext(): Promise<DeviceContext> {
     deviceId: identity.deviceId,
     code: await verificationCode(signer.thumbprint),
     ownerPages: config.ownerPages !== false,
-    info: describeBrowser(currentBrowserFacts()),
+    info: { ...describeBrowser(currentBrowserFacts()), software: gatehouseSoftware('web') },
   };
 }
 
