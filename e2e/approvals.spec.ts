@@ -2,7 +2,7 @@
 // tunnel and every /device page on the environment's own origin at the relay: an invite lets a second
 // browser in with no owner click; an approver device approves a third one; a device rotates its key.
 import type { Page } from '@playwright/test';
-import { clientRow, expect, test, type TunnelledEnvironment } from './fixtures';
+import { clientRow, expect, test, type TunnelledEnvironment, signInAtProvider } from './fixtures';
 
 const CODE = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
 
@@ -54,6 +54,7 @@ test('1 · an invite from the settings page: a second browser opens its URL on t
   const device = await openRelayPage();
   const code = await openDevice(device, url);
   await device.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(device); // Connect signs in at the account issuer first
   const thumbprint = await connectedThumbprint(device);
   // The secret left the address bar once read.
   await expect(device).toHaveURL(`${environment.deviceOrigin}/device`);
@@ -75,6 +76,7 @@ test('1 · an invite from the settings page: a second browser opens its URL on t
   const other = await openRelayPage();
   await openDevice(other, url);
   await other.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(other); // Connect signs in at the account issuer first
   await expect(connection(other).getByRole('heading', { name: 'Could not connect' })).toBeVisible();
   await expect(connection(other)).toContainText(/invite cannot be used/);
   await expect(connection(other).getByRole('heading', { name: 'Connected' })).toHaveCount(0);
@@ -89,6 +91,7 @@ test('2 · an approver device: the owner marks it on the settings page; its /dev
   const phone = await openRelayPage();
   const phoneCode = await openDevice(phone, `${environment.deviceOrigin}/device`);
   await phone.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(phone); // Connect signs in at the account issuer first
   await expect(phone.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
   const phoneRow = clientRow(owner, phoneCode);
   await phoneRow.getByRole('button', { name: 'Approve' }).click();
@@ -118,6 +121,7 @@ test('2 · an approver device: the owner marks it on the settings page; its /dev
   const tablet = await openRelayPage();
   const tabletCode = await openDevice(tablet, `${environment.deviceOrigin}/device`);
   await tablet.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(tablet); // Connect signs in at the account issuer first
   await expect(tablet.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
   const waiting = panel.getByRole('list', { name: 'Devices waiting for approval' }).getByRole('listitem');
   await expect(waiting).toHaveCount(1);
@@ -155,6 +159,7 @@ test('3 · Rotate key on /device: the approval moves to a new key, the page conn
   const device = await openRelayPage();
   const oldCode = await openDevice(device, `${environment.deviceOrigin}/device`);
   await device.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(device); // Connect signs in at the account issuer first
   await expect(device.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
   await expect.poll(async () => (await environment.api.connect.clients.list.query()).items.map((c) => c.verificationCode)).toEqual([oldCode]);
   const [pending] = (await environment.api.connect.clients.list.query()).items;
