@@ -7,7 +7,7 @@ import { requestClient } from '../server/env/connect/client-requests.service';
 import { gatehouseSoftware } from '../shared/software';
 import { createClientSession } from '../server/env/connect/client-sessions.service';
 import { verificationCodeOf } from '../server/env/connect/client-view';
-import { clientRow, expect, test, type Gatehouse } from './fixtures';
+import { clientRow, expect, signInAtProvider, test, type Gatehouse } from './fixtures';
 
 // Real stacks, axe runs and two viewport sizes per state: more than the default 30 s on 2 cores.
 test.describe.configure({ timeout: 120_000 });
@@ -360,6 +360,7 @@ test('the details view shows the software a /device page reported', async ({ own
   await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
   const device = await openDevice();
   await device.page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(device.page); // Connect signs in at the account issuer first
   await expect(device.page.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
   const row = clientRow(owner, device.code);
   await expect(row).toBeVisible();
