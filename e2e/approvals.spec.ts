@@ -26,7 +26,7 @@ const connection = (page: Page) => page.getByRole('region', { name: 'Connection'
 
 /** The client key the connected page shows. */
 async function connectedThumbprint(page: Page): Promise<string> {
-  await expect(connection(page).getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(connection(page).getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
   return (await connection(page).getByRole('definition').filter({ has: page.locator('code.wrap') }).textContent())!.trim();
 }
 
@@ -79,7 +79,7 @@ test('1 · an invite from the settings page: a second browser opens its URL on t
   await signInAtProvider(other); // Connect signs in at the account issuer first
   await expect(connection(other).getByRole('heading', { name: 'Could not connect' })).toBeVisible();
   await expect(connection(other)).toContainText(/invite cannot be used/);
-  await expect(connection(other).getByRole('heading', { name: 'Connected' })).toHaveCount(0);
+  await expect(connection(other).getByRole('heading', { name: 'Connected', exact: true })).toHaveCount(0);
 });
 
 test('2 · an approver device: the owner marks it on the settings page; its /device page approves a third device, which connects', async ({ relayWithPages, openRelayPage, shot }) => {
@@ -150,7 +150,7 @@ test('2 · an approver device: the owner marks it on the settings page; its /dev
   await phoneRow.getByRole('button', { name: 'Stop it approving others' }).click();
   await expect(phoneRow.getByText('Not an approver')).toBeVisible();
   await expect(panel).toHaveCount(0);
-  await expect(connection(phone).getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(connection(phone).getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
 });
 
 test('3 · Rotate key on /device: the approval moves to a new key, the page connects again at once, the owner sees the new code', async ({ relayWithPages, openRelayPage, shot }) => {

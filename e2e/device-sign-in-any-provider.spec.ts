@@ -98,7 +98,7 @@ test('the /device page signs in at another OpenID provider (its own login and co
   await page.getByRole('button', { name: 'Continue' }).click();
 
   await expect(page).toHaveURL(`${env.publicUrl}/device`);
-  await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
   await expect(account).toContainText(`Signed in as Olivia Owner (owner) at ${new URL(provider.url).host}`);
   expect([...origins].sort()).toEqual([env.publicUrl, relay.publicUrl, provider.url, 'https://fonts.googleapis.com'].sort());
 

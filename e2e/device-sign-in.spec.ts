@@ -44,7 +44,7 @@ test('Sign in shows who is signed in, survives a reload, and Sign out forgets it
   await device.page.reload();
   await expect(account).toContainText('Signed in as owner');
   await device.page.getByRole('button', { name: 'Connect' }).click();
-  await expect(device.page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(device.page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
 
   await account.getByRole('button', { name: 'Sign out' }).click();
   await expect(account).toContainText('Not signed in');
@@ -92,7 +92,7 @@ test('a tampered state on the way back is refused with a clear message, and the 
 
   // Trying again signs in for real.
   await device.page.getByRole('button', { name: 'Try again' }).click();
-  await expect(device.page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(device.page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
   await expect(device.page.getByRole('group', { name: 'Account' })).toContainText('Signed in as owner');
 });
 
@@ -106,7 +106,7 @@ test('an invite link survives the trip through the provider: after signing in, t
   await page.getByRole('button', { name: 'Connect' }).click();
   await signInAtProvider(page);
   // Approved by the invite, not waiting for the owner.
-  await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
   expect((await gatehouse.api.connect.clients.list.query()).items.map((c) => c.status)).toEqual(['approved']);
   // Nothing of the sign-in or the invite is left in this tab's storage but the account itself.
   expect(await page.evaluate(() => Object.keys(sessionStorage).sort())).toEqual(['gatehouse.sign-in.account']);
@@ -148,13 +148,13 @@ test('short-lived ID tokens are refreshed with the refresh token before use; Sig
     await page.goto(`${env.publicUrl}/device`);
     await page.getByRole('button', { name: 'Connect' }).click();
     await signInAtProvider(page);
-    await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+    await expect(page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
     // The code's ID token had under 30 s left: the page refreshed it before the relay saw it.
     await expect.poll(() => grants).toEqual(['authorization_code', 'refresh_token']);
 
     await page.getByRole('button', { name: 'Disconnect' }).click();
     await page.getByRole('button', { name: 'Connect' }).click();
-    await expect(page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+    await expect(page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
     await expect.poll(() => grants).toEqual(['authorization_code', 'refresh_token', 'refresh_token']);
 
     await page.getByRole('group', { name: 'Account' }).getByRole('button', { name: 'Sign out' }).click();

@@ -20,7 +20,7 @@ async function openDeviceThroughRelay(page: Page, environment: TunnelledEnvironm
 /** The client key the connected page shows. */
 async function connectedThumbprint(page: Page): Promise<string> {
   const status = page.getByRole('region', { name: 'Connection' });
-  await expect(status.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(status.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
   return (await status.getByRole('definition').filter({ has: page.locator('code.wrap') }).textContent())!.trim();
 }
 

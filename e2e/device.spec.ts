@@ -28,7 +28,7 @@ test('2 · a device asks, its row appears live with the same code, and Approve c
 
   await row.getByRole('button', { name: 'Approve' }).click();
   await expect(row).toContainText('Approved');
-  await expect(device.page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(device.page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
   await expect(device.page.getByText('environment:use')).toBeVisible();
   await expect(row).toContainText(/Last connected just now/);
   await expect(owner.getByRole('navigation', { name: 'Main' }).getByLabel(/pending/)).toHaveCount(0);
@@ -60,7 +60,7 @@ test('3 · Reject shows the rejected message on the device; approving later lets
   await row.getByRole('button', { name: 'Approve' }).click();
   await expect(row).toContainText('Approved');
   await device.page.getByRole('button', { name: 'Try again' }).click();
-  await expect(device.page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(device.page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
   await shot(device.page, 'device-5-connected-phone');
 });
 
@@ -70,14 +70,14 @@ test('4 · revoking a connected device shows "Access revoked" on it within a sec
   await signInAtProvider(device.page);
   const row = clientRow(owner, device.code);
   await row.getByRole('button', { name: 'Approve' }).click();
-  await expect(device.page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(device.page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
 
   // The key survives a reload (IndexedDB), the sign-in too (this tab's session storage): same code,
   // and an approved key connects at once, without the provider's page.
   await device.page.reload();
   await expect(device.page.getByLabel(`Verification code ${device.code}`)).toBeVisible();
   await device.page.getByRole('button', { name: 'Connect' }).click();
-  await expect(device.page.getByRole('heading', { name: 'Connected' })).toBeVisible();
+  await expect(device.page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
 
   await row.getByRole('button', { name: 'Revoke' }).click();
   await owner.getByRole('dialog').getByRole('button', { name: /^Revoke / }).click();
