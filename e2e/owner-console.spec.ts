@@ -1,6 +1,5 @@
 // The owner console, second version (issue 17 items 1–12): stable order, confirmations that name
 // their consequence, search/filter/bulk, rename and details, connected devices, focus, axe.
-import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
 import { rejectClient } from '../server/env/connect/client-decisions.service';
 import { requestClient } from '../server/env/connect/client-requests.service';
@@ -8,17 +7,10 @@ import { gatehouseSoftware } from '../shared/software';
 import { createClientSession } from '../server/env/connect/client-sessions.service';
 import { verificationCodeOf } from '../server/env/connect/client-view';
 import { clientRow, expect, signInAtProvider, test, type Gatehouse } from './fixtures';
+import { atBothWidths as both, expectNoAxeViolations as axe } from './visual';
 
 // Real stacks, axe runs and two viewport sizes per state: more than the default 30 s on 2 cores.
 test.describe.configure({ timeout: 120_000 });
-
-/** axe-core on the page as it is now: no violation of any rule (issue 17 item 10). */
-async function axe(page: Page, state: string) {
-  const result = await new AxeBuilder({ page }).analyze();
-  expect(
-    result.violations.map((v) => `${state}: ${v.id} (${v.impact}) ${v.nodes.length} nodes: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`),
-  ).toEqual([]);
-}
 
 /** A fresh key asking through the service, as the mint path does; `n` picks the key. */
 const thumbprintOf = (n: number) => `e2e${String(n).padStart(6, '0')}${'x'.repeat(34)}`;
@@ -32,15 +24,6 @@ function giveSession(gatehouse: Gatehouse, n: number) {
 }
 
 const rowTitles = (page: Page) => page.getByRole('list', { name: 'Connect clients' }).getByRole('heading', { level: 3 }).allTextContents();
-
-async function both(page: Page, shot: (page: Page, name: string) => Promise<void>, name: string) {
-  await shot(page, `${name}-1280`);
-  const size = page.viewportSize();
-  await page.setViewportSize({ width: 390, height: 844 });
-  await shot(page, `${name}-390`);
-  await axe(page, `${name} at 390 px`);
-  if (size) await page.setViewportSize(size);
-}
 
 test('order stays put while waiting devices ask again; turning approval off names who gets in', async ({ owner, gatehouse, shot }) => {
   await owner.setViewportSize({ width: 1280, height: 900 });

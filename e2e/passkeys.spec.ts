@@ -2,7 +2,7 @@
 // settings page, step-up on approve, sign in with the passkey, a refused step-up, a removed passkey.
 // The environment listens on 127.0.0.1 and calls itself http://localhost:<port>, as `gatehouse start` does (an IP address is no WebAuthn RP id), with a
 // manual clock, so "5 minutes later" needs no waiting.
-import { expect, test, type CDPSession, type Page } from '@playwright/test';
+import type { CDPSession, Page } from '@playwright/test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,8 @@ import { setSecurityMode } from '../server/env/connect/security-mode.service';
 import { startEnvironment, type EnvRuntime } from '../server/env/env-app';
 import { STEP_UP_WINDOW_MS } from '../server/env/owner/step-up';
 import { startReceiver } from '../server/env/webhooks/webhook-receiver.testing';
+import { expect, test } from './fixtures';
+import { atBothWidths } from './visual';
 
 const thumbprint = (n: number) => `pk${String(n).padStart(6, '0')}`.padEnd(43, 'Q');
 
@@ -39,7 +41,7 @@ test.afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('passkey: register, step-up on approve, sign in with it, a refused step-up, a removed passkey refused', async ({ page }) => {
+test('passkey: register, step-up on approve, sign in with it, a refused step-up, a removed passkey refused', async ({ page, shot }) => {
   test.setTimeout(120_000); // one long journey through several ceremonies on a shared 2-core machine
   expect(env.publicUrl).toMatch(/^http:\/\/localhost:\d+$/);
   const stepUps: string[] = [];
@@ -77,6 +79,8 @@ test('passkey: register, step-up on approve, sign in with it, a refused step-up,
   await webhooks.getByRole('button', { name: 'Add webhook' }).click();
   await expect(webhooks.getByRole('status').filter({ hasText: 'Signing secret for' })).toBeVisible();
   expect(stepUps).toHaveLength(3);
+  await expect(webhooks.getByRole('list', { name: 'Webhooks' })).toContainText('http://127.0.0.1:9/gatehouse');
+  await atBothWidths(page, shot, 'passkeys-and-webhook');
   await webhooks.getByRole('button', { name: 'Remove' }).click(); // removing one is safe: no passkey asked
   await expect(webhooks.getByText('No webhooks yet.')).toBeVisible();
 

@@ -58,7 +58,7 @@ export function PasskeysSection({ enabled, now }: { enabled: boolean; now: numbe
       )}
       {list.data && list.data.length === 0 && <p className="muted">No passkeys yet.</p>}
       {list.data && list.data.length > 0 && (
-        <ul aria-label="Passkeys">
+        <ul className="settings-list" aria-label="Passkeys">
           {list.data.map((p) => (
             <li key={p.credentialId}>
               <strong>{p.name}</strong>{' '}
@@ -83,10 +83,10 @@ export function PasskeysSection({ enabled, now }: { enabled: boolean; now: numbe
           ))}
         </ul>
       )}
-      <form onSubmit={(e) => void add(e)} aria-label="Register a passkey">
+      <form className="invite-form" onSubmit={(e) => void add(e)} aria-label="Register a passkey">
         <label htmlFor={ids.name}>Passkey name</label>
-        <input id={ids.name} value={name} maxLength={64} onChange={(e) => setName(e.target.value)} placeholder="This laptop" />
-        <button type="submit" className="button button-primary" disabled={options.isPending || register.isPending}>
+        <input id={ids.name} className="input" value={name} maxLength={64} onChange={(e) => setName(e.target.value)} placeholder="This laptop" />
+        <button type="submit" className="button button-small button-primary" disabled={options.isPending || register.isPending}>
           Register a passkey
         </button>
       </form>

@@ -126,7 +126,7 @@ export function WebhooksSection({ enabled, now }: { enabled: boolean; now: numbe
       {list.isError && <p className="inline-error" role="alert">Could not load webhooks: {describeError(list.error)}</p>}
       {list.data && list.data.length === 0 && <p className="muted">No webhooks yet.</p>}
       {list.data && list.data.length > 0 && (
-        <ul className="webhooks" aria-label="Webhooks">
+        <ul className="settings-list" aria-label="Webhooks">
           {list.data.map((w) => (
             <li key={w.webhookId}>
               <p>
@@ -147,16 +147,16 @@ export function WebhooksSection({ enabled, now }: { enabled: boolean; now: numbe
           ))}
         </ul>
       )}
-      <form onSubmit={(e) => void submit(e)} aria-label="Add a webhook">
+      <form className="webhook-form" onSubmit={(e) => void submit(e)} aria-label="Add a webhook">
         <label htmlFor={ids.url}>Webhook URL</label>
-        <input id={ids.url} type="url" required maxLength={2000} value={url} onChange={(e) => setUrl(e.target.value)} placeholder="https://hooks.slack.com/services/…" />
+        <input id={ids.url} className="input webhook-url" type="url" required maxLength={2000} value={url} onChange={(e) => setUrl(e.target.value)} placeholder="https://hooks.slack.com/services/…" />
         <label htmlFor={ids.format}>Format</label>
-        <select id={ids.format} value={format} onChange={(e) => setFormat(e.target.value as Format)}>
+        <select id={ids.format} className="select select-small" value={format} onChange={(e) => setFormat(e.target.value as Format)}>
           <option value="slack">Slack</option>
           <option value="discord">Discord</option>
           <option value="json">JSON</option>
         </select>
-        <fieldset>
+        <fieldset className="webhook-events">
           <legend>Events</legend>
           {EVENTS.map(([name, label]) => (
             <label key={name}>
@@ -169,7 +169,7 @@ export function WebhooksSection({ enabled, now }: { enabled: boolean; now: numbe
             </label>
           ))}
         </fieldset>
-        <button type="submit" className="button button-primary" disabled={create.isPending || events.length === 0}>
+        <button type="submit" className="button button-small button-primary" disabled={create.isPending || events.length === 0}>
           {create.isPending ? 'Adding…' : 'Add webhook'}
         </button>
       </form>
