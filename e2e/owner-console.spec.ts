@@ -305,6 +305,18 @@ test('10,000-style paging: the page holds one page of rows, yet counts, the off-
   await expect(filters.getByRole('button', { name: 'Rejected 72' })).toBeVisible();
   await expect(list.getByRole('listitem')).toHaveCount(50);
 
+  // The activity filter finds any device on the server, not only the rows the page holds.
+  const activity = owner.getByRole('region', { name: 'Activity' });
+  const farCode = verificationCodeOf(thumbprintOf(505)); // "Rejected 5": an old decision, not loaded
+  await expect(list.getByRole('listitem').filter({ hasText: farCode })).toHaveCount(0);
+  await activity.getByRole('searchbox', { name: 'Find a device' }).fill(farCode);
+  await expect(activity.getByRole('status')).toHaveText('1 matching');
+  await activity.getByLabel('Device', { exact: true }).selectOption({ label: `Rejected 5 (${farCode})` });
+  await expect(activity.getByRole('table')).toContainText(`Rejected 5 (${farCode}) asked to connect`);
+  await expect(activity.getByRole('row')).toHaveCount(3); // the header, the ask, the rejection
+  await axe(owner, 'activity filtered to a device found on the server');
+  await activity.getByLabel('Device', { exact: true }).selectOption({ label: 'All devices' });
+
   // "Show more" loads the next page after the last row held.
   await owner.getByRole('button', { name: 'Show 24 more' }).click();
   await expect(list.getByRole('listitem')).toHaveCount(74);

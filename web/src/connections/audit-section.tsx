@@ -9,6 +9,8 @@ import { actorLabel, describeAuditEntry } from '../../../shared/audit-text';
 const AUDIT_LIMIT = 25;
 /** The device filter lists at most this many devices (thousands of <option>s would slow every render). */
 const DEVICE_OPTIONS_MAX = 200;
+/** Devices a "Find a device" search offers, asked of the server (the page holds one page of rows). */
+const DEVICE_MATCHES = 20;
 
 type Actor = (typeof auditActors)[number];
 
@@ -19,6 +21,10 @@ type Actor = (typeof auditActors)[number];
  */
 export function AuditSection({ clients, revision, now }: { clients: ConnectClient[]; revision: number; now: number }) {
   const [device, setDevice] = useState('');
+  const [deviceSearch, setDeviceSearch] = useState('');
+  const search = deviceSearch.trim();
+  // At 10,000 devices the page holds only its first rows: any other device is found on the server.
+  const matches = trpc.connect.clients.list.useQuery({ search, limit: DEVICE_MATCHES }, { enabled: search.length > 0, retry: 1, placeholderData: (previous) => previous });
   const [actor, setActor] = useState<Actor | ''>('');
   const filter = { ...(device && { clientProofKeyThumbprint: device }), ...(actor && { actor }) };
   const audit = trpc.connect.audit.list.useQuery({ limit: AUDIT_LIMIT, ...filter }, { retry: 1, enabled: revision > 0 });
@@ -29,6 +35,7 @@ export function AuditSection({ clients, revision, now }: { clients: ConnectClien
   const [before, setBefore] = useState<number | null>(null);
   const olderQuery = trpc.connect.audit.list.useQuery({ limit: AUDIT_LIMIT, ...filter, before: before ?? 1 }, { enabled: before !== null, retry: 1 });
   const deviceId = useId();
+  const deviceSearchId = useId();
   const actorId = useId();
 
   useEffect(() => {
@@ -49,8 +56,11 @@ export function AuditSection({ clients, revision, now }: { clients: ConnectClien
   // Names outlive rows: a revoked client is still named in the log entries about it.
   const names = useRef(new Map<string, string>());
   useMemo(() => {
-    for (const c of clients) names.current.set(c.clientProofKeyThumbprint, `${clientTitle(c)} (${c.verificationCode})`);
-  }, [clients]);
+    for (const c of [...clients, ...(matches.data?.items ?? [])]) names.current.set(c.clientProofKeyThumbprint, `${clientTitle(c)} (${c.verificationCode})`);
+  }, [clients, matches.data]);
+  const offered = search ? (matches.data?.items ?? []) : clients.slice(0, DEVICE_OPTIONS_MAX);
+  // The chosen device stays listed while another search runs, so the select keeps showing it.
+  const chosenHidden = device !== '' && !offered.some((c) => c.clientProofKeyThumbprint === device);
   const nameOf = (thumbprint: string | null) => (thumbprint ? (names.current.get(thumbprint) ?? `client ${thumbprint.slice(0, 8)}`) : null);
 
   const first = audit.data ?? [];
@@ -66,10 +76,29 @@ export function AuditSection({ clients, revision, now }: { clients: ConnectClien
       </div>
       <div className="list-toolbar">
         <div className="search">
+          <label htmlFor={deviceSearchId}>Find a device</label>
+          <input
+            id={deviceSearchId}
+            type="search"
+            className="input"
+            value={deviceSearch}
+            maxLength={100}
+            placeholder="Name, code, OS or thumbprint"
+            aria-describedby={search ? `${deviceSearchId}-found` : undefined}
+            onChange={(e) => setDeviceSearch(e.target.value)}
+          />
+          {search && (
+            <span id={`${deviceSearchId}-found`} className="muted" role="status">
+              {matches.isError ? `Could not search: ${describeError(matches.error)}` : matches.data ? `${matches.data.items.length === DEVICE_MATCHES ? `First ${DEVICE_MATCHES}` : matches.data.items.length} matching` : 'Searching…'}
+            </span>
+          )}
+        </div>
+        <div className="search">
           <label htmlFor={deviceId}>Device</label>
           <select id={deviceId} className="input" value={device} onChange={(e) => setDevice(e.target.value)}>
             <option value="">All devices</option>
-            {clients.slice(0, DEVICE_OPTIONS_MAX).map((c) => (
+            {chosenHidden && <option value={device}>{nameOf(device)}</option>}
+            {offered.map((c) => (
               <option key={c.clientProofKeyThumbprint} value={c.clientProofKeyThumbprint}>
                 {clientTitle(c)} ({c.verificationCode})
               </option>
