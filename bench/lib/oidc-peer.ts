@@ -5,60 +5,21 @@
 // verify (the relay verifies an EdDSA ID token); client_secret_basic verifies no signature there.
 //
 // oidc-provider's default in-memory adapter is an LRU of 1,000 entries shared by every model, so
-// a DPoP proof's jti is forgotten after a few thousand requests and could be replayed. This
-// adapter keeps every entry until it expires (DPoP jti, client-assertion jti), as the relay's
-// replay store does; it is a Map, so it costs less than any real store would.
+// a DPoP proof's jti is forgotten after a few thousand requests and could be replayed. The peer
+// uses the embedded account issuer's store (server/identity/memory-adapter.ts), which keeps every
+// entry until it expires (DPoP jti, client-assertion jti), as the relay's replay store does; it is
+// a Map, so it costs less than any real store would.
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import type { JWK } from 'jose';
+import { createIssuerStore } from '../../server/identity/memory-adapter';
 
 export const PEER_RESOURCE = 'https://api.bench.invalid';
 export const PEER_SCOPE = 'api:connect';
 export const PEER_BASIC_CLIENT = 'bench-basic';
 export const PEER_JWT_CLIENT = 'bench-private-key-jwt';
-
-/** Every adapter instance (one per model) shares one Map; nothing is evicted before it expires. */
-function holdingAdapter() {
-  const storage = new Map<string, { payload: Record<string, unknown>; expiresAt: number }>();
-  const live = (key: string) => {
-    const entry = storage.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= Date.now()) {
-      storage.delete(key);
-      return undefined;
-    }
-    return entry.payload;
-  };
-  class HoldingAdapter {
-    constructor(private readonly model: string) {}
-    private key(id: string) {
-      return `${this.model}:${id}`;
-    }
-    async upsert(id: string, payload: Record<string, unknown>, expiresIn: number) {
-      storage.set(this.key(id), { payload, expiresAt: Date.now() + (expiresIn ?? 3600) * 1000 });
-    }
-    async find(id: string) {
-      return live(this.key(id));
-    }
-    async findByUid() {
-      return undefined;
-    }
-    async findByUserCode() {
-      return undefined;
-    }
-    async consume(id: string) {
-      const payload = live(this.key(id));
-      if (payload) payload.consumed = Math.floor(Date.now() / 1000);
-    }
-    async destroy(id: string) {
-      storage.delete(this.key(id));
-    }
-    async revokeByGrantId() {}
-  }
-  return { HoldingAdapter, entries: (model: string) => [...storage.keys()].filter((k) => k.startsWith(`${model}:`)).length };
-}
 
 export interface OidcPeer {
   /** The issuer and token endpoint (DPoP `htu`). */
@@ -80,10 +41,10 @@ export async function startOidcPeer(opts: { signingJwk: JWK; clientAssertionPubl
   const port = (server.address() as AddressInfo).port;
   const issuer = `http://127.0.0.1:${port}`;
   const basicSecret = randomBytes(24).toString('base64url');
-  const { HoldingAdapter, entries } = holdingAdapter();
+  const store = createIssuerStore();
   const client = { grant_types: ['client_credentials'], response_types: [], redirect_uris: [], dpop_bound_access_tokens: true, id_token_signed_response_alg: 'EdDSA' };
   const provider = new Provider(issuer, {
-    adapter: HoldingAdapter,
+    adapter: store.Adapter,
     clients: [
       { ...client, client_id: PEER_BASIC_CLIENT, client_secret: basicSecret, token_endpoint_auth_method: 'client_secret_basic' },
       { ...client, client_id: PEER_JWT_CLIENT, token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'EdDSA', jwks: { keys: [opts.clientAssertionPublicJwk] } },
@@ -111,7 +72,7 @@ export async function startOidcPeer(opts: { signingJwk: JWK; clientAssertionPubl
     tokenUrl: `${issuer}/token`,
     port,
     basicSecret,
-    replayEntries: () => entries('ReplayDetection'),
+    replayEntries: () => store.entries('ReplayDetection'),
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -4,6 +4,7 @@ import { BlockList, isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
+import { createIssuerStore } from './memory-adapter';
 import { systemClock, type Clock } from '../common/clock';
 import { DomainError } from '../common/errors';
 import { loadOrCreateDevIssuerKey } from './dev-issuer-key';
@@ -89,7 +90,10 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
   const isAllowedOrigin = (origin: string) => allowedOrigins.has(origin) || opts.allowsOrigin?.(origin) === true;
   const key = await loadOrCreateDevIssuerKey(opts.keyFile);
 
+  const store = createIssuerStore();
   const provider = new Provider(issuer, {
+    // In memory, but nothing is forgotten before it expires (a replayed proof stays refused).
+    adapter: store.Adapter,
     clients: [
       {
         client_id: clientId,
