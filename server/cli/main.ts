@@ -236,61 +236,47 @@ Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 blocked (waiting for approva
         }),
       );
     });
-  const approverOpts = (o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string }) => {
+  type ClientSessionFlags = Common & { environment: string; relay?: string; account?: string; idToken?: string; keyFile?: string };
+  /** What every `client` command that connects as this device takes: environment, relay and how to sign in. */
+  const clientSessionOpts = (o: ClientSessionFlags) => {
     const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
     return {
       dataDir: dataDirOf(o.dataDir),
       environment: o.environment,
       relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
-      account: o.account,
+      ...(o.account && { account: o.account }),
       ...(idToken && { idToken }),
       ...(o.keyFile && { keyFile: o.keyFile }),
     };
   };
-  const approverCommand = (name: string, description: string) =>
+  const clientSessionCommand = (name: string, description: string) =>
     common(client.command(name))
       .description(description)
       .requiredOption('--environment <id>', 'environment id')
       .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
-      .option('--account <name>', 'dev issuer account', 'owner')
-      .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (env GATEHOUSE_ID_TOKEN)')
+      .option('--account <name>', 'dev issuer only: sign this username in without a browser (scripts)')
+      .option('--id-token <jwt>', 'an OpenID Connect ID token of your account, for automation (env GATEHOUSE_ID_TOKEN); default: your `npx gatehouse login`')
       .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)');
-  approverCommand('approvals', 'from an approver device: list the devices waiting for approval, with their codes')
+  clientSessionCommand('approvals', 'from an approver device: list the devices waiting for approval, with their codes')
     .option('--watch', 'keep watching: a line when a device starts waiting and when it is decided')
-    .action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string; watch?: boolean }) =>
+    .action((o: ClientSessionFlags & { watch?: boolean }) =>
       run(
         import('./commands/client-approvals').then(({ runClientApprovals, runClientApprovalsWatch }) =>
-          (o.watch ? runClientApprovalsWatch : runClientApprovals)(createOutput(!!o.json), approverOpts(o)),
+          (o.watch ? runClientApprovalsWatch : runClientApprovals)(createOutput(!!o.json), clientSessionOpts(o)),
         ),
       ),
     );
-  approverCommand('approve', 'from an approver device: approve another device for a time (at most 7 days)')
+  clientSessionCommand('approve', 'from an approver device: approve another device for a time (at most 7 days)')
     .argument('<thumbprint>', 'the device’s thumbprint, or a unique prefix of 8+ characters')
     .option('--for <duration>', 'how long: 1h, 8h, 24h or 7d', '24h')
-    .action((thumbprint: string, o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string; for: string }) => {
+    .action((thumbprint: string, o: ClientSessionFlags & { for: string }) => {
       const expiresInSeconds = parseDuration(o.for, '--for', { minSeconds: 60, maxSeconds: 7 * 86_400, examples: '1h, 8h, 24h or 7d' });
-      run(import('./commands/client-approvals').then(({ runClientApprove }) => runClientApprove(createOutput(!!o.json), { ...approverOpts(o), thumbprint, expiresInSeconds })));
+      run(import('./commands/client-approvals').then(({ runClientApprove }) => runClientApprove(createOutput(!!o.json), { ...clientSessionOpts(o), thumbprint, expiresInSeconds })));
     });
 
-  common(client.command('rotate-key'))
-    .description('move this client’s approval to a new key (it stays approved; the old key stops working)')
-    .requiredOption('--environment <id>', 'environment id')
-    .option('--relay <url>', 'relay URL (default $GATEHOUSE_RELAY_URL or http://127.0.0.1:4200)')
-    .option('--account <name>', 'dev issuer account', 'owner')
-    .option('--id-token <jwt>', 'an OpenID Connect ID token of your account (env GATEHOUSE_ID_TOKEN)')
-    .option('--key-file <path>', 'client key file (default <data-dir>/client-key.json)')
-    .action((o: Common & { environment: string; relay?: string; account: string; idToken?: string; keyFile?: string }) => {
-      const idToken = o.idToken ?? (process.env.GATEHOUSE_ID_TOKEN || undefined);
-      const opts = {
-        dataDir: dataDirOf(o.dataDir),
-        environment: o.environment,
-        relay: urlOf(o.relay ?? process.env.GATEHOUSE_RELAY_URL ?? 'http://127.0.0.1:4200', '--relay')!,
-        account: o.account,
-        ...(idToken && { idToken }),
-        ...(o.keyFile && { keyFile: o.keyFile }),
-      };
-      run(import('./commands/client-rotate-key').then(({ runClientRotateKey }) => runClientRotateKey(createOutput(!!o.json), opts)));
-    });
+  clientSessionCommand('rotate-key', 'move this client’s approval to a new key (it stays approved; the old key stops working)').action((o: ClientSessionFlags) =>
+    run(import('./commands/client-rotate-key').then(({ runClientRotateKey }) => runClientRotateKey(createOutput(!!o.json), clientSessionOpts(o)))),
+  );
   return program;
 }
 

@@ -47,7 +47,7 @@ describe('client approvals --watch', { timeout: 90_000 }, () => {
     const thumbprint = me.whoami?.clientProofKeyThumbprint ?? me.clientProofKeyThumbprint!;
     await stack.owner.connect.clients.setApprover.mutate({ clientProofKeyThumbprint: thumbprint, approver: true });
 
-    const watch = startCli(['client', 'approvals', '--watch', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--data-dir', machine]);
+    const watch = startCli(['client', 'approvals', '--watch', '--account', 'owner', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--data-dir', machine]);
     expect(await watch.waitForLine(() => true)).toMatch(new RegExp(`^${TIME}  No devices are waiting for approval\\.$`));
     const newcomer = await stack.newSigner();
     const ask = () => stack.connect(newcomer, { wait: false, client: { label: 'Kitchen iPad', deviceType: 'tablet' } }).catch(() => undefined);

@@ -12,7 +12,7 @@ import type { EnvRouter } from '../../env/trpc/app-router';
 import { CliError, EXIT, UsageError } from '../options';
 import { loadOrCreateClientKey } from '../node-key-store';
 import type { Output } from '../output';
-import { devIdToken } from './dev-id-token';
+import { clientIdTokenSource } from './client-id-token';
 import { clientLines, clientTitle, printable, watchTime } from './security-format';
 import { spell } from '../duration';
 
@@ -20,28 +20,28 @@ export interface ApproverOptions {
   dataDir: string;
   environment: string;
   relay: string;
-  account: string;
+  account?: string;
   idToken?: string;
   keyFile?: string;
 }
 
-async function approverSession(opts: ApproverOptions): Promise<{ session: EnvSession; signer: DpopSigner }> {
+async function approverSession(out: Output, opts: ApproverOptions): Promise<{ session: EnvSession; signer: DpopSigner }> {
   const file = opts.keyFile ?? join(opts.dataDir, 'client-key.json');
   const { signer } = await loadOrCreateClientKey(file);
   const relayUrl = opts.relay.replace(/\/+$/, '');
-  const session = await connectToEnvironment({ relayUrl, environmentId: opts.environment, signer, getIdToken: () => (opts.idToken ? Promise.resolve(opts.idToken) : devIdToken(relayUrl, opts.account)), wait: false });
+  const session = await connectToEnvironment({ relayUrl, environmentId: opts.environment, signer, getIdToken: clientIdTokenSource(out, opts), wait: false });
   return { session, signer };
 }
 
-async function approverClient(opts: ApproverOptions) {
-  const { session, signer } = await approverSession(opts);
+async function approverClient(out: Output, opts: ApproverOptions) {
+  const { session, signer } = await approverSession(out, opts);
   return createEnvClient<EnvRouter>(session, signer);
 }
 
 const forbidden = (error: unknown) => (error as { data?: { code?: string } }).data?.code === 'FORBIDDEN' || (error as { data?: { code?: string } }).data?.code === 'UNAUTHORIZED';
 
 export async function runClientApprovals(out: Output, opts: ApproverOptions): Promise<number> {
-  const env = await approverClient(opts);
+  const env = await approverClient(out, opts);
   try {
     const pending = (await env.connect.clients.list.query({ status: 'pending', limit: 500 })).items;
     out.data({ pending });
@@ -55,7 +55,7 @@ export async function runClientApprovals(out: Output, opts: ApproverOptions): Pr
 }
 
 export async function runClientApprove(out: Output, opts: ApproverOptions & { thumbprint: string; expiresInSeconds: number }): Promise<number> {
-  const env = await approverClient(opts);
+  const env = await approverClient(out, opts);
   try {
     const list = (await env.connect.clients.list.query({ search: opts.thumbprint.slice(0, 100), limit: 500 })).items;
     const matches = list.filter((c) => c.clientProofKeyThumbprint.startsWith(opts.thumbprint));
@@ -121,7 +121,7 @@ export async function runClientApprovalsWatch(out: Output, opts: ApproverOptions
     out.note('Watching the devices waiting for approval (Ctrl+C to stop).');
     // Each round is one client session; when it runs out (an hour at most), the next one carries on.
     while (!stopped) {
-      const { session, signer } = await approverSession(opts);
+      const { session, signer } = await approverSession(out, opts);
       const live = createTRPCClient<EnvRouter>({
         links: [httpSubscriptionLink({ url: `${session.endpoint}/trpc`, EventSource, eventSourceOptions: { fetch: dpopFetch(signer, () => session.accessToken) } })],
       });

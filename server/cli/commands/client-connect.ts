@@ -11,7 +11,7 @@ import { EXIT, UsageError } from '../options';
 import { loadOrCreateClientKey } from '../node-key-store';
 import type { Output } from '../output';
 import { readRuntimeInfo } from '../runtime-file';
-import { devIdToken } from './dev-id-token';
+import { clientIdTokenSource } from './client-id-token';
 
 const osName = (): string => ({ linux: 'Linux', darwin: 'macOS', win32: 'Windows' })[platform() as string] ?? platform();
 
@@ -106,13 +106,7 @@ export async function runClientConnect(out: Output, given: ClientConnectOptions)
       relayUrl: opts.relay.replace(/\/+$/, ''),
       environmentId: opts.environment,
       signer,
-      getIdToken: async () => {
-        const relay = opts.relay.replace(/\/+$/, '');
-        if (opts.idToken) return opts.idToken;
-        if (opts.account) return devIdToken(relay, opts.account);
-        const { accountIdToken } = await import('../account-session');
-        return accountIdToken(out, { dataDir: opts.dataDir, relay, interactive: process.stdin.isTTY === true });
-      },
+      getIdToken: clientIdTokenSource(out, opts),
       client: { label: opts.label ?? hostname(), deviceType: 'desktop', os: osName(), software: gatehouseSoftware('cli') },
       wait: opts.wait,
       ...(invite && { invite: { inviteId: invite.inviteId, secret: invite.secret } }),

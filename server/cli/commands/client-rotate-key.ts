@@ -8,9 +8,9 @@ import type { EnvRouter } from '../../env/trpc/app-router';
 import { CliError, EXIT } from '../options';
 import { loadOrCreateClientKey, writeNewClientKey } from '../node-key-store';
 import type { Output } from '../output';
-import { devIdToken } from './dev-id-token';
+import { clientIdTokenSource } from './client-id-token';
 
-export async function runClientRotateKey(out: Output, opts: { dataDir: string; environment: string; relay: string; account: string; idToken?: string; keyFile?: string }): Promise<number> {
+export async function runClientRotateKey(out: Output, opts: { dataDir: string; environment: string; relay: string; account?: string; idToken?: string; keyFile?: string }): Promise<number> {
   const file = opts.keyFile ?? join(opts.dataDir, 'client-key.json');
   const { signer: oldKey, created } = await loadOrCreateClientKey(file);
   if (created) {
@@ -23,7 +23,7 @@ export async function runClientRotateKey(out: Output, opts: { dataDir: string; e
     relayUrl,
     environmentId: opts.environment,
     signer: oldKey,
-    getIdToken: () => (opts.idToken ? Promise.resolve(opts.idToken) : devIdToken(relayUrl, opts.account)),
+    getIdToken: clientIdTokenSource(out, opts),
     wait: false,
   });
   const pending = `${file}.new`;

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../../testing/stack';
+import { sessionFileOf } from '../account-session';
+import { writeSecretFile } from '../../common/files';
 import { runCli } from './cli-testing';
 
 let stack: Stack;
@@ -57,7 +59,7 @@ describe('client rotate-key', { timeout: 90_000 }, () => {
     expect(await runCli(['client', 'connect', '--account', 'owner', '--invite', url, '--no-wait', '--data-dir', machine])).toMatchObject({ code: 0 });
     const { readFileSync } = await import('node:fs');
     const before = readFileSync(join(machine, 'client-key.json'), 'utf8');
-    const rotated = await runCli(['client', 'rotate-key', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--data-dir', machine]);
+    const rotated = await runCli(['client', 'rotate-key', '--account', 'owner', '--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--data-dir', machine]);
     expect(rotated).toMatchObject({ code: 0 });
     const newThumbprint = /new key (\S+);/.exec(rotated.stdout)?.[1];
     expect(newThumbprint).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -78,6 +80,14 @@ describe('client approvals / client approve from an approver machine', { timeout
     const me = (JSON.parse(joined.stdout.trim().split('\n').at(-1)!) as { clientProofKeyThumbprint?: string; whoami?: { clientProofKeyThumbprint: string } });
     const thumbprint = me.whoami?.clientProofKeyThumbprint ?? me.clientProofKeyThumbprint!;
     const args = ['--environment', stack.env.environmentId, '--relay', stack.relay.publicUrl, '--data-dir', machine];
+    // Like `client connect`, the approver commands sign in with this machine's `gatehouse login`, not as a default dev account.
+    expect(await runCli(['client', 'approvals', ...args])).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(`Not signed in to ${stack.relay.publicUrl}'s account issuer. Run: npx gatehouse login --relay ${stack.relay.publicUrl}`),
+    });
+    const idToken = await stack.idToken('owner');
+    const claims = JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()) as { iss: string; aud: string; exp: number; sub: string };
+    writeSecretFile(sessionFileOf(machine), JSON.stringify({ relayUrl: stack.relay.publicUrl, issuer: claims.iss, clientId: claims.aud, idToken, expiresAt: claims.exp, subject: claims.sub }));
     expect(await runCli(['client', 'approvals', ...args])).toMatchObject({ code: 1, stderr: expect.stringContaining('This device is not an approver') });
     await stack.owner.connect.clients.setApprover.mutate({ clientProofKeyThumbprint: thumbprint, approver: true });
     const newcomer = await stack.newSigner();
