@@ -15,8 +15,9 @@
 //   npx tsx bench/relay-pg.ts [--smoke]     (GATEHOUSE_TEST_DATABASE_URL, or a throwaway cluster)
 //   npx tsx bench/relay-pg.ts --scale [--smoke]   R3, R4, R5 (issue 15): three instances, a tunnelled env
 import { fork, type ChildProcess } from 'node:child_process';
+import { Session as InspectorSession } from 'node:inspector';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,11 +58,39 @@ export interface RelayPgEntry {
 
 export type Role = 'relay' | 'env' | 'lb' | 'peer';
 
+/**
+ * CPU ms per thread group from /proc, to see where a child's CPU goes. All of Node 20's threads are
+ * called "node", so they are told apart by creation order (checked with a WebCrypto loop and an
+ * allocation loop): the main thread, then V8's platform threads (GC helpers, background compiles:
+ * the first five after main), then libuv's pool (started on first use: WebCrypto jobs, fs).
+ */
+function threadCpu(): Record<string, number> {
+  const out: Record<string, number> = {};
+  const tick = 1000 / 100; // USER_HZ
+  const tids = readdirSync('/proc/self/task')
+    .map(Number)
+    .sort((a, b) => a - b);
+  tids.forEach((tid, index) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = (Number(fields[11]) + Number(fields[12])) * tick;
+      const group = tid === process.pid ? 'main' : index <= 5 ? 'v8' : 'pool';
+      out[group] = (out[group] ?? 0) + ms;
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  });
+  return out;
+}
+
 async function serveChild(role: Role): Promise<void> {
   let relay: RelayRuntime | null = null;
   let env: EnvRuntime | null = null;
   let lb: LoadBalancer | null = null;
   let peer: OidcPeer | null = null;
+  let profiler: InspectorSession | null = null;
+  const post = (session: InspectorSession, method: string) => new Promise<unknown>((resolve, reject) => session.post(method, (error, result) => (error ? reject(error) : resolve(result))));
   const handlers: Record<string, (args: any) => unknown> = {
     async startRelay(a: { dataDir: string; publicUrl?: string; databaseUrl?: string; poolMax?: number; internalUrl?: string; internalSecretFile?: string; port?: number }) {
       // R1/R2 measure the shared store, so the environment is called at a direct endpoint (loopback).
@@ -108,6 +137,19 @@ async function serveChild(role: Role): Promise<void> {
     route: (a: { mode: Backend | 'round-robin' }) => lb!.route(a.mode),
     counts: () => ({ ...lb!.counts }),
     cpu: () => process.cpuUsage(),
+    threads: () => threadCpu(),
+    // GATEHOUSE_BENCH_SLICE_PROFILE=DIR: the relay CPU scenario profiles just its timed slices.
+    profileStart: async () => {
+      profiler ??= new InspectorSession();
+      profiler.connect();
+      await post(profiler, 'Profiler.enable');
+      await post(profiler, 'Profiler.start');
+    },
+    profileStop: async (a: { file: string }) => {
+      const { profile } = (await post(profiler!, 'Profiler.stop')) as { profile: unknown };
+      writeFileSync(a.file, JSON.stringify(profile));
+      profiler!.disconnect();
+    },
   };
   const close = async () => {
     await env?.close().catch(() => undefined);
@@ -143,6 +185,9 @@ export async function startChild(role: Role, name: string): Promise<Child> {
   // GATEHOUSE_BENCH_PROFILE=relay,/tmp/prof: that role's children write a --cpu-prof profile there.
   const [profileRole, profileDir] = (process.env.GATEHOUSE_BENCH_PROFILE ?? '').split(',');
   if (profileRole === role && profileDir) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`);
+  // GATEHOUSE_BENCH_CHILD_FLAGS=relay,--trace-gc,…: extra Node flags for that role's children.
+  const [flagsRole, ...flags] = (process.env.GATEHOUSE_BENCH_CHILD_FLAGS ?? '').split(',');
+  if (flagsRole === role) execArgv.push(...flags);
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
     execArgv,
     env: { ...process.env, [ROLE_ENV]: role },

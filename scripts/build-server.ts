@@ -46,7 +46,27 @@ export async function buildLibrary(distdir: string): Promise<void> {
   });
 }
 
+/**
+ * The benchmark, compiled with the same settings as the servers (`npm run bench`), so it measures
+ * the JavaScript production runs rather than tsx. Split, so every entry (and the children that
+ * bench/relay-pg.ts forks from its own module) loads the same chunks.
+ */
+export async function buildBench(outdir: string): Promise<void> {
+  rmSync(outdir, { recursive: true, force: true });
+  const bench = (name: string) => fileURLToPath(new URL(`../bench/${name}.ts`, import.meta.url));
+  await build({
+    ...nodeBundle,
+    entryPoints: ['run', 'worker', 'relay-cpu-once'].map(bench),
+    outdir,
+    splitting: true,
+  });
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  await buildServer(fileURLToPath(new URL('../dist/server', import.meta.url)));
-  await buildLibrary(fileURLToPath(new URL('../dist', import.meta.url)));
+  if (process.argv.includes('--bench')) {
+    await buildBench(fileURLToPath(new URL('../.tmp/bench', import.meta.url)));
+  } else {
+    await buildServer(fileURLToPath(new URL('../dist/server', import.meta.url)));
+    await buildLibrary(fileURLToPath(new URL('../dist', import.meta.url)));
+  }
 }

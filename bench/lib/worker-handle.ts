@@ -4,8 +4,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { WorkerCommand, WorkerResults } from './worker-protocol';
 
-// GATEHOUSE_BENCH_WORKER: the compiled worker, when the bench itself runs as an esbuild bundle (docs/performance.md).
-const workerFile = process.env.GATEHOUSE_BENCH_WORKER ?? fileURLToPath(new URL('../worker.ts', import.meta.url));
+// Compiled (`npm run bench`: this module is a chunk beside worker.js) or through tsx (worker.ts).
+const workerFile = process.env.GATEHOUSE_BENCH_WORKER ?? fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../worker.ts' : './worker.js', import.meta.url));
 const COMMAND_TIMEOUT_MS = 5 * 60_000;
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void; timer: NodeJS.Timeout };

@@ -71,7 +71,7 @@ async function seedThroughApi(ctx: BenchContext, stack: Stack, count: number): P
 const CHROMIUM = process.env.GATEHOUSE_CHROMIUM ?? '/usr/bin/chromium';
 
 export async function consoleRun(ctx: BenchContext): Promise<RunMetrics> {
-  const repeats = ctx.size(5, 2);
+  const repeats = ctx.size(7, 3); // one run per bench (see bench/run.ts), so more repeats inside it
   const stack = await startStack({ env: { newClientRateLimit: UNLIMITED, newClientRateLimitPerSource: UNLIMITED } });
   const browser = await chromium.launch({ executablePath: CHROMIUM });
   try {

@@ -24,6 +24,8 @@ import { PEER_BASIC_CLIENT, PEER_JWT_CLIENT, PEER_SCOPE } from '../lib/oidc-peer
 import { percentile } from '../lib/stats';
 
 export const O1_IN_FLIGHT = 64;
+/** GATEHOUSE_BENCH_SLICE_PROFILE=DIR: a CPU profile of the relay during each timed relay slice (O1 and F1). */
+const SLICE_PROFILE = process.env.GATEHOUSE_BENCH_SLICE_PROFILE;
 export const F1_IN_FLIGHT = 16;
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
@@ -118,6 +120,7 @@ export async function relayCpuRun(ctx: BenchContext): Promise<RunMetrics> {
       },
     ];
     const o1 = { relay: tally(), basic: tally(), pkjwt: tally() };
+    const relayThreads: Record<string, number> = {};
     const slices = ctx.size(4, 1);
     const perSlice = ctx.size(1200, 300);
     for (let s = 0; s < slices; s++) {
@@ -126,6 +129,8 @@ export async function relayCpuRun(ctx: BenchContext): Promise<RunMetrics> {
         const warmup = await side.make(O1_IN_FLIGHT);
         const bodies = await side.make(perSlice);
         const c0 = await cpuMs(side.child);
+        const th0 = side.name === 'relay' ? await relay.call<Record<string, number>>('threads') : {};
+        if (SLICE_PROFILE && side.name === 'relay') await relay.call('profileStart');
         const result = await ctx.worker.call('load', {
           host: '127.0.0.1',
           port: side.port,
@@ -139,7 +144,9 @@ export async function relayCpuRun(ctx: BenchContext): Promise<RunMetrics> {
           expectContains: '"access_token"',
           keepLatencies: true,
         });
+        if (SLICE_PROFILE && side.name === 'relay') await relay.call('profileStop', { file: join(SLICE_PROFILE, `relay-O1-${Date.now()}-${s}.cpuprofile`) });
         t.cpuMs += (await cpuMs(side.child)) - c0;
+        if (side.name === 'relay') for (const [name, ms] of Object.entries(await relay.call<Record<string, number>>('threads'))) relayThreads[name] = (relayThreads[name] ?? 0) + ms - (th0[name] ?? 0);
         t.sent += result.sent;
         t.ms += result.ms;
         t.bad += result.errors + result.unexpected;
@@ -149,7 +156,7 @@ export async function relayCpuRun(ctx: BenchContext): Promise<RunMetrics> {
     }
     const rps = (t: Tally) => (t.sent / t.ms) * 1000;
     for (const [name, t] of Object.entries(o1)) if (t.bad) ctx.log(`    ! O1 ${name}: ${t.bad} errors or unexpected answers, e.g. ${t.samples.join(' | ')}`);
-    ctx.log(`    O1: relay ${rps(o1.relay).toFixed(0)}  oidc-provider basic ${rps(o1.basic).toFixed(0)}  private_key_jwt ${rps(o1.pkjwt).toFixed(0)} req/s`);
+    ctx.log(`    O1: relay ${rps(o1.relay).toFixed(0)}  oidc-provider basic ${rps(o1.basic).toFixed(0)}  private_key_jwt ${rps(o1.pkjwt).toFixed(0)} req/s; relay threads (µs/req): ${threadBreakdown(relayThreads, o1.relay.sent)}`);
     const replayHeld = await peer.call<number>('peerReplayEntries');
 
     // ---- F1: full connects through a tunnelled environment ----
@@ -162,6 +169,15 @@ export async function relayCpuRun(ctx: BenchContext): Promise<RunMetrics> {
     for (const child of children.reverse()) await child.close().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** "main 3900, pool 1800, v8 300": CPU µs per request of each thread group (bench/relay-pg.ts threadCpu). */
+function threadBreakdown(ms: Record<string, number>, requests: number): string {
+  return Object.entries(ms)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, v]) => `${name} ${((v * 1000) / Math.max(1, requests)).toFixed(0)}`)
+    .join(', ');
 }
 
 function o1Metrics(o1: Record<'relay' | 'basic' | 'pkjwt', Tally>, replayHeld: number): RunMetrics {
@@ -249,12 +265,18 @@ async function f1(ctx: BenchContext, relay: Child, env: Child, agent: Agent, rel
   let failed = 0;
   const floors: number[] = [];
   let floor: Record<string, number> = {};
+  const threadMs: Record<string, number> = {};
   for (let s = 0; s < slices; s++) {
     const r0 = await cpuMs(relay);
     const e0 = await cpuMs(env);
+    const t0 = await relay.call<Record<string, number>>('threads');
+    if (SLICE_PROFILE) await relay.call('profileStart');
     const ok = await run(perSlice);
+    if (SLICE_PROFILE) await relay.call('profileStop', { file: join(SLICE_PROFILE, `relay-F1-${Date.now()}-${s}.cpuprofile`) });
     relayMs += (await cpuMs(relay)) - r0;
     envMs += (await cpuMs(env)) - e0;
+    const t1 = await relay.call<Record<string, number>>('threads');
+    for (const [name, ms] of Object.entries(t1)) threadMs[name] = (threadMs[name] ?? 0) + ms - (t0[name] ?? 0);
     connects += ok;
     failed += perSlice - ok;
     floor = await relay.call<Record<string, number>>('cryptoFloor', { count: ctx.size(600, 300) });
@@ -263,7 +285,8 @@ async function f1(ctx: BenchContext, relay: Child, env: Child, agent: Agent, rel
   if (failed) ctx.log(`    ! F1: ${failed} full connects failed, e.g. ${samples.join(' | ')}`);
   const actual = (relayMs * 1000) / Math.max(1, connects);
   const floorUs = floors.reduce((a, b) => a + b, 0) / floors.length;
-  ctx.log(`    F1: relay ${actual.toFixed(0)} CPU µs per full connect, crypto floor ${floorUs.toFixed(0)} µs (ratio ${(floorUs / actual).toFixed(2)}); env ${((envMs * 1000) / Math.max(1, connects)).toFixed(0)} µs`);
+  const perThread = threadBreakdown(threadMs, connects);
+  ctx.log(`    F1: relay ${actual.toFixed(0)} CPU µs per full connect, crypto floor ${floorUs.toFixed(0)} µs (ratio ${(floorUs / actual).toFixed(2)}); env ${((envMs * 1000) / Math.max(1, connects)).toFixed(0)} µs; relay threads (µs/connect): ${perThread}`);
   return {
     F1_relay_cpu_us: actual,
     F1_floor_us: floorUs,
