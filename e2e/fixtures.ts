@@ -16,6 +16,7 @@ import { connectToEnvironment } from '../shared/client/connect';
 import { ConnectionBlockedError } from '../shared/client/errors';
 import { createDpopSigner, generateDpopKeyPair } from '../shared/dpop';
 import { verificationCode } from '../shared/verification-code';
+import { expectNoAxeViolations } from './visual';
 
 export { expect };
 
@@ -267,6 +268,8 @@ export const test = base.extend<Fixtures>({
       await testInfo.attach(name, { body, contentType: 'image/png' });
       mkdirSync(screenshotDir, { recursive: true });
       writeFileSync(join(screenshotDir, `${name}.png`), body);
+      // Every state worth a screenshot, on every page (settings, /login, /device), passes axe (issue 17 item 10).
+      await expectNoAxeViolations(page, name);
     });
   },
 });

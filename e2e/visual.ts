@@ -11,14 +11,13 @@ export async function expectNoAxeViolations(page: Page, state: string): Promise<
   ).toEqual([]);
 }
 
-/** Screenshots `name-1280` and `name-390` (no sideways scrolling and axe at 390 px), then restores the viewport. */
+/** Screenshots `name-1280` and `name-390` (no sideways scrolling at 390 px), then restores the viewport. */
 export async function atBothWidths(page: Page, shot: (page: Page, name: string) => Promise<void>, name: string): Promise<void> {
   await shot(page, `${name}-1280`);
   const size = page.viewportSize();
   await page.setViewportSize({ width: 390, height: 844 });
   // Nothing may widen the page past a phone's screen (a long secret or URL once did).
   expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name}: page width at 390 px`).toBeLessThanOrEqual(390);
-  await shot(page, `${name}-390`);
-  await expectNoAxeViolations(page, `${name} at 390 px`);
+  await shot(page, `${name}-390`); // the shot fixture runs axe on each
   if (size) await page.setViewportSize(size);
 }

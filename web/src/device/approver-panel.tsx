@@ -116,7 +116,7 @@ export function ApproverPanel({ session, signer }: { session: EnvSession; signer
 
   if (pending === null) return null;
   return (
-    <section aria-labelledby="approver-heading">
+    <section className="approver-panel" aria-labelledby="approver-heading">
       <h2 id="approver-heading">Devices waiting for approval</h2>
       {message && <p role="status">{message}</p>}
       {pending.length === 0 ? (
