@@ -15,7 +15,7 @@
 //   npx tsx bench/relay-pg.ts [--smoke]     (GATEHOUSE_TEST_DATABASE_URL, or a throwaway cluster)
 //   npx tsx bench/relay-pg.ts --scale [--smoke]   R3, R4, R5 (issue 15): three instances, a tunnelled env
 import { fork, type ChildProcess } from 'node:child_process';
-import { Session as InspectorSession } from 'node:inspector';
+import { startSliceProfile } from './lib/slice-profile';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -89,8 +89,7 @@ async function serveChild(role: Role): Promise<void> {
   let env: EnvRuntime | null = null;
   let lb: LoadBalancer | null = null;
   let peer: OidcPeer | null = null;
-  let profiler: InspectorSession | null = null;
-  const post = (session: InspectorSession, method: string) => new Promise<unknown>((resolve, reject) => session.post(method, (error, result) => (error ? reject(error) : resolve(result))));
+  let stopProfile: ((name: string) => Promise<void>) | null = null;
   const handlers: Record<string, (args: any) => unknown> = {
     async startRelay(a: { dataDir: string; publicUrl?: string; databaseUrl?: string; poolMax?: number; internalUrl?: string; internalSecretFile?: string; port?: number }) {
       // R1/R2 measure the shared store, so the environment is called at a direct endpoint (loopback).
@@ -140,15 +139,11 @@ async function serveChild(role: Role): Promise<void> {
     threads: () => threadCpu(),
     // GATEHOUSE_BENCH_SLICE_PROFILE=DIR: the relay CPU scenario profiles just its timed slices.
     profileStart: async () => {
-      profiler ??= new InspectorSession();
-      profiler.connect();
-      await post(profiler, 'Profiler.enable');
-      await post(profiler, 'Profiler.start');
+      stopProfile = await startSliceProfile();
     },
-    profileStop: async (a: { file: string }) => {
-      const { profile } = (await post(profiler!, 'Profiler.stop')) as { profile: unknown };
-      writeFileSync(a.file, JSON.stringify(profile));
-      profiler!.disconnect();
+    profileStop: async (a: { name: string }) => {
+      await stopProfile?.(a.name);
+      stopProfile = null;
     },
   };
   const close = async () => {

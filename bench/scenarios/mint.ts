@@ -23,6 +23,7 @@ import { createDecisionCommitGroup } from '../../server/env/connect/mint.service
 import { envAudience, MINT_REQUEST_TYP, MINT_RESPONSE_TYP, type MintRequestClaims } from '../../server/mint/mint-protocol';
 import { startStack, type Stack } from '../../server/testing/stack';
 import { withLoopDelay, type BenchContext, type RunMetrics } from '../lib/context';
+import { profiled } from '../lib/slice-profile';
 import { median, percentile } from '../lib/stats';
 import { invalidBodies, MINT_PATH, randomThumbprint, signedBodies, signRequests } from '../lib/mint-requests';
 import type { LoadArgs } from '../lib/worker-protocol';
@@ -176,7 +177,7 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
       const lTokens = async (count: number) => (await signRequests(stack, count, { thumbprint: () => approved })).map((r) => r.token);
       await baseline.run(await lTokens(warm));
       const lBatch = await lTokens(perSlice);
-      L.ms += await baseline.run(lBatch);
+      L.ms += await profiled(`L-${s}`, () => baseline.run(lBatch));
       L.sent += lBatch.length;
       const cpuBatch = await lTokens(perSlice);
       Lcpu.ms += await baseline.run(cpuBatch, false);
@@ -185,12 +186,8 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
 
       setSecurityMode(deps, 'account', 'api');
       const accountKey = () => randomThumbprint();
-      await loadSlice(ctx, stack, P1, {
-        warmup: await signedBodies(stack, warm, { thumbprint: accountKey }),
-        bodies: await signedBodies(stack, perSlice, { thumbprint: accountKey }),
-        expectStatus: [200, 200],
-        expectContains: '"status":"authorized"',
-      });
+      const p1 = { warmup: await signedBodies(stack, warm, { thumbprint: accountKey }), bodies: await signedBodies(stack, perSlice, { thumbprint: accountKey }) };
+      await profiled(`P1-${s}`, () => loadSlice(ctx, stack, P1, { ...p1, expectStatus: [200, 200], expectContains: '"status":"authorized"' }));
 
       setSecurityMode(deps, 'client-approval', 'api');
       await loadSlice(ctx, stack, P2, {

@@ -21,11 +21,10 @@ import { createDpopProof, createDpopSigner, generateDpopKeyPair } from '../../sh
 import { startChild, type Child } from '../relay-pg';
 import type { BenchContext, RunMetrics } from '../lib/context';
 import { PEER_BASIC_CLIENT, PEER_JWT_CLIENT, PEER_SCOPE } from '../lib/oidc-peer';
+import { SLICE_PROFILE_DIR } from '../lib/slice-profile';
 import { percentile } from '../lib/stats';
 
 export const O1_IN_FLIGHT = 64;
-/** GATEHOUSE_BENCH_SLICE_PROFILE=DIR: a CPU profile of the relay during each timed relay slice (O1 and F1). */
-const SLICE_PROFILE = process.env.GATEHOUSE_BENCH_SLICE_PROFILE;
 export const F1_IN_FLIGHT = 16;
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
@@ -130,7 +129,7 @@ export async function relayCpuRun(ctx: BenchContext): Promise<RunMetrics> {
         const bodies = await side.make(perSlice);
         const c0 = await cpuMs(side.child);
         const th0 = side.name === 'relay' ? await relay.call<Record<string, number>>('threads') : {};
-        if (SLICE_PROFILE && side.name === 'relay') await relay.call('profileStart');
+        if (SLICE_PROFILE_DIR && side.name === 'relay') await relay.call('profileStart');
         const result = await ctx.worker.call('load', {
           host: '127.0.0.1',
           port: side.port,
@@ -144,7 +143,7 @@ export async function relayCpuRun(ctx: BenchContext): Promise<RunMetrics> {
           expectContains: '"access_token"',
           keepLatencies: true,
         });
-        if (SLICE_PROFILE && side.name === 'relay') await relay.call('profileStop', { file: join(SLICE_PROFILE, `relay-O1-${Date.now()}-${s}.cpuprofile`) });
+        if (SLICE_PROFILE_DIR && side.name === 'relay') await relay.call('profileStop', { name: `relay-O1-${s}` });
         t.cpuMs += (await cpuMs(side.child)) - c0;
         if (side.name === 'relay') for (const [name, ms] of Object.entries(await relay.call<Record<string, number>>('threads'))) relayThreads[name] = (relayThreads[name] ?? 0) + ms - (th0[name] ?? 0);
         t.sent += result.sent;
@@ -270,9 +269,9 @@ async function f1(ctx: BenchContext, relay: Child, env: Child, agent: Agent, rel
     const r0 = await cpuMs(relay);
     const e0 = await cpuMs(env);
     const t0 = await relay.call<Record<string, number>>('threads');
-    if (SLICE_PROFILE) await relay.call('profileStart');
+    if (SLICE_PROFILE_DIR) await relay.call('profileStart');
     const ok = await run(perSlice);
-    if (SLICE_PROFILE) await relay.call('profileStop', { file: join(SLICE_PROFILE, `relay-F1-${Date.now()}-${s}.cpuprofile`) });
+    if (SLICE_PROFILE_DIR) await relay.call('profileStop', { name: `relay-F1-${s}` });
     relayMs += (await cpuMs(relay)) - r0;
     envMs += (await cpuMs(env)) - e0;
     const t1 = await relay.call<Record<string, number>>('threads');
