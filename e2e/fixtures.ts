@@ -73,7 +73,7 @@ interface Fixtures {
   openDevice(options?: { phone?: boolean }): Promise<DevicePage>;
   /** Console errors that a test expects (e.g. the 404 of a refused mutation). */
   allowConsole(pattern: RegExp): void;
-  /** Saves a screenshot under test-results/ and attaches it to the report. */
+  /** Saves a screenshot under test-results/ (and one at 390 px wide, unless the page is phone-sized already), each checked with axe, and attaches them to the report. */
   shot(page: Page, name: string): Promise<void>;
 }
 
@@ -81,6 +81,8 @@ const { defaultBrowserType: _chromium, ...phoneContext } = devices['Pixel 7'];
 const repoRoot = resolve(import.meta.dirname, '..');
 const run = promisify(execFile);
 const screenshotDir = join(repoRoot, 'test-results', 'screenshots');
+/** A viewport this narrow is a phone already: its screenshot is the phone one. */
+const PHONE_WIDTH_MAX = 480;
 
 async function startGatehouse(): Promise<{ gatehouse: Gatehouse; stop(): Promise<void> }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gatehouse-e2e-'));
@@ -262,7 +264,7 @@ export const test = base.extend<Fixtures>({
 
   // eslint-disable-next-line no-empty-pattern
   shot: async ({}, use, testInfo) => {
-    await use(async (page, name) => {
+    const save = async (page: Page, name: string) => {
       const body = await page.screenshot({ fullPage: true });
       // Attached to the report, and also kept in one folder for a quick look at every state.
       await testInfo.attach(name, { body, contentType: 'image/png' });
@@ -270,6 +272,22 @@ export const test = base.extend<Fixtures>({
       writeFileSync(join(screenshotDir, `${name}.png`), body);
       // Every state worth a screenshot, on every page (settings, /login, /device), passes axe (issue 17 item 10).
       await expectNoAxeViolations(page, name);
+    };
+    // Nothing may widen the page past a phone's screen (a long secret or URL once did).
+    const fitsWidth = async (page: Page, name: string, width: number) =>
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name}: page width at ${width} px`).toBeLessThanOrEqual(width);
+    await use(async (page, name) => {
+      await save(page, name);
+      const size = page.viewportSize();
+      if (size && size.width <= PHONE_WIDTH_MAX) return fitsWidth(page, name, size.width);
+      // Every state also at 390 px (issue 17: "every state at 1280 px and 390 px"), then back.
+      await page.setViewportSize({ width: 390, height: 844 });
+      try {
+        await save(page, `${name}-390`);
+        await fitsWidth(page, name, 390);
+      } finally {
+        if (size) await page.setViewportSize(size);
+      }
     });
   },
 });

@@ -7,7 +7,7 @@ import { gatehouseSoftware } from '../shared/software';
 import { createClientSession } from '../server/env/connect/client-sessions.service';
 import { verificationCodeOf } from '../server/env/connect/client-view';
 import { clientRow, expect, signInAtProvider, test, type Gatehouse } from './fixtures';
-import { atBothWidths as both, expectNoAxeViolations as axe } from './visual';
+import { expectNoAxeViolations as axe } from './visual';
 
 // Real stacks, axe runs and two viewport sizes per state: more than the default 30 s on 2 cores.
 test.describe.configure({ timeout: 120_000 });
@@ -45,7 +45,7 @@ test('order stays put while waiting devices ask again; turning approval off name
     expect(await rowTitles(owner)).toEqual(before);
   }
   await axe(owner, 'three pending');
-  await both(owner, shot, 'console-pending');
+  await shot(owner, 'console-pending');
 
   // Reject one: two for the dialog, so the off-switch names 2 waiting and 1 rejected.
   await gatehouse.api.connect.clients.reject.mutate({ clientProofKeyThumbprint: a.thumbprint });
@@ -54,7 +54,7 @@ test('order stays put while waiting devices ask again; turning approval off name
   const dialog = owner.getByRole('dialog', { name: 'Turn off approval?' });
   await expect(dialog).toContainText('2 waiting and 1 rejected devices will be able to connect');
   await axe(owner, 'turn-off dialog');
-  await shot(owner, 'console-confirm-off-1280');
+  await shot(owner, 'console-confirm-off');
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await expect(dialog).toHaveCount(0);
   expect(await gatehouse.api.connect.securityMode.get.query()).toEqual({ mode: 'client-approval' });
@@ -68,7 +68,7 @@ test('order stays put while waiting devices ask again; turning approval off name
   await expect(clientRow(owner, a.code)).toContainText('Rejected (not in force)');
   await expect(owner.getByRole('list', { name: 'Connect clients' }).getByRole('button', { name: /^Approve / })).toHaveCount(0);
   await axe(owner, 'account mode with decisions');
-  await both(owner, shot, 'console-account-mode');
+  await shot(owner, 'console-account-mode');
 });
 
 test('turning approval on previews connected devices, approves the chosen one and reports ended sessions', async ({ owner, gatehouse, shot }) => {
@@ -82,14 +82,14 @@ test('turning approval on previews connected devices, approves the chosen one an
   await expect(connected).toContainText(`Device ${verificationCodeOf(thumbprintOf(12))}`);
   await expect(connected).toContainText('2 sessions');
   await axe(owner, 'connected in account mode');
-  await both(owner, shot, 'console-connected-account');
+  await shot(owner, 'console-connected-account');
 
   await owner.getByRole('switch', { name: 'Require Connect client approval' }).click();
   const dialog = owner.getByRole('dialog', { name: 'Require approval?' });
   await expect(dialog).toContainText('2 devices are connected now without approval');
   await dialog.getByRole('checkbox', { name: new RegExp(`Approve Device ${verificationCodeOf(thumbprintOf(11))}`) }).check();
   await axe(owner, 'turn-on preview');
-  await shot(owner, 'console-preview-on-1280');
+  await shot(owner, 'console-preview-on');
   await dialog.getByRole('button', { name: 'Approve 1 and require approval' }).click();
   await expect(owner.getByRole('region', { name: 'Alerts' })).toContainText('Approved 1 connected device. Ended 2 sessions of devices that are not approved.');
   await expect(owner.getByRole('switch', { name: 'Require Connect client approval' })).toBeChecked();
@@ -165,7 +165,7 @@ test('search, status filters with counts, bulk decisions, reject all pending', a
   await expect(filters.getByRole('button', { name: 'Pending 6' })).toBeVisible();
   await filters.getByRole('button', { name: 'Approved 2' }).click();
   await expect(list.getByRole('listitem')).toHaveCount(2);
-  await both(owner, shot, 'console-filter-approved');
+  await shot(owner, 'console-filter-approved');
   await filters.getByRole('button', { name: 'All 8' }).click();
 
   await owner.getByRole('button', { name: 'Reject all pending (6)' }).click();
@@ -195,7 +195,7 @@ test('rename and details: the name shows everywhere, "calls itself", copy the th
   await row.getByRole('button', { name: 'Copy thumbprint' }).click();
   expect(await owner.evaluate(() => navigator.clipboard.readText())).toBe(ipad.thumbprint);
   await axe(owner, 'details open');
-  await both(owner, shot, 'console-details');
+  await shot(owner, 'console-details');
 
   // The activity log names it by its new name; filter by device and by actor; "Show older" pages back.
   const activity = owner.getByRole('region', { name: 'Activity' });
@@ -226,7 +226,7 @@ test('dark mode follows the system, a skip link leads to the content, and every 
   const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor || getComputedStyle(document.documentElement).backgroundColor);
   expect(background).not.toBe('rgb(245, 246, 248)');
   await axe(page, 'dark mode');
-  await both(page, shot, 'console-dark');
+  await shot(page, 'console-dark');
 
   await page.keyboard.press('Tab');
   const skip = page.getByRole('link', { name: 'Skip to content' });
@@ -287,7 +287,7 @@ test('10,000-style paging: the page holds one page of rows, yet counts, the off-
   await expect(filters.getByRole('button', { name: 'Rejected 72' })).toBeVisible();
   await expect(owner.getByText('Showing 50 of 75')).toBeVisible();
   await axe(owner, 'first page of 75');
-  await both(owner, shot, 'console-paged');
+  await shot(owner, 'console-paged');
 
   // The off-switch names every waiting and rejected device, not the 50 loaded rows.
   await owner.getByRole('switch', { name: 'Require Connect client approval' }).click();

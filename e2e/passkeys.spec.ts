@@ -15,7 +15,6 @@ import { startEnvironment, type EnvRuntime } from '../server/env/env-app';
 import { STEP_UP_WINDOW_MS } from '../server/env/owner/step-up';
 import { startReceiver } from '../server/env/webhooks/webhook-receiver.testing';
 import { expect, test } from './fixtures';
-import { atBothWidths } from './visual';
 
 const thumbprint = (n: number) => `pk${String(n).padStart(6, '0')}`.padEnd(43, 'Q');
 
@@ -80,7 +79,7 @@ test('passkey: register, step-up on approve, sign in with it, a refused step-up,
   await expect(webhooks.getByRole('status').filter({ hasText: 'Signing secret for' })).toBeVisible();
   expect(stepUps).toHaveLength(3);
   await expect(webhooks.getByRole('list', { name: 'Webhooks' })).toContainText('http://127.0.0.1:9/gatehouse');
-  await atBothWidths(page, shot, 'passkeys-and-webhook');
+  await shot(page, 'passkeys-and-webhook');
   await webhooks.getByRole('button', { name: 'Remove' }).click(); // removing one is safe: no passkey asked
   await expect(webhooks.getByText('No webhooks yet.')).toBeVisible();
 
