@@ -15,7 +15,6 @@
 //   npx tsx bench/relay-pg.ts [--smoke]     (GATEHOUSE_TEST_DATABASE_URL, or a throwaway cluster)
 //   npx tsx bench/relay-pg.ts --scale [--smoke]   R3, R4, R5 (issue 15): three instances, a tunnelled env
 import { fork, type ChildProcess } from 'node:child_process';
-import { startSliceProfile } from './lib/slice-profile';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -33,6 +32,7 @@ import { createTestDatabase, startThrowawayPostgres, TEST_DATABASE_ENV, type Thr
 import type { JWK } from 'jose';
 import { measureCryptoFloor } from './lib/crypto-floor';
 import { startOidcPeer, type OidcPeer } from './lib/oidc-peer';
+import { startSliceProfile } from './lib/slice-profile';
 
 export const IN_FLIGHT = 32;
 /** Connections each relay instance may hold to PostgreSQL (the relay's default). */

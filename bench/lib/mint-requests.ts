@@ -11,6 +11,9 @@ export const randomThumbprint = (): string => randomBytes(32).toString('base64ur
 
 export interface SignOptions {
   thumbprint: (i: number) => string;
+  /** What the device says of itself (label, OS, type), as the relay passes it on. */
+  client?: (i: number) => { label: string; os?: string; deviceType?: 'desktop' | 'mobile' | 'tablet' };
+  deviceId?: (i: number) => string;
   waitSeconds?: number;
   /** Milliseconds since the epoch; defaults to now. */
   now?: number;
@@ -26,6 +29,8 @@ export async function signRequests(stack: Stack, count: number, opts: SignOption
         environmentId: stack.env.environmentId,
         accountId: 'owner',
         clientProofKeyThumbprint: opts.thumbprint(i),
+        ...(opts.client && { client: opts.client(i) }),
+        ...(opts.deviceId && { deviceId: opts.deviceId(i) }),
         ...(opts.waitSeconds !== undefined && { waitSeconds: opts.waitSeconds }),
         now,
       }),

@@ -12,10 +12,9 @@
 // (`npm run build`).
 import { chromium } from '@playwright/test';
 import { PENDING_CAP } from '../../server/env/connect/pending-bounds';
-import { signMintRequest } from '../../server/mint/mint-request';
 import { startStack, type Stack } from '../../server/testing/stack';
 import type { BenchContext, RunMetrics } from '../lib/context';
-import { bodyOf, MINT_PATH, randomThumbprint } from '../lib/mint-requests';
+import { MINT_PATH, randomThumbprint, signedBodies } from '../lib/mint-requests';
 import { median } from '../lib/stats';
 import { LIST_CLIENTS } from './list';
 
@@ -27,23 +26,11 @@ async function seedThroughApi(ctx: BenchContext, stack: Stack, count: number): P
   const url = new URL(stack.env.publicUrl);
   for (let first = 0; first < count; first += PENDING_CAP) {
     const round = Array.from({ length: Math.min(PENDING_CAP, count - first) }, (_, k) => ({ i: first + k, thumbprint: randomThumbprint() }));
-    const bodies = await Promise.all(
-      round.map(async ({ i, thumbprint }) =>
-        bodyOf(
-          (
-            await signMintRequest(stack.relay.deps.signingKey.privateKey, {
-              relayIssuer: stack.relay.publicUrl,
-              environmentId: stack.env.environmentId,
-              accountId: 'owner',
-              clientProofKeyThumbprint: thumbprint,
-              deviceId: `device-${i}`,
-              client: { label: `Laptop ${i}`, os: i % 2 ? 'macOS 15' : 'Linux', deviceType: i % 3 ? 'desktop' : 'mobile' },
-              now: Date.now(),
-            })
-          ).token,
-        ),
-      ),
-    );
+    const bodies = await signedBodies(stack, round.length, {
+      thumbprint: (k) => round[k]!.thumbprint,
+      deviceId: (k) => `device-${first + k}`,
+      client: (k) => ({ label: `Laptop ${first + k}`, os: (first + k) % 2 ? 'macOS 15' : 'Linux', deviceType: (first + k) % 3 ? 'desktop' : 'mobile' }),
+    });
     const asked = await ctx.worker.call('load', {
       host: url.hostname,
       port: Number(url.port),
