@@ -96,7 +96,11 @@ function buildResults(runs: Map<string, RunMetrics[]>): { results: Results['resu
       });
       notes[k] = `ratios ${all('mint', `${k}_ratio`).map((r) => f(r, 2)).join(' / ')}${errs ? `; ${errs} errors` : ''}`;
     };
+    const cpuNote = () =>
+      `; CPU µs/mint: servers ${f(m('mint', 'P1_cpu_us'), 0)} (load generator ${f(m('mint', 'P1_load_cpu_us'), 0)} more), L ${f(m('mint', 'L_cpu_us'), 0)}`;
     ratioItem('P1', 'L', 0.8);
+    results.P1!.detail = { ...results.P1!.detail, cpuUsPerMint: m('mint', 'P1_cpu_us'), loadCpuUsPerMint: m('mint', 'P1_load_cpu_us'), lCpuUsPerMint: m('mint', 'L_cpu_us') };
+    notes.P1 += cpuNote();
     ratioItem('P2', 'P1', 0.9);
     const oneRow = all('mint', 'P3_oneRowPerKey').every((v) => v === 1);
     ratioItem('P3', 'P1', 0.8, { pass: oneRow, note: 'one row per key' });

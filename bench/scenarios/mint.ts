@@ -13,7 +13,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jwtVerify, SignJWT } from 'jose';
+import { checkJwtClaims, keyObjectOf, signJwsAsync, verifyJwsSignatureAsync } from '../../server/common/jws-crypto';
 import { openEnvDatabase } from '../../server/env/db/database';
 import { requestClient } from '../../server/env/connect/client-requests.service';
 import { approveClient } from '../../server/env/connect/client-decisions.service';
@@ -31,11 +31,13 @@ import type { LoadArgs } from '../lib/worker-protocol';
 export const IN_FLIGHT = 64;
 
 /**
- * L: jose verify of each pre-made mint request, the account-mode mint transaction with raw prepared
- * statements (mode read, jti + nonce markers, credential row) committed through the product's own
- * commit policy (`createDecisionCommitGroup`, so a change to it moves L too) on a database opened
- * exactly like the environment's (same file system, WAL, synchronous=FULL), and jose sign of the
- * response; same algorithms and keys, 64 in flight, one process, no HTTP.
+ * L: verify of each pre-made mint request (the product's node:crypto signature check, a plain
+ * JSON.parse of header and payload, typ and the registered claims), the account-mode mint
+ * transaction with raw prepared statements (mode read, jti + nonce markers, credential row)
+ * committed through the product's own commit policy (`createDecisionCommitGroup`, so a change to
+ * it moves L too) on a database opened exactly like the environment's (same file system, WAL,
+ * synchronous=FULL), and the product's node:crypto sign of the response; same algorithms and keys,
+ * 64 in flight, one process, no HTTP.
  * L_cpu: the same work with the database step left out.
  */
 function createBaseline(stack: Stack) {
@@ -56,15 +58,19 @@ function createBaseline(stack: Stack) {
     insertCredential.run(createHash('sha256').update(credential).digest('hex'), claims.clientProofKeyThumbprint, claims.sub, 'account', null, now, now + 120_000);
     return credential;
   };
-  const relayKey = stack.relay.deps.signingKey.publicKey;
+  const relayKey = keyObjectOf(stack.relay.deps.signingKey.publicKey);
   const envKey = stack.env.signingKey;
   const environmentId = stack.env.environmentId;
-  const verifyOptions = { algorithms: ['EdDSA'], typ: MINT_REQUEST_TYP, issuer: stack.relay.publicUrl, audience: envAudience(environmentId), clockTolerance: 60 };
+  const rules = { issuer: stack.relay.publicUrl, audience: envAudience(environmentId), clockToleranceSeconds: 60 };
+  const decode = (segment: string) => JSON.parse(Buffer.from(segment, 'base64url').toString()) as Record<string, unknown>;
 
   const one = async (token: string, withDatabase: boolean) => {
-    const { payload } = await jwtVerify(token, relayKey, verifyOptions);
-    const claims = payload as unknown as MintRequestClaims;
+    const [header, body] = token.split('.') as [string, string];
+    if (decode(header).typ !== MINT_REQUEST_TYP || !(await verifyJwsSignatureAsync(token, 'EdDSA', relayKey))) throw new Error('bad mint request');
+    const payload = decode(body);
     const now = Date.now();
+    checkJwtClaims(payload, { ...rules, now });
+    const claims = payload as unknown as MintRequestClaims;
     const credential = withDatabase ? await commits.run(() => mintWork(claims, now)) : randomCredential();
     const iat = Math.floor(now / 1000);
     const claimsOut = {
@@ -79,7 +85,7 @@ function createBaseline(stack: Stack) {
       requestNonce: claims.nonce,
       credential,
     };
-    return new SignJWT(claimsOut).setProtectedHeader({ alg: 'EdDSA', typ: MINT_RESPONSE_TYP, kid: envKey.kid }).sign(envKey.privateKey);
+    return signJwsAsync({ alg: 'EdDSA', typ: MINT_RESPONSE_TYP, kid: envKey.kid }, claimsOut, envKey.privateKey);
   };
 
   // The fsync a COMMIT pays on this database, measured on one-row transactions of its own table.
@@ -140,15 +146,31 @@ interface Tally {
   bad: number;
   loopP99: number[];
   samples: string[];
+  /** CPU of this process (the servers, or L itself) and of the load generator, and the requests they served. */
+  cpuMs: number;
+  loadCpuMs: number;
+  served: number;
 }
-const tally = (): Tally => ({ sent: 0, ms: 0, bad: 0, loopP99: [], samples: [] });
+const tally = (): Tally => ({ sent: 0, ms: 0, bad: 0, loopP99: [], samples: [], cpuMs: 0, loadCpuMs: 0, served: 0 });
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+/** CPU µs per request served. */
+const cpuPer = (t: Tally) => (t.cpuMs * 1000) / Math.max(1, t.served);
+const loadCpuPer = (t: Tally) => (t.loadCpuMs * 1000) / Math.max(1, t.sent);
 const rps = (t: Tally) => (t.sent / t.ms) * 1000;
 
 async function loadSlice(ctx: BenchContext, target: Stack | string, into: Tally, args: Pick<LoadArgs, 'bodies' | 'warmup' | 'expectStatus' | 'expectContains'>) {
   const url = new URL(typeof target === 'string' ? target : target.env.publicUrl);
+  const cpu0 = cpuNow();
   const { result, loopP99 } = await withLoopDelay(() =>
     ctx.worker.call('load', { host: url.hostname, port: Number(url.port), path: MINT_PATH, concurrency: IN_FLIGHT, maxDurationMs: 60_000, ...args }),
   );
+  // This process's CPU over the whole call (warm-up included, so counted in `served`).
+  into.cpuMs += cpuNow() - cpu0;
+  into.served += result.sent + (args.warmup?.length ?? 0);
+  into.loadCpuMs += result.cpuMs;
   into.sent += result.sent;
   into.ms += result.ms;
   into.bad += result.errors + result.unexpected;
@@ -177,8 +199,11 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
       const lTokens = async (count: number) => (await signRequests(stack, count, { thumbprint: () => approved })).map((r) => r.token);
       await baseline.run(await lTokens(warm));
       const lBatch = await lTokens(perSlice);
+      const lCpu0 = cpuNow();
       L.ms += await profiled(`L-${s}`, () => baseline.run(lBatch));
+      L.cpuMs += cpuNow() - lCpu0;
       L.sent += lBatch.length;
+      L.served += lBatch.length;
       const cpuBatch = await lTokens(perSlice);
       Lcpu.ms += await baseline.run(cpuBatch, false);
       Lcpu.sent += cpuBatch.length;
@@ -232,6 +257,9 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
       P1_ratio: rps(P1) / rps(L),
       P1_errors: P1.bad,
       P1_loopP99: loop(P1),
+      P1_cpu_us: cpuPer(P1),
+      P1_load_cpu_us: loadCpuPer(P1),
+      L_cpu_us: cpuPer(L),
       P2: rps(P2),
       P2_ratio: rps(P2) / rps(P1),
       P2_errors: P2.bad,

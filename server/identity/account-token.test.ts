@@ -161,6 +161,23 @@ describe('createOidcAccountTokenVerifier', () => {
     await expectUnauthorized(verifier().verify(await sign(claims(), other.privateKey)), /signature/);
   });
 
+  it('refuses a tampered payload or header under the original signature, a not-yet-valid token, and duplicate claims', async () => {
+    const v = verifier();
+    const [h, p, s] = (await sign(claims())).split('.') as [string, string, string];
+    const forged = base64url.encode(JSON.stringify(claims({ sub: 'mallory' })));
+    await expectUnauthorized(v.verify(`${h}.${forged}.${s}`), /signature/);
+    const header = base64url.encode(JSON.stringify({ alg: 'RS256', kid: 'k1', typ: 'jwt' }));
+    await expectUnauthorized(v.verify(`${header}.${p}.${s}`), /signature/);
+    // The signature bytes themselves, one bit off; and the same signature with a trailing byte.
+    const sig = Buffer.from(s, 'base64url');
+    sig[7]! ^= 0x10;
+    await expectUnauthorized(v.verify(`${h}.${p}.${sig.toString('base64url')}`), /signature/);
+    await expectUnauthorized(v.verify(`${h}.${p}.${Buffer.concat([Buffer.from(s, 'base64url'), Buffer.of(0)]).toString('base64url')}`), /signature/);
+    await expectUnauthorized(v.verify(await sign(claims({ nbf: nowSeconds + 3600 }))), /not valid yet/);
+    const twice = `${JSON.stringify(claims()).slice(0, -1)},"sub":"mallory"}`;
+    await expectUnauthorized(v.verify(`${h}.${base64url.encode(twice)}.${s}`), /malformed/);
+  });
+
   it('refuses tokens without sub, exp or iat, and an empty or over-long sub', async () => {
     const v = verifier();
     for (const missing of ['sub', 'exp', 'iat'] as const) {
