@@ -43,6 +43,9 @@ test('1 · an invite from the settings page: a second browser opens its URL on t
   // The link shown next to the QR code is the one it encodes.
   const url = (await shown.getByRole('link').textContent())!.trim();
   expect(url.startsWith(`${environment.deviceOrigin}/device#`)).toBe(true);
+  const openInvites = invites.getByRole('list', { name: 'Open invites' });
+  await expect(openInvites.getByRole('listitem')).toHaveCount(1);
+  await expect(openInvites).toContainText('for the kitchen');
   await shot(owner, 'approvals-invite-created');
 
   // Every owner decision that leaves the owner's page: there must be none.
@@ -64,8 +67,9 @@ test('1 · an invite from the settings page: a second browser opens its URL on t
   // The owner's page shows who joined with which invite, live, and the row is approved.
   await expect(clientRow(owner, code)).toContainText('Approved');
   await expect(owner.getByText(/joined with invite 'for the kitchen'/).first()).toBeVisible();
-  // Used: no longer open (the page's list catches up on its 30 s refresh).
+  // Used: no longer open, and the owner's list says so at once (the join's live event), not on a 30 s refresh.
   expect(await environment.api.connect.invites.list.query()).toEqual([]);
+  await expect(openInvites).toHaveCount(0, { timeout: 5_000 });
   expect(decisions).toEqual([]);
   const [row] = (await environment.api.connect.clients.list.query({ status: 'approved' })).items;
   expect(row).toMatchObject({ clientProofKeyThumbprint: thumbprint, verificationCode: code });
