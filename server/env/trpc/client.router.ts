@@ -13,7 +13,7 @@ export const clientRouter = router({
     expiresAt: ctx.client.expiresAt,
   })),
   /** Whether the owner lets this device approve others (SPEC §13): its /device page shows the waiting list only then. */
-  approver: clientProcedure.query(({ ctx }) => ({ approver: isApprover(ctx.deps.db, ctx.client.clientProofKeyThumbprint) })),
+  approver: clientProcedure.query(({ ctx }) => ({ approver: isApprover(ctx.deps.db, ctx.client.clientProofKeyThumbprint, ctx.deps.clock.now()) })),
   /** Moves this client's approval to a new key (SPEC §13): a proof signed by the new key. */
   rotateKey: clientProcedure
     .input(z.object({ newKeyProof: z.string().min(1).max(4096) }))
