@@ -189,3 +189,32 @@ test('3 · Rotate key on /device: the approval moves to a new key, the page conn
   await device.getByRole('button', { name: 'Connect' }).click();
   expect(await connectedThumbprint(device)).toBe(newKey);
 });
+
+test('4 · Rotate key is offered only where there is an approval to move: not in account mode, then after the owner approved the device', async ({ gatehouse, openDevice }) => {
+  // Account mode (the default): any device of the account gets in, and no approval of its own exists.
+  const device = await openDevice();
+  const page = device.page;
+  const rotate = page.getByRole('button', { name: 'Rotate key' });
+  // The page asks the environment whether this device has an approval to move; its answer decides.
+  const askedWhetherItApplies = () => page.waitForResponse((response) => response.url().includes('client.canRotateKey'), { timeout: 20_000 });
+  let checked = askedWhetherItApplies();
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(page); // Connect signs in at the account issuer first
+  await expect(connection(page).getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Disconnect' })).toBeVisible();
+  expect((await checked).ok()).toBe(true);
+  await expect(rotate).toHaveCount(0);
+
+  // Approval required: this account-mode session ends (S57); asked again and approved, the page offers it.
+  await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  await expect(connection(page).getByRole('heading', { name: 'Access revoked' })).toBeVisible();
+  checked = askedWhetherItApplies();
+  await page.getByRole('button', { name: 'Connect again' }).click();
+  await expect(page.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
+  const [pending] = (await gatehouse.api.connect.clients.list.query()).items;
+  expect(pending).toMatchObject({ verificationCode: device.code, status: 'pending' });
+  await gatehouse.api.connect.clients.approve.mutate({ clientProofKeyThumbprint: pending!.clientProofKeyThumbprint });
+  await expect(connection(page).getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
+  expect((await checked).ok()).toBe(true);
+  await expect(rotate).toBeVisible();
+});

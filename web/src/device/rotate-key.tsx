@@ -1,7 +1,8 @@
 // Key continuity on the /device page (SPEC §13): a connected, approved device moves its approval to a
 // new key (`client.rotateKey`, a proof signed by the new key) and stays approved; the old key's
 // sessions end. The new key waits beside the old one in IndexedDB until the environment moved the
-// approval, then replaces it; the page reloads with it and connects again at once.
+// approval, then replaces it; the page reloads with it and connects again at once. Only a device
+// with an approval of its own (client-approval mode) is offered it.
 import { useEffect, useRef, useState } from 'react';
 import type { EnvRouter } from '../../../server/env/trpc/app-router';
 import { createEnvClient, type EnvSession } from '../../../shared/client/connect';
@@ -53,9 +54,26 @@ function takeNotice(): RotationNotice | null {
   return pendingNotice;
 }
 
-/** "Rotate key" next to Disconnect. `onStart` stops watching the old session, which is about to end on purpose. */
+/**
+ * "Rotate key" next to Disconnect, only where it applies: the environment is asked whether this device
+ * has an approval of its own to move (client-approval mode, approved); in account mode it has none.
+ * `onStart` stops watching the old session, which is about to end on purpose.
+ */
 export function RotateKeyButton({ session, signer, environmentId, onStart }: { session: EnvSession; signer: DpopSigner; environmentId: string; onStart(): void }) {
   const [busy, setBusy] = useState(false);
+  const [applies, setApplies] = useState(false);
+  useEffect(() => {
+    let live = true;
+    createEnvClient<EnvRouter>(session, signer)
+      .client.canRotateKey.query()
+      .then(
+        (answer) => live && setApplies(answer.canRotateKey),
+        () => live && setApplies(false),
+      );
+    return () => {
+      live = false;
+    };
+  }, [session, signer]);
   const rotate = async () => {
     if (busy) return;
     setBusy(true);
@@ -70,6 +88,7 @@ export function RotateKeyButton({ session, signer, environmentId, onStart }: { s
     sessionStorage.setItem(NOTICE, JSON.stringify(notice));
     location.reload();
   };
+  if (!applies) return null;
   return (
     <button type="button" className="button" aria-busy={busy || undefined} disabled={busy} onClick={() => void rotate()}>
       {busy ? 'Rotating key…' : 'Rotate key'}
