@@ -2,6 +2,7 @@
 // tunnel and every /device page on the environment's own origin at the relay: an invite lets a second
 // browser in with no owner click; an approver device approves a third one; a device rotates its key.
 import type { Page } from '@playwright/test';
+import { verificationCode } from '../shared/verification-code';
 import { clientRow, expect, test, type TunnelledEnvironment, signInAtProvider } from './fixtures';
 
 const CODE = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
@@ -217,4 +218,65 @@ test('4 · Rotate key is offered only where there is an approval to move: not in
   await expect(connection(page).getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
   expect((await checked).ok()).toBe(true);
   await expect(rotate).toBeVisible();
+});
+
+test('5 · a rotation whose answer never reached the page (cut off, or the page closed): the next load finishes it, whether or not the environment had moved the approval', async ({ gatehouse, openDevice, allowConsole }) => {
+  // The cut-off requests, and the old session's refusal when the environment had already moved the approval.
+  allowConsole(/net::ERR_INTERNET_DISCONNECTED/);
+  allowConsole(/status of 401 \(Unauthorized\) \[[^\]]*\/trpc\/client\.rotateKey/);
+  await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  const device = await openDevice();
+  const context = device.page.context();
+  let page = device.page;
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(page); // Connect signs in at the account issuer first
+  await expect(page.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
+  const [asking] = (await gatehouse.api.connect.clients.list.query()).items;
+  await gatehouse.api.connect.clients.approve.mutate({ clientProofKeyThumbprint: asking!.clientProofKeyThumbprint });
+  let key = await connectedThumbprint(page);
+  const clients = async () => (await gatehouse.api.connect.clients.list.query()).items.map((c) => [c.clientProofKeyThumbprint, c.status]);
+  const rotateKey = /\/trpc\/client\.rotateKey/;
+  /** The page's key after it settled and connected again by itself: a new one, the only approved row. */
+  const settled = async (opts = { notice: true }) => {
+    if (opts.notice) await expect(page.getByRole('status').filter({ hasText: /Moved this device’s approval to a new key/ })).toBeVisible();
+    const now = await connectedThumbprint(page);
+    expect(now).not.toBe(key);
+    await expect(page.getByLabel(`Verification code ${await verificationCode(now)}`)).toBeVisible();
+    expect(await clients()).toEqual([[now, 'approved']]);
+    return now;
+  };
+
+  // Cut off before the request reached the environment: the old key is still the approved one, and
+  // the reload the page does sends the staged rotation again.
+  await page.route(rotateKey, (route) => route.abort('internetdisconnected'), { times: 1 });
+  await page.getByRole('button', { name: 'Rotate key' }).click();
+  key = await settled();
+
+  // The environment moved the approval, the answer was lost: the old session is refused on the retry,
+  // so the staged key is the one the approval went to.
+  await page.route(rotateKey, async (route) => {
+    await route.fetch();
+    await route.abort('internetdisconnected');
+  }, { times: 1 });
+  await page.getByRole('button', { name: 'Rotate key' }).click();
+  key = await settled();
+
+  // The same with the page closed before it heard back: the next page opened finishes it.
+  let answered!: () => void;
+  const moved = new Promise<void>((resolve) => (answered = resolve));
+  await page.route(rotateKey, async (route) => {
+    await route.fetch();
+    answered();
+  }, { times: 1 });
+  await page.getByRole('button', { name: 'Rotate key' }).click();
+  await moved;
+  const [[movedTo]] = (await clients()) as [[string, string]];
+  expect(movedTo).not.toBe(key);
+  await page.close();
+  page = await context.newPage(); // same IndexedDB; a new tab, so it connects through the provider, which still knows this browser
+  await page.goto('/device');
+  key = await settled({ notice: false });
+  expect(key).toBe(movedTo);
+  const [entry] = await gatehouse.api.connect.audit.list.query({ limit: 1 });
+  expect(entry).toMatchObject({ actor: 'client', action: 'client_key_rotated', detail: { newThumbprint: key } });
 });
