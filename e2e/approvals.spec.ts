@@ -2,6 +2,7 @@
 // tunnel and every /device page on the environment's own origin at the relay: an invite lets a second
 // browser in with no owner click; an approver device approves a third one; a device rotates its key.
 import type { Page } from '@playwright/test';
+import { verificationCode } from '../shared/verification-code';
 import { clientRow, expect, test, type TunnelledEnvironment, signInAtProvider } from './fixtures';
 
 const CODE = /^[2-9A-HJ-NP-Z]{4}-[2-9A-HJ-NP-Z]{4}$/;
@@ -43,6 +44,9 @@ test('1 · an invite from the settings page: a second browser opens its URL on t
   // The link shown next to the QR code is the one it encodes.
   const url = (await shown.getByRole('link').textContent())!.trim();
   expect(url.startsWith(`${environment.deviceOrigin}/device#`)).toBe(true);
+  const openInvites = invites.getByRole('list', { name: 'Open invites' });
+  await expect(openInvites.getByRole('listitem')).toHaveCount(1);
+  await expect(openInvites).toContainText('for the kitchen');
   await shot(owner, 'approvals-invite-created');
 
   // Every owner decision that leaves the owner's page: there must be none.
@@ -64,8 +68,9 @@ test('1 · an invite from the settings page: a second browser opens its URL on t
   // The owner's page shows who joined with which invite, live, and the row is approved.
   await expect(clientRow(owner, code)).toContainText('Approved');
   await expect(owner.getByText(/joined with invite 'for the kitchen'/).first()).toBeVisible();
-  // Used: no longer open (the page's list catches up on its 30 s refresh).
+  // Used: no longer open, and the owner's list says so at once (the join's live event), not on a 30 s refresh.
   expect(await environment.api.connect.invites.list.query()).toEqual([]);
+  await expect(openInvites).toHaveCount(0, { timeout: 5_000 });
   expect(decisions).toEqual([]);
   const [row] = (await environment.api.connect.clients.list.query({ status: 'approved' })).items;
   expect(row).toMatchObject({ clientProofKeyThumbprint: thumbprint, verificationCode: code });
@@ -184,4 +189,94 @@ test('3 · Rotate key on /device: the approval moves to a new key, the page conn
   await expect(device.getByLabel(`Verification code ${newCode}`)).toBeVisible();
   await device.getByRole('button', { name: 'Connect' }).click();
   expect(await connectedThumbprint(device)).toBe(newKey);
+});
+
+test('4 · Rotate key is offered only where there is an approval to move: not in account mode, then after the owner approved the device', async ({ gatehouse, openDevice }) => {
+  // Account mode (the default): any device of the account gets in, and no approval of its own exists.
+  const device = await openDevice();
+  const page = device.page;
+  const rotate = page.getByRole('button', { name: 'Rotate key' });
+  // The page asks the environment whether this device has an approval to move; its answer decides.
+  const askedWhetherItApplies = () => page.waitForResponse((response) => response.url().includes('client.canRotateKey'), { timeout: 20_000 });
+  let checked = askedWhetherItApplies();
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(page); // Connect signs in at the account issuer first
+  await expect(connection(page).getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Disconnect' })).toBeVisible();
+  expect((await checked).ok()).toBe(true);
+  await expect(rotate).toHaveCount(0);
+
+  // Approval required: this account-mode session ends (S57); asked again and approved, the page offers it.
+  await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  await expect(connection(page).getByRole('heading', { name: 'Access revoked' })).toBeVisible();
+  checked = askedWhetherItApplies();
+  await page.getByRole('button', { name: 'Connect again' }).click();
+  await expect(page.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
+  const [pending] = (await gatehouse.api.connect.clients.list.query()).items;
+  expect(pending).toMatchObject({ verificationCode: device.code, status: 'pending' });
+  await gatehouse.api.connect.clients.approve.mutate({ clientProofKeyThumbprint: pending!.clientProofKeyThumbprint });
+  await expect(connection(page).getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
+  expect((await checked).ok()).toBe(true);
+  await expect(rotate).toBeVisible();
+});
+
+test('5 · a rotation whose answer never reached the page (cut off, or the page closed): the next load finishes it, whether or not the environment had moved the approval', async ({ gatehouse, openDevice, allowConsole }) => {
+  // The cut-off requests, and the old session's refusal when the environment had already moved the approval.
+  allowConsole(/net::ERR_INTERNET_DISCONNECTED/);
+  allowConsole(/status of 401 \(Unauthorized\) \[[^\]]*\/trpc\/client\.rotateKey/);
+  await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  const device = await openDevice();
+  const context = device.page.context();
+  let page = device.page;
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(page); // Connect signs in at the account issuer first
+  await expect(page.getByRole('heading', { name: 'Waiting for approval…' })).toBeVisible();
+  const [asking] = (await gatehouse.api.connect.clients.list.query()).items;
+  await gatehouse.api.connect.clients.approve.mutate({ clientProofKeyThumbprint: asking!.clientProofKeyThumbprint });
+  let key = await connectedThumbprint(page);
+  const clients = async () => (await gatehouse.api.connect.clients.list.query()).items.map((c) => [c.clientProofKeyThumbprint, c.status]);
+  const rotateKey = /\/trpc\/client\.rotateKey/;
+  /** The page's key after it settled and connected again by itself: a new one, the only approved row. */
+  const settled = async (opts = { notice: true }) => {
+    if (opts.notice) await expect(page.getByRole('status').filter({ hasText: /Moved this device’s approval to a new key/ })).toBeVisible();
+    const now = await connectedThumbprint(page);
+    expect(now).not.toBe(key);
+    await expect(page.getByLabel(`Verification code ${await verificationCode(now)}`)).toBeVisible();
+    expect(await clients()).toEqual([[now, 'approved']]);
+    return now;
+  };
+
+  // Cut off before the request reached the environment: the old key is still the approved one, and
+  // the reload the page does sends the staged rotation again.
+  await page.route(rotateKey, (route) => route.abort('internetdisconnected'), { times: 1 });
+  await page.getByRole('button', { name: 'Rotate key' }).click();
+  key = await settled();
+
+  // The environment moved the approval, the answer was lost: the old session is refused on the retry,
+  // so the staged key is the one the approval went to.
+  await page.route(rotateKey, async (route) => {
+    await route.fetch();
+    await route.abort('internetdisconnected');
+  }, { times: 1 });
+  await page.getByRole('button', { name: 'Rotate key' }).click();
+  key = await settled();
+
+  // The same with the page closed before it heard back: the next page opened finishes it.
+  let answered!: () => void;
+  const moved = new Promise<void>((resolve) => (answered = resolve));
+  await page.route(rotateKey, async (route) => {
+    await route.fetch();
+    answered();
+  }, { times: 1 });
+  await page.getByRole('button', { name: 'Rotate key' }).click();
+  await moved;
+  const [[movedTo]] = (await clients()) as [[string, string]];
+  expect(movedTo).not.toBe(key);
+  await page.close();
+  page = await context.newPage(); // same IndexedDB; a new tab, so it connects through the provider, which still knows this browser
+  await page.goto('/device');
+  key = await settled({ notice: false });
+  expect(key).toBe(movedTo);
+  const [entry] = await gatehouse.api.connect.audit.list.query({ limit: 1 });
+  expect(entry).toMatchObject({ actor: 'client', action: 'client_key_rotated', detail: { newThumbprint: key } });
 });

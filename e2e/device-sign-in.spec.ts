@@ -112,6 +112,34 @@ test('an invite link survives the trip through the provider: after signing in, t
   expect(await page.evaluate(() => Object.keys(sessionStorage).sort())).toEqual(['gatehouse.sign-in.account']);
 });
 
+test('an invite’s secret leaves the address bar as the page starts, before its code has even loaded, and Connect still uses it', async ({ gatehouse, openPage }) => {
+  await gatehouse.api.connect.securityMode.set.mutate({ mode: 'client-approval' });
+  const invite = await gatehouse.api.connect.invites.create.mutate({ expiresInSeconds: 600, label: 'Slow phone' });
+  const page = await openPage();
+  // The device page's own code is held back, as on a slow network: the secret must be gone meanwhile.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let asked!: () => void;
+  const requested = new Promise<void>((resolve) => (asked = resolve));
+  await page.route(/\/assets\/device-page-[^/]*\.js$/, async (route) => {
+    asked();
+    await held;
+    await route.continue();
+  });
+  await page.goto(invite.url, { waitUntil: 'commit' });
+  await requested;
+  await expect(page).not.toHaveURL(new RegExp(invite.secret));
+  expect(await page.evaluate(() => location.href)).toBe(`${gatehouse.env.publicUrl}/device`);
+  release();
+  await expect(page.getByRole('heading', { name: 'Not connected' })).toBeVisible();
+  expect(page.url()).not.toContain(invite.secret);
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await signInAtProvider(page);
+  await expect(page.getByRole('heading', { name: 'Connected', exact: true })).toBeVisible();
+  expect((await gatehouse.api.connect.clients.list.query()).items.map((c) => c.status)).toEqual(['approved']);
+  expect(await gatehouse.api.connect.invites.list.query()).toEqual([]);
+});
+
 test('the relay’s callback refuses to hand a sign-in on to an origin that is not one of its device pages', async ({ gatehouse, openPage, allowConsole }) => {
   allowConsole(/Failed to load resource: the server responded with a status of 400/);
   const page = await openPage();

@@ -224,31 +224,17 @@ export async function createDevIssuer(opts: DevIssuerOptions): Promise<DevIssuer
         req.url = query === undefined ? path : `${path}?${query}`;
         return await callback(req, res);
       }
-      // Same-origin pages (the relay's own origin) send Origin too; any other origin must be listed.
-      const originAllowed = origin === undefined || isAllowedOrigin(origin) || origin === issuerUrl.origin;
-      if (method === 'OPTIONS') {
-        if (!originAllowed || req.headers['access-control-request-method'] !== 'POST') {
-          return fail(res, 403, 'forbidden', 'forbidden', 'This origin may not call the dev account issuer.', cors);
-        }
-        res.writeHead(204, {
-          ...cors,
-          'access-control-allow-methods': 'POST',
-          'access-control-allow-headers': 'content-type',
-          'access-control-max-age': '600',
-          ...(req.headers['access-control-request-private-network'] === 'true' ? { 'access-control-allow-private-network': 'true' } : {}),
-        });
-        return void res.end();
-      }
-      if (method !== 'POST') return methodNotAllowed(res, 'POST, OPTIONS', cors);
-      if (!originAllowed) return fail(res, 403, 'forbidden', 'forbidden', 'This origin may not call the dev account issuer.', cors);
+      // The scripted shortcut is for tests and scripts, never clients (SPEC §15): it answers callers
+      // without an Origin and same-origin pages (the relay's own), and no other origin, listed or not.
+      // Browser pages sign in at the provider's own endpoints above, whose CORS follows the list.
+      // (It once answered listed and device-page origins, when /device signed in through it.)
+      const plain = { vary: 'origin' };
+      if (method === 'OPTIONS') return fail(res, 403, 'forbidden', 'forbidden', 'The dev account issuer’s token shortcut answers no cross-origin request.', plain);
+      if (method !== 'POST') return methodNotAllowed(res, 'POST', plain);
+      if (origin !== undefined && origin !== issuerUrl.origin) return fail(res, 403, 'forbidden', 'forbidden', 'The dev account issuer’s token shortcut answers no cross-origin request.', plain);
       const username = await readUsername(req);
       const idToken = await issueIdToken(username);
-      return sendJson(
-        res,
-        200,
-        { id_token: idToken, token_type: 'Bearer', expires_in: idTokenTtl },
-        { ...cors, 'cache-control': 'no-store', pragma: 'no-cache' },
-      );
+      return sendJson(res, 200, { id_token: idToken, token_type: 'Bearer', expires_in: idTokenTtl }, { ...plain, 'cache-control': 'no-store', pragma: 'no-cache' });
     } catch (error) {
       return failFrom(res, error, cors);
     }

@@ -1,5 +1,6 @@
 // Environment page origins (`{label}.localhost:{port}`, SPEC §11) may call the relay's client API and
-// its dev issuer from a browser, the way the /device page does; look-alike origins may not.
+// its dev issuer's sign-in endpoints from a browser, the way the /device page does; look-alike origins
+// may not. The dev issuer's scripted token shortcut is for tests and scripts, never a page (SPEC §15).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -33,18 +34,31 @@ const preflight = (base: string, path: string, origin: string) =>
   fetch(`${base}${path}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
 const devToken = (base: string, origin: string) =>
   fetch(`${base}/dev-issuer/token`, { method: 'POST', headers: { origin, 'content-type': 'application/json' }, body: JSON.stringify({ username: 'owner' }) });
+/** The provider's own token endpoint, where the /device page exchanges its code and refreshes. */
+const providerToken = (on: RelayRuntime, origin: string) =>
+  fetch(`${on.publicUrl}/dev-issuer/oauth/token`, { method: 'POST', headers: { origin, 'content-type': 'application/x-www-form-urlencoded' }, body: `grant_type=refresh_token&refresh_token=nope&client_id=${on.devIssuer!.clientId}` });
 
 describe('environment page origins', () => {
-  it('a page origin at this relay gets CORS on /oauth/token and on the dev issuer', async () => {
+  it('a page origin at this relay gets CORS on /oauth/token and on the dev issuer’s sign-in endpoints, none on its token shortcut', async () => {
     const origin = `http://${LABEL}.localhost:${new URL(relay.publicUrl).port}`;
     expect((await preflight(relay.publicUrl, '/oauth/token', origin)).headers.get('access-control-allow-origin')).toBe(origin);
+    const signIn = await providerToken(relay, origin);
+    expect(signIn.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(await signIn.json()).toMatchObject({ error: 'invalid_grant' });
+    // The shortcut is for tests and scripts: the device page signs in at the provider, never through it.
     const issuerPreflight = await preflight(relay.publicUrl, '/dev-issuer/token', origin);
-    expect(issuerPreflight.status).toBe(204);
-    expect(issuerPreflight.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(issuerPreflight.status).toBe(403);
+    expect(issuerPreflight.headers.get('access-control-allow-origin')).toBeNull();
     const token = await devToken(relay.publicUrl, origin);
-    expect(token.status).toBe(200);
-    expect(token.headers.get('access-control-allow-origin')).toBe(origin);
-    expect(((await token.json()) as { id_token?: string }).id_token).toMatch(/^eyJ/);
+    expect(token.status).toBe(403);
+    expect(token.headers.get('access-control-allow-origin')).toBeNull();
+    expect(await token.text()).not.toMatch(/eyJ/);
+    // The relay's own origin (a same-origin page) and a script (no Origin) still get one.
+    for (const headers of [{ origin: new URL(relay.publicUrl).origin }, {}] as Record<string, string>[]) {
+      const own = await fetch(`${relay.publicUrl}/dev-issuer/token`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ username: 'owner' }) });
+      expect(own.status).toBe(200);
+      expect(((await own.json()) as { id_token?: string }).id_token).toMatch(/^eyJ/);
+    }
   });
 
   it('look-alikes get neither: another port, another parent, a label that is not an id', async () => {
@@ -56,6 +70,7 @@ describe('environment page origins', () => {
       `http://${LABEL.slice(1)}.localhost:${port}`,
     ]) {
       expect((await preflight(relay.publicUrl, '/oauth/token', origin)).headers.get('access-control-allow-origin'), origin).toBeNull();
+      expect((await providerToken(relay, origin)).headers.get('access-control-allow-origin'), origin).toBeNull();
       const token = await devToken(relay.publicUrl, origin);
       expect(token.status, origin).toBe(403);
       expect(token.headers.get('access-control-allow-origin'), origin).toBeNull();

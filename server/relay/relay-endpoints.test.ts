@@ -183,16 +183,21 @@ describe('token exchange', () => {
 });
 
 describe('browser origins', () => {
-  it('an origin allowed after start gets CORS on the relay and on the dev issuer; others do not', async () => {
+  it('an origin allowed after start gets CORS on the relay and on the dev issuer’s sign-in endpoints (not its token shortcut); others do not', async () => {
     const origin = 'http://127.0.0.1:5555';
     const preflight = (path: string, from: string) =>
       fetch(`${stack.relay.publicUrl}${path}`, { method: 'OPTIONS', headers: { origin: from, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, dpop' } });
     expect((await preflight('/oauth/token', origin)).headers.get('access-control-allow-origin')).toBeNull();
     stack.relay.allowOrigin(origin);
     expect((await preflight('/oauth/token', origin)).headers.get('access-control-allow-origin')).toBe(origin);
+    const signIn = await fetch(`${stack.relay.publicUrl}/dev-issuer/oauth/token`, { method: 'POST', headers: { origin, 'content-type': 'application/x-www-form-urlencoded' }, body: `grant_type=refresh_token&refresh_token=nope&client_id=${stack.relay.devIssuer!.clientId}` });
+    expect(signIn.headers.get('access-control-allow-origin')).toBe(origin);
+    await signIn.body?.cancel();
+    // The scripted shortcut is for tests and scripts (SPEC §15): no page of another origin gets a token from it.
     const token = await fetch(`${stack.relay.publicUrl}/dev-issuer/token`, { method: 'POST', headers: { origin, 'content-type': 'application/json' }, body: JSON.stringify({ username: 'owner' }) });
-    expect(token.status).toBe(200);
-    expect(token.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(token.status).toBe(403);
+    expect(token.headers.get('access-control-allow-origin')).toBeNull();
+    await token.body?.cancel();
     const other = await preflight('/oauth/token', 'http://evil.example');
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });

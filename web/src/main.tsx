@@ -2,6 +2,7 @@ import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { lazy, StrictMode, Suspense, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { ToastProvider } from './components/toasts';
+import { inviteFromUrl } from './device/invite-from-url';
 import { createOwnerClient, trpc } from './trpc';
 
 // Each page is its own chunk: a phone opening /device never loads the owner's settings code.
@@ -22,6 +23,9 @@ function OwnerApp() {
 
 const path = window.location.pathname.replace(/\/+$/, '') || '/';
 if (path === '/') window.history.replaceState(null, '', '/settings/connections');
+// An invite's secret leaves the address bar (and this history entry) before anything renders or loads:
+// the device page's own code may take a while to arrive; the secret waits in memory meanwhile.
+if (path === '/device') inviteFromUrl();
 
 const container = document.getElementById('root');
 if (!container) throw new Error('index.html has no #root');

@@ -32,7 +32,7 @@ const notAnApprover = () => new DomainError('forbidden', 'forbidden', 'This devi
 
 function stillAllowed(deps: EnvDeps, me: ClientIdentity): ApproverEvent | null {
   if (!findLiveSession(deps.db, me.sessionTokenHash, deps.clock.now())) return { type: 'ended', reason: 'session_ended' };
-  if (!isApprover(deps.db, me.clientProofKeyThumbprint)) return { type: 'ended', reason: 'not_approver' };
+  if (!isApprover(deps.db, me.clientProofKeyThumbprint, deps.clock.now())) return { type: 'ended', reason: 'not_approver' };
   return null;
 }
 
@@ -43,7 +43,7 @@ function pendingOthers(deps: EnvDeps, me: string): ConnectClient[] {
 /** A snapshot of the waiting list, then each change to it, until the right or the session ends. */
 export function openApproverStream(deps: EnvDeps, me: ClientIdentity, signal: AbortSignal | undefined): AsyncGenerator<ApproverEvent> {
   // Refused before any slot or listener is taken: a device that is not an approver learns nothing.
-  if (!isApprover(deps.db, me.clientProofKeyThumbprint)) throw notAnApprover();
+  if (!isApprover(deps.db, me.clientProofKeyThumbprint, deps.clock.now())) throw notAnApprover();
   const release = approverSlotsOf(deps).acquire(me.sessionTokenHash);
   if (!release) throw new DomainError('too_many_requests', 'rate_limited', `At most ${MAX_APPROVER_STREAMS_PER_SESSION} open approval streams per client session.`);
   const self = me.clientProofKeyThumbprint;

@@ -7,7 +7,8 @@ import { listAudit } from '../audit/audit.service';
 import { createTestDeps, fakeThumbprint, ownerContext } from '../testing';
 import { envRouter } from '../trpc/app-router';
 import { approveClient, revokeClient } from './client-decisions.service';
-import { decideAsApprover } from './approvers.service';
+import { decideAsApprover, isApprover } from './approvers.service';
+import { openApproverStream } from './approver-events.service';
 import { requestClient } from './client-requests.service';
 import { createClientSession, findLiveSession, type ClientIdentity } from './client-sessions.service';
 import { findActiveClient } from './clients.service';
@@ -89,6 +90,28 @@ describe('approver devices', () => {
     await expect(phone.connect.clients.list()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
     // Only an approved device can be made an approver.
     await expect(owner.connect.clients.setApprover({ clientProofKeyThumbprint: NEWCOMER, approver: true })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('an approval that has lapsed is no approver from that moment, before the expiry timer has moved the row', async () => {
+    const { deps, clock, owner, identity } = setup();
+    approveClient(deps, PHONE, 'web', 3600);
+    await owner.connect.clients.setApprover({ clientProofKeyThumbprint: PHONE, approver: true });
+    // Its session was authenticated a moment before the end (the real check ends the session itself at
+    // the end): what follows is up to the approver check alone.
+    const phone = envRouter.createCaller(ownerContext(deps, { owner: null, ownerKey: null, authenticateClient: async () => identity }));
+    expect(isApprover(deps.db, PHONE, clock.now())).toBe(true);
+    expect(await phone.client.approver()).toEqual({ approver: true });
+
+    clock.advance(3600 * 1000); // the approval's end, and no timer ran
+    expect(findActiveClient(deps.db, PHONE)).toMatchObject({ status: 'approved', approver: true });
+    expect(isApprover(deps.db, PHONE, clock.now() - 1)).toBe(true);
+    expect(isApprover(deps.db, PHONE, clock.now())).toBe(false);
+    expect(await phone.client.approver()).toEqual({ approver: false });
+    await expect(phone.connect.clients.list()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    await expect(phone.connect.clients.approve({ clientProofKeyThumbprint: NEWCOMER, expiresInSeconds: 3600 })).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(() => decideAsApprover(deps, PHONE, NEWCOMER, 'approve', 3600)).toThrow(/no longer\) an approver/);
+    expect(() => openApproverStream(deps, identity, undefined)).toThrow(/no longer\) an approver/);
+    expect(findActiveClient(deps.db, NEWCOMER)?.status).toBe('pending');
   });
 
   it('the decision itself re-checks the approver inside its transaction (a revoke between the guard and the decision wins)', async () => {

@@ -8,18 +8,22 @@ import { recordAudit } from '../audit/audit.service';
 import type { EnvSql } from '../db/database';
 import { connectClients } from '../db/schema';
 import type { EnvDeps } from '../deps';
+import { approvalHasExpired } from './approval-expiry.service';
 import { approveClient, rejectClient } from './client-decisions.service';
 import { toConnectClient } from './client-view';
 import { notFound } from './clients.service';
 
-/** Whether `thumbprint` is, right now, an approved, active approver device. */
-export function isApprover(db: EnvSql, thumbprint: string): boolean {
+/**
+ * Whether `thumbprint` is, at `now`, an approved, active approver device. An approval whose end has
+ * passed counts as over even while the expiry timer has not yet moved the row back to pending.
+ */
+export function isApprover(db: EnvSql, thumbprint: string, now: number): boolean {
   const row = db
-    .select({ approver: connectClients.approver, status: connectClients.status })
+    .select({ approver: connectClients.approver, status: connectClients.status, approvalExpiresAt: connectClients.approvalExpiresAt })
     .from(connectClients)
     .where(and(eq(connectClients.clientProofKeyThumbprint, thumbprint), isNull(connectClients.revokedAt)))
     .get();
-  return row?.approver === true && row.status === 'approved';
+  return row?.approver === true && row.status === 'approved' && !approvalHasExpired(row, now);
 }
 
 const notAnApprover = () => new DomainError('forbidden', 'forbidden', 'This device is not (or no longer) an approver.');
@@ -52,7 +56,7 @@ export function decideAsApprover(deps: EnvDeps, approverThumbprint: string, targ
   }
   // Still an approver at the moment of the decision: a racing revoke of the approver wins.
   const guard = (tx: EnvSql) => {
-    if (!isApprover(tx, approverThumbprint)) throw notAnApprover();
+    if (!isApprover(tx, approverThumbprint, deps.clock.now())) throw notAnApprover();
   };
   return decision === 'approve' ? approveClient(deps, target, 'approver', expiresInSeconds, guard) : rejectClient(deps, target, 'approver', guard);
 }

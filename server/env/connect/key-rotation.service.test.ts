@@ -10,7 +10,8 @@ import { approveClient, revokeClient } from './client-decisions.service';
 import { requestClient } from './client-requests.service';
 import { createClientSession, findLiveSession, type ClientIdentity } from './client-sessions.service';
 import { findActiveClient, findClientRow } from './clients.service';
-import { rotateClientKey } from './key-rotation.service';
+import { canRotateKey, rotateClientKey } from './key-rotation.service';
+import { setSecurityMode } from './security-mode.service';
 import { sha256Hex } from '../../common/secrets';
 
 const ENV = 'env_rotate';
@@ -96,5 +97,17 @@ describe('client.rotateKey', () => {
     await rotateClientKey(deps, client, ENV, await proof());
     expect(() => revokeClient(deps, oldKey.thumbprint, 'web')).toThrow(/No active Connect client/);
     expect(revokeClient(deps, newKey.thumbprint, 'web')).toMatchObject({ revoked: true });
+  });
+
+  it('is offered (client.canRotateKey) only to an approved client in client-approval mode, and not once its approval has run out', () => {
+    const { deps, clock } = setup(); // approved for an hour, in account mode (the default)
+    expect(canRotateKey(deps, oldKey.thumbprint)).toBe(false);
+    setSecurityMode(deps, 'client-approval', 'api');
+    expect(canRotateKey(deps, oldKey.thumbprint)).toBe(true);
+    expect(canRotateKey(deps, otherKey.thumbprint)).toBe(false);
+    requestClient(deps, { clientProofKeyThumbprint: otherKey.thumbprint, accountId: 'owner' });
+    expect(canRotateKey(deps, otherKey.thumbprint)).toBe(false); // pending
+    clock.advance(3600 * 1000); // the approval's end, before any timer moved the row
+    expect(canRotateKey(deps, oldKey.thumbprint)).toBe(false);
   });
 });

@@ -12,8 +12,10 @@ import type { EnvDeps } from '../deps';
 import { endClientAccess } from './client-access';
 import type { ClientIdentity } from './client-sessions.service';
 import { toConnectClient } from './client-view';
-import { findClientRow, notFound } from './clients.service';
+import { approvalHasExpired } from './approval-expiry.service';
+import { findActiveClient, findClientRow, notFound } from './clients.service';
 import { consumeMarker } from './replay';
+import { readSecurityModeState } from './security-mode.service';
 
 const MAX_AGE_SECONDS = 60;
 const MAX_FUTURE_SECONDS = 5;
@@ -25,6 +27,17 @@ export interface KeyRotated {
   oldThumbprint: string;
   newThumbprint: string;
   endedSessions: number;
+}
+
+/**
+ * Whether `thumbprint` has an approval of its own that a rotation could move (SPEC §13): only in
+ * client-approval mode (in account mode the account lets a device in, whatever its key), and only
+ * while its approval holds (approved, not revoked, its end not passed).
+ */
+export function canRotateKey(deps: Pick<EnvDeps, 'db' | 'clock'>, thumbprint: string): boolean {
+  if (readSecurityModeState(deps.db).mode !== 'client-approval') return false;
+  const row = findActiveClient(deps.db, thumbprint);
+  return row?.status === 'approved' && !approvalHasExpired(row, deps.clock.now());
 }
 
 /** Verifies `newKeyProof` for `client` and moves its approval to the key that signed it. */

@@ -79,7 +79,7 @@ const ownerOrApprover = (scope: OwnerScope, stepUp: boolean) =>
       throw ownerRefusal(ctx, scope, type)!;
     }
     // A device that is not an approver is just not the owner (S39): the same refusal as with no credentials.
-    if (!isApprover(ctx.deps.db, client.clientProofKeyThumbprint)) throw ownerRefusal(ctx, scope, type)!;
+    if (!isApprover(ctx.deps.db, client.clientProofKeyThumbprint, ctx.deps.clock.now())) throw ownerRefusal(ctx, scope, type)!;
     return next({ ctx: { ...ctx, approver: client as ClientIdentity | null } });
   });
 

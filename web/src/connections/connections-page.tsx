@@ -169,7 +169,7 @@ export function ConnectionsPage({ client }: { client: OwnerClient }) {
             )}
           </section>
           <ConnectedDevices revision={revision} now={now} mode={mode} />
-          <InvitesSection enabled={revision > 0} />
+          <InvitesSection revision={revision} />
           <PasskeysSection enabled={revision > 0} now={now} />
           <WebhooksSection enabled={revision > 0} now={now} />
           <AuditSection clients={list.rows} revision={revision} now={now} />

@@ -1,5 +1,6 @@
 // Invites on the settings page (SPEC §13): create one (label, lifetime ≤ 24 h), show its URL and QR
-// code once, and list the open ones with Revoke.
+// code once, and list the open ones with Revoke. A device joining with an invite is an access event
+// (its row turns approved), so the list is read again on every event while it shows open invites.
 import QRCode from 'qrcode';
 import { useEffect, useId, useRef, useState } from 'react';
 import { useToasts } from '../components/toasts';
@@ -26,11 +27,22 @@ function InviteCode({ url }: { url: string }) {
   return dataUrl ? <img src={dataUrl} width={220} height={220} alt="QR code of the invite link" /> : null;
 }
 
-/** `enabled`: only once the owner's session is known to be signed in (no refused request before). */
-export function InvitesSection({ enabled }: { enabled: boolean }) {
+/**
+ * `revision`: the access events seen (`useAccessEvents`); the list loads once the stream has proved the
+ * owner session (`revision > 0`, no refused request before). The 30 s refresh remains for what no
+ * event tells (an invite created elsewhere, or one running out).
+ */
+export function InvitesSection({ revision }: { revision: number }) {
   const toasts = useToasts();
   const headingId = useId();
-  const open = trpc.connect.invites.list.useQuery(undefined, { refetchInterval: 30_000, enabled });
+  const open = trpc.connect.invites.list.useQuery(undefined, { refetchInterval: 30_000, enabled: revision > 0 });
+  const { refetch } = open;
+  // Read at each event, not a dependency: the list emptying is no reason to ask again.
+  const anyOpen = useRef(false);
+  anyOpen.current = (open.data ?? []).length > 0;
+  useEffect(() => {
+    if (revision > 1 && anyOpen.current) void refetch();
+  }, [revision, refetch]);
   const create = trpc.connect.invites.create.useMutation();
   const revoke = trpc.connect.invites.revoke.useMutation();
   const withStepUp = useStepUp();

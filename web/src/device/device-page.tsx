@@ -236,7 +236,7 @@ export function DevicePage() {
           <h1>This device</h1>
         </div>
       </div>
-      <RotationNotice ready={phase.kind === 'ready'} connect={() => void connect()} />
+      <RotationNotice ready={phase.kind === 'ready'} connect={() => void connect()} settled={context?.settledRotation ?? null} />
       <div className="device-grid">
         <section className={`card device-status device-${phase.kind}`} aria-label="Connection">
           <div role="status" aria-live="polite" className="device-status-text">

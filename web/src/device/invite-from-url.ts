@@ -1,5 +1,6 @@
-// An invite in the /device page's URL fragment (SPEC §13): read once, then removed from the address
-// bar and history so the secret is not left on screen or in a shared link.
+// An invite in the /device page's URL fragment (SPEC §13): read once, as the page starts (main.tsx),
+// then removed from the address bar and history so the secret is not left on screen or in a shared
+// link. It stays in this module's memory for the page's life; the sign-in round trip carries it on.
 import { readInviteFragment, type InviteSecret } from '../../../shared/invite';
 
 let taken: InviteSecret | null | undefined;

@@ -1,6 +1,7 @@
 // This browser's client identity: a non-extractable P-256 key pair kept in IndexedDB (the browser
 // can store and use it, but no script can read the private key out), reused across reloads.
 // IndexedDB belongs to the origin, so each environment's page origin at a relay keeps its own key.
+import type { EnvSession } from '../../../shared/client/connect';
 import { generateDpopKeyPair } from '../../../shared/dpop';
 
 const DB_NAME = 'gatehouse-device';
@@ -68,20 +69,50 @@ export function deviceIdentity(): Promise<DeviceIdentity> {
 
 const NEXT_KEY = 'dpop-next';
 
+/** A new key waiting to take over, and the old key's session the rotation is (or was) sent with. */
+export interface StagedKey {
+  keyPair: CryptoKeyPair;
+  createdAt: string;
+  session: EnvSession;
+}
+
+function isStaged(value: unknown): value is StagedKey {
+  const v = value as Partial<StagedKey> | undefined;
+  const session = v?.session as Partial<EnvSession> | undefined;
+  return !!v?.keyPair?.privateKey && !!v.keyPair.publicKey && typeof session?.endpoint === 'string' && typeof session.accessToken === 'string' && typeof session.environmentId === 'string';
+}
+
 /**
- * Key rotation (SPEC §13), step 1: keeps the new key beside the current one, so a page that is closed
- * mid-rotation still has the key the environment may already have moved the approval to.
+ * Key rotation (SPEC §13), step 1, before the request is sent: keeps the new key beside the current
+ * one, with the old key's session, so a page closed mid-rotation can finish it on its next load
+ * (the session token is bound to the old key, which stays in this store anyway).
  */
-export async function stageNextKey(keyPair: CryptoKeyPair): Promise<void> {
+export async function stageNextKey(keyPair: CryptoKeyPair, session: EnvSession): Promise<void> {
   const db = await openDb();
   try {
-    await request(db.transaction(STORE, 'readwrite').objectStore(STORE).put({ keyPair, createdAt: new Date().toISOString() }, NEXT_KEY));
+    const staged: StagedKey = { keyPair, createdAt: new Date().toISOString(), session: { ...session } };
+    await request(db.transaction(STORE, 'readwrite').objectStore(STORE).put(staged, NEXT_KEY));
   } finally {
     db.close();
   }
 }
 
-/** Step 2, once the environment moved the approval: the staged key becomes this device's key (same device ID). */
+/** A rotation a page started and never saw the end of, or null. */
+export async function stagedNextKey(): Promise<StagedKey | null> {
+  if (typeof indexedDB === 'undefined') return null;
+  const db = await openDb();
+  try {
+    const staged: unknown = await request(db.transaction(STORE, 'readonly').objectStore(STORE).get(NEXT_KEY));
+    return isStaged(staged) ? staged : null;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Step 2, once the environment moved the approval: the staged key becomes this device's key (same
+ * device ID). Nothing staged any more: another tab of this origin finished the same rotation first.
+ */
 export async function commitNextKey(): Promise<void> {
   const db = await openDb();
   try {
@@ -89,9 +120,11 @@ export async function commitNextKey(): Promise<void> {
     const store = tx.objectStore(STORE);
     const [current, next] = await Promise.all([request(store.get(KEY)), request(store.get(NEXT_KEY))]);
     const staged = next as { keyPair?: CryptoKeyPair; createdAt?: string } | undefined;
-    if (!isIdentity(current) || !staged?.keyPair) throw new Error('The new device key was not found in this browser.');
-    store.put({ keyPair: staged.keyPair, deviceId: current.deviceId, createdAt: staged.createdAt ?? new Date().toISOString() } satisfies DeviceIdentity, KEY);
-    store.delete(NEXT_KEY);
+    if (!isIdentity(current)) throw new Error('This browser’s device key was not found.');
+    if (staged?.keyPair) {
+      store.put({ keyPair: staged.keyPair, deviceId: current.deviceId, createdAt: staged.createdAt ?? new Date().toISOString() } satisfies DeviceIdentity, KEY);
+      store.delete(NEXT_KEY);
+    }
     await new Promise<void>((resolve, reject) => {
       tx.oncomplete = () => resolve();
       tx.onerror = tx.onabort = () => reject(tx.error ?? new Error('Could not store the new device key.'));

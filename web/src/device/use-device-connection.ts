@@ -17,6 +17,7 @@ import type { InviteSecret } from '../../../shared/invite';
 import { beginSignIn, completeSignIn, freshIdToken, signedInAccount, signOut as forgetAccount, type SignedInAccount } from './account-sign-in';
 import { inviteFromUrl } from './invite-from-url';
 import { deviceIdentity } from './key-store';
+import { settleStagedRotation, type RotationNotice } from './rotate-key';
 
 export interface DeviceContext {
   environmentId: string;
@@ -26,6 +27,8 @@ export interface DeviceContext {
   code: string;
   /** Whether this origin also serves the owner's pages (not on the environment's origin at the relay). */
   ownerPages: boolean;
+  /** How a key rotation an earlier page left unfinished ended, on this load (null: there was none). */
+  settledRotation: RotationNotice | null;
   info: ClientInfo & { deviceType: NonNullable<ClientInfo['deviceType']> };
 }
 
@@ -49,6 +52,8 @@ async function loadContext(): Promise<DeviceContext> {
   const config = (await res.json()) as { environmentId?: string; relayUrl?: string | null; ownerPages?: boolean };
   if (!config.environmentId) throw new Error('The environment did not say who it is.');
   if (!config.relayUrl) throw new Error('This environment is not linked to a relay yet. Link it first: npx gatehouse connect link --relay URL --account NAME');
+  // Before the key is used: a rotation left half done decides which key this device has.
+  const settledRotation = await settleStagedRotation();
   const identity = await deviceIdentity();
   const signer = await createDpopSigner(identity.keyPair);
   return {
@@ -58,6 +63,7 @@ async function loadContext(): Promise<DeviceContext> {
     deviceId: identity.deviceId,
     code: await verificationCode(signer.thumbprint),
     ownerPages: config.ownerPages !== false,
+    settledRotation,
     info: { ...describeBrowser(currentBrowserFacts()), software: gatehouseSoftware('web') },
   };
 }
