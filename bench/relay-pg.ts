@@ -16,7 +16,7 @@
 //   npx tsx bench/relay-pg.ts --scale [--smoke]   R3, R4, R5 (issue 15): three instances, a tunnelled env
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +33,7 @@ import type { JWK } from 'jose';
 import { measureCryptoFloor } from './lib/crypto-floor';
 import { startOidcPeer, type OidcPeer } from './lib/oidc-peer';
 import { startSliceProfile } from './lib/slice-profile';
+import { threadCpu } from './lib/thread-cpu';
 
 export const IN_FLIGHT = 32;
 /** Connections each relay instance may hold to PostgreSQL (the relay's default). */
@@ -57,32 +58,6 @@ export interface RelayPgEntry {
 // Children: one relay, the environment, or the balancer, driven over IPC ({id, cmd, args}).
 
 export type Role = 'relay' | 'env' | 'lb' | 'peer';
-
-/**
- * CPU ms per thread group from /proc, to see where a child's CPU goes. All of Node 20's threads are
- * called "node", so they are told apart by creation order (checked with a WebCrypto loop and an
- * allocation loop): the main thread, then V8's platform threads (GC helpers, background compiles:
- * the first five after main), then libuv's pool (started on first use: WebCrypto jobs, fs).
- */
-function threadCpu(): Record<string, number> {
-  const out: Record<string, number> = {};
-  const tick = 1000 / 100; // USER_HZ
-  const tids = readdirSync('/proc/self/task')
-    .map(Number)
-    .sort((a, b) => a - b);
-  tids.forEach((tid, index) => {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ms = (Number(fields[11]) + Number(fields[12])) * tick;
-      const group = tid === process.pid ? 'main' : index <= 5 ? 'v8' : 'pool';
-      out[group] = (out[group] ?? 0) + ms;
-    } catch {
-      // the thread ended between the listing and the read
-    }
-  });
-  return out;
-}
 
 async function serveChild(role: Role): Promise<void> {
   let relay: RelayRuntime | null = null;

@@ -97,7 +97,7 @@ function buildResults(runs: Map<string, RunMetrics[]>): { results: Results['resu
       notes[k] = `ratios ${all('mint', `${k}_ratio`).map((r) => f(r, 2)).join(' / ')}${errs ? `; ${errs} errors` : ''}`;
     };
     const cpuNote = () =>
-      `; CPU µs/mint: servers ${f(m('mint', 'P1_cpu_us'), 0)} (load generator ${f(m('mint', 'P1_load_cpu_us'), 0)} more), L ${f(m('mint', 'L_cpu_us'), 0)}`;
+      `; CPU µs/mint: servers ${f(m('mint', 'P1_cpu_us'), 0)} (main ${f(m('mint', 'P1_main_us'), 0)}, v8 ${f(m('mint', 'P1_v8_us'), 0)}, pool ${f(m('mint', 'P1_pool_us'), 0)}; load generator ${f(m('mint', 'P1_load_cpu_us'), 0)} more), L ${f(m('mint', 'L_cpu_us'), 0)} (main ${f(m('mint', 'L_main_us'), 0)}, v8 ${f(m('mint', 'L_v8_us'), 0)}, pool ${f(m('mint', 'L_pool_us'), 0)})`;
     ratioItem('P1', 'L', 0.8);
     results.P1!.detail = { ...results.P1!.detail, cpuUsPerMint: m('mint', 'P1_cpu_us'), loadCpuUsPerMint: m('mint', 'P1_load_cpu_us'), lCpuUsPerMint: m('mint', 'L_cpu_us') };
     notes.P1 += cpuNote();

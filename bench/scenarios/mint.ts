@@ -24,6 +24,7 @@ import { envAudience, MINT_REQUEST_TYP, MINT_RESPONSE_TYP, type MintRequestClaim
 import { startStack, type Stack } from '../../server/testing/stack';
 import { withLoopDelay, type BenchContext, type RunMetrics } from '../lib/context';
 import { profiled } from '../lib/slice-profile';
+import { threadCpu } from '../lib/thread-cpu';
 import { median, percentile } from '../lib/stats';
 import { invalidBodies, MINT_PATH, randomThumbprint, signedBodies, signRequests } from '../lib/mint-requests';
 import type { LoadArgs } from '../lib/worker-protocol';
@@ -150,12 +151,31 @@ interface Tally {
   cpuMs: number;
   loadCpuMs: number;
   served: number;
+  /** This process's CPU ms by thread group (main, v8, pool). */
+  threads: Record<string, number>;
 }
-const tally = (): Tally => ({ sent: 0, ms: 0, bad: 0, loopP99: [], samples: [], cpuMs: 0, loadCpuMs: 0, served: 0 });
+const tally = (): Tally => ({ sent: 0, ms: 0, bad: 0, loopP99: [], samples: [], cpuMs: 0, loadCpuMs: 0, served: 0, threads: {} });
 const cpuNow = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
+/** Runs `work`, adding this process's CPU (in all and by thread group) to `into`. */
+async function countCpu<T>(into: Tally, work: () => Promise<T>): Promise<T> {
+  const c0 = cpuNow();
+  const t0 = threadCpu();
+  try {
+    return await work();
+  } finally {
+    into.cpuMs += cpuNow() - c0;
+    for (const [group, ms] of Object.entries(threadCpu())) into.threads[group] = (into.threads[group] ?? 0) + ms - (t0[group] ?? 0);
+  }
+}
+const threadMetrics = (name: string, t: Tally): RunMetrics =>
+  Object.fromEntries(['main', 'v8', 'pool'].map((group) => [`${name}_${group}_us`, ((t.threads[group] ?? 0) * 1000) / Math.max(1, t.served)]));
+const threadsPer = (t: Tally) =>
+  Object.entries(t.threads)
+    .map(([group, ms]) => `${group} ${((ms * 1000) / Math.max(1, t.served)).toFixed(0)}`)
+    .join(', ');
 /** CPU µs per request served. */
 const cpuPer = (t: Tally) => (t.cpuMs * 1000) / Math.max(1, t.served);
 const loadCpuPer = (t: Tally) => (t.loadCpuMs * 1000) / Math.max(1, t.sent);
@@ -163,12 +183,10 @@ const rps = (t: Tally) => (t.sent / t.ms) * 1000;
 
 async function loadSlice(ctx: BenchContext, target: Stack | string, into: Tally, args: Pick<LoadArgs, 'bodies' | 'warmup' | 'expectStatus' | 'expectContains'>) {
   const url = new URL(typeof target === 'string' ? target : target.env.publicUrl);
-  const cpu0 = cpuNow();
-  const { result, loopP99 } = await withLoopDelay(() =>
-    ctx.worker.call('load', { host: url.hostname, port: Number(url.port), path: MINT_PATH, concurrency: IN_FLIGHT, maxDurationMs: 60_000, ...args }),
-  );
   // This process's CPU over the whole call (warm-up included, so counted in `served`).
-  into.cpuMs += cpuNow() - cpu0;
+  const { result, loopP99 } = await countCpu(into, () =>
+    withLoopDelay(() => ctx.worker.call('load', { host: url.hostname, port: Number(url.port), path: MINT_PATH, concurrency: IN_FLIGHT, maxDurationMs: 60_000, ...args })),
+  );
   into.served += result.sent + (args.warmup?.length ?? 0);
   into.loadCpuMs += result.cpuMs;
   into.sent += result.sent;
@@ -199,9 +217,7 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
       const lTokens = async (count: number) => (await signRequests(stack, count, { thumbprint: () => approved })).map((r) => r.token);
       await baseline.run(await lTokens(warm));
       const lBatch = await lTokens(perSlice);
-      const lCpu0 = cpuNow();
-      L.ms += await profiled(`L-${s}`, () => baseline.run(lBatch));
-      L.cpuMs += cpuNow() - lCpu0;
+      L.ms += await countCpu(L, () => profiled(`L-${s}`, () => baseline.run(lBatch)));
       L.sent += lBatch.length;
       L.served += lBatch.length;
       const cpuBatch = await lTokens(perSlice);
@@ -246,6 +262,7 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
     for (const [name, t] of Object.entries({ P1, P2, P3, P4 })) if (t.bad) ctx.log(`    ! ${name}: ${t.bad} errors or unexpected answers, e.g. ${t.samples.join(' | ')}`);
     if (!oneRowPerKey || !asksCounted) ctx.log(`    ! P3 rows: ${JSON.stringify(rows)} (expected ${pendingKeys.length} rows, ${pendingAsks} asks)`);
 
+    ctx.log(`    CPU µs/mint by thread: P1 ${threadsPer(P1)} (load generator ${loadCpuPer(P1).toFixed(0)}); L ${threadsPer(L)}`);
     const loop = (t: Tally) => Math.max(...t.loopP99);
     return {
       L: rps(L),
@@ -260,6 +277,8 @@ export async function mintRun(ctx: BenchContext): Promise<RunMetrics> {
       P1_cpu_us: cpuPer(P1),
       P1_load_cpu_us: loadCpuPer(P1),
       L_cpu_us: cpuPer(L),
+      ...threadMetrics('P1', P1),
+      ...threadMetrics('L', L),
       P2: rps(P2),
       P2_ratio: rps(P2) / rps(P1),
       P2_errors: P2.bad,
