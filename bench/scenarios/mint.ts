@@ -13,7 +13,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkJwtClaims, keyObjectOf, signJwsAsync, verifyJwsSignatureAsync } from '../../server/common/jws-crypto';
+import { jwtVerify, SignJWT } from 'jose';
 import { openEnvDatabase } from '../../server/env/db/database';
 import { requestClient } from '../../server/env/connect/client-requests.service';
 import { approveClient } from '../../server/env/connect/client-decisions.service';
@@ -32,13 +32,11 @@ import type { LoadArgs } from '../lib/worker-protocol';
 export const IN_FLIGHT = 64;
 
 /**
- * L: verify of each pre-made mint request (the product's node:crypto signature check, a plain
- * JSON.parse of header and payload, typ and the registered claims), the account-mode mint
- * transaction with raw prepared statements (mode read, jti + nonce markers, credential row)
- * committed through the product's own commit policy (`createDecisionCommitGroup`, so a change to
- * it moves L too) on a database opened exactly like the environment's (same file system, WAL,
- * synchronous=FULL), and the product's node:crypto sign of the response; same algorithms and keys,
- * 64 in flight, one process, no HTTP.
+ * L: jose verify of each pre-made mint request, the account-mode mint transaction with raw prepared
+ * statements (mode read, jti + nonce markers, credential row) committed through the product's own
+ * commit policy (`createDecisionCommitGroup`, so a change to it moves L too) on a database opened
+ * exactly like the environment's (same file system, WAL, synchronous=FULL), and jose sign of the
+ * response; same algorithms and keys, 64 in flight, one process, no HTTP.
  * L_cpu: the same work with the database step left out.
  */
 function createBaseline(stack: Stack) {
@@ -59,19 +57,15 @@ function createBaseline(stack: Stack) {
     insertCredential.run(createHash('sha256').update(credential).digest('hex'), claims.clientProofKeyThumbprint, claims.sub, 'account', null, now, now + 120_000);
     return credential;
   };
-  const relayKey = keyObjectOf(stack.relay.deps.signingKey.publicKey);
+  const relayKey = stack.relay.deps.signingKey.publicKey;
   const envKey = stack.env.signingKey;
   const environmentId = stack.env.environmentId;
-  const rules = { issuer: stack.relay.publicUrl, audience: envAudience(environmentId), clockToleranceSeconds: 60 };
-  const decode = (segment: string) => JSON.parse(Buffer.from(segment, 'base64url').toString()) as Record<string, unknown>;
+  const verifyOptions = { algorithms: ['EdDSA'], typ: MINT_REQUEST_TYP, issuer: stack.relay.publicUrl, audience: envAudience(environmentId), clockTolerance: 60 };
 
   const one = async (token: string, withDatabase: boolean) => {
-    const [header, body] = token.split('.') as [string, string];
-    if (decode(header).typ !== MINT_REQUEST_TYP || !(await verifyJwsSignatureAsync(token, 'EdDSA', relayKey))) throw new Error('bad mint request');
-    const payload = decode(body);
-    const now = Date.now();
-    checkJwtClaims(payload, { ...rules, now });
+    const { payload } = await jwtVerify(token, relayKey, verifyOptions);
     const claims = payload as unknown as MintRequestClaims;
+    const now = Date.now();
     const credential = withDatabase ? await commits.run(() => mintWork(claims, now)) : randomCredential();
     const iat = Math.floor(now / 1000);
     const claimsOut = {
@@ -86,7 +80,7 @@ function createBaseline(stack: Stack) {
       requestNonce: claims.nonce,
       credential,
     };
-    return signJwsAsync({ alg: 'EdDSA', typ: MINT_RESPONSE_TYP, kid: envKey.kid }, claimsOut, envKey.privateKey);
+    return new SignJWT(claimsOut).setProtectedHeader({ alg: 'EdDSA', typ: MINT_RESPONSE_TYP, kid: envKey.kid }).sign(envKey.privateKey);
   };
 
   // The fsync a COMMIT pays on this database, measured on one-row transactions of its own table.

@@ -47,7 +47,7 @@ describe('DPoP proof-key cache', () => {
     const ed = await ed25519Key();
     const t = await jwkThumbprint(ed.publicJwk);
     const key = await importProofKey(publicJwkOf(ed.publicJwk), 'EdDSA', t);
-    expect(key.asymmetricKeyType).toBe('ed25519');
+    expect(key.algorithm.name).toBe('Ed25519');
     expect((await verifyDpopProof(await proofWith(ed), verifyOptions)).thumbprint).toBe(t);
   });
 

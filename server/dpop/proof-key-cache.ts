@@ -8,20 +8,21 @@
 // the signature is still checked with the very key the thumbprint names). A key that does not
 // import (off the curve, wrong length) throws and is never remembered.
 //
-// The key is a node:crypto KeyObject (createPublicKey, which refuses a point off the curve), and
-// proofs are checked with node:crypto's one-shot verify (server/common/jws-crypto.ts): a P-256
-// import costs 83 µs of CPU that way against 180 µs through jose's WebCrypto importJWK.
-import { createHash, type KeyObject } from 'node:crypto';
-import { publicKeyFromJwk } from '../common/jws-crypto';
+// The key is imported with jose's `importJWK` (a WebCrypto CryptoKey): jose 6 on Node 20 turns a
+// node:crypto KeyObject into a CryptoKey by exporting and re-importing it on every verify, so a
+// KeyObject would cost an import per proof again (measured: createPublicKey + that conversion is
+// more than importJWK alone).
+import { createHash } from 'node:crypto';
+import { importJWK } from 'jose';
 import type { PublicJwk } from '../../shared/thumbprint';
 
-/** Distinct client keys remembered; each entry is one small KeyObject with its map slot (~1 KB). */
+/** Distinct client keys remembered; each entry is one small CryptoKey with its map slot (~1 KB). */
 export const PROOF_KEY_CACHE_MAX = 4096;
 
-const cache = new Map<string, KeyObject>();
+const cache = new Map<string, CryptoKey>();
 
-/** The public key of `jwk` for `alg`, from the cache or imported (and then remembered); throws when unusable. */
-export function importProofKey(jwk: PublicJwk, alg: 'ES256' | 'EdDSA' | 'Ed25519', thumbprint: string): KeyObject {
+/** The public key of `jwk` for `alg`, from the cache or imported (and then remembered). */
+export async function importProofKey(jwk: PublicJwk, alg: 'ES256' | 'EdDSA' | 'Ed25519', thumbprint: string): Promise<CryptoKey> {
   const id = `${alg}.${thumbprint}`;
   const hit = cache.get(id);
   if (hit) {
@@ -30,8 +31,8 @@ export function importProofKey(jwk: PublicJwk, alg: 'ES256' | 'EdDSA' | 'Ed25519
     cache.set(id, hit);
     return hit;
   }
-  const key = publicKeyFromJwk({ ...jwk }, alg);
-  if (!key) throw new TypeError('not a usable public key for this algorithm');
+  const key = await importJWK({ ...jwk }, alg);
+  if (key instanceof Uint8Array) throw new TypeError('not an asymmetric key');
   cache.set(id, key);
   if (cache.size > PROOF_KEY_CACHE_MAX) cache.delete(cache.keys().next().value!);
   return key;

@@ -1,9 +1,9 @@
 // The strict RFC 9449 DPoP proof verifier shared by the relay and the environment (SECURITY S1–S16, S21).
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { compactVerify } from 'jose';
 import { DomainError } from '../common/errors';
 import { epochSeconds } from '../common/clock';
 import { JwsFormatError, MAX_COMPACT_JWS_LENGTH, precheckCompactJws } from '../common/jws-precheck';
-import { verifyJwsSignatureAsync } from '../common/jws-crypto';
 import { InvalidJwkError, publicJwkOf, type PublicJwk } from '../../shared/thumbprint';
 import { accessTokenHashOf, importProofKey, proofKeyThumbprint } from './proof-key-cache';
 
@@ -206,14 +206,18 @@ export async function verifyDpopProof(proof: string, opts: VerifyDpopOptions): P
     throw new DpopError('DPoP proof jwk is invalid');
   }
 
-  // S23: the signature is checked with the very key the thumbprint was computed from.
-  let key: ReturnType<typeof importProofKey>;
+  // S23: the signature is checked (by jose) with the very key the thumbprint was computed from.
+  let key: CryptoKey;
   try {
-    key = importProofKey(publicJwk, alg, thumbprint);
+    key = await importProofKey(publicJwk, alg, thumbprint);
   } catch {
     throw new DpopError('DPoP proof jwk is not a usable public key');
   }
-  if (!(await verifyJwsSignatureAsync(proof, alg, key))) throw new DpopError('DPoP proof signature is invalid');
+  try {
+    await compactVerify(proof, key, { algorithms: [alg] });
+  } catch {
+    throw new DpopError('DPoP proof signature is invalid');
+  }
 
   return {
     thumbprint,

@@ -1,24 +1,24 @@
-// S8/S48: Wycheproof vectors. verifyDpopProof checks a proof's signature with
-// server/common/jws-crypto.ts: the key from publicKeyFromJwk (after publicJwkOf's canonical form),
-// then verifyJwsSignature, which decodes the signature and calls verifySignature on the signing
-// input. The vectors' messages are raw bytes, not JWS signing inputs, so they go through the same
-// key import and verifySignature itself (same length rules, same node:crypto parameters).
+// S8/S48: Wycheproof vectors. verifyDpopProof checks signatures with jose (`importJWK` +
+// `compactVerify`, SPEC §2), and jose verifies a JWS signing input only, so the vectors' raw
+// messages run through the key canonicalisation verifyDpopProof uses (publicJwkOf) and the
+// WebCrypto verify jose itself calls for ES256 and EdDSA (same import, same verify parameters).
 // verifyDpopProof's own path is covered by the S8 mutations in verify-dpop.test.ts and below.
 import { readFileSync } from 'node:fs';
-import type { KeyObject } from 'node:crypto';
+import { importJWK } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { publicKeyFromJwk, verifySignature } from '../common/jws-crypto';
 import { publicJwkOf, type PublicJwk } from '../../shared/thumbprint';
 import { ed25519Key, es256Key, proofWith, verifyOptions } from './dpop-test-kit';
 import { verifyDpopProof } from './verify-dpop';
 
 type ProofAlgorithm = 'ES256' | 'EdDSA' | 'Ed25519';
 
-/** The production key import (server/dpop/proof-key-cache.ts calls the same). */
-function importProofKey(alg: ProofAlgorithm, jwk: PublicJwk): KeyObject {
-  const key = publicKeyFromJwk({ ...jwk }, alg);
-  if (!key) throw new Error('vector key did not import');
-  return key;
+/** jose's key import; then the WebCrypto verify jose makes for this alg. */
+async function importProofKey(alg: ProofAlgorithm, jwk: PublicJwk): Promise<CryptoKey> {
+  return (await importJWK({ ...jwk }, alg)) as CryptoKey;
+}
+async function verifyProofSignature(alg: ProofAlgorithm, key: CryptoKey, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  const params = alg === 'ES256' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'Ed25519' };
+  return crypto.subtle.verify(params, key, new Uint8Array(signature), new Uint8Array(message)).catch(() => false);
 }
 
 interface Vector {
@@ -51,9 +51,9 @@ function jwkOf(alg: ProofAlgorithm, key: VectorFile['testGroups'][number]['publi
 async function run(alg: ProofAlgorithm, file: VectorFile) {
   const outcomes: Array<{ tcId: number; expected: string; accepted: boolean }> = [];
   for (const group of file.testGroups) {
-    const key = importProofKey(alg, jwkOf(alg, group.publicKey));
+    const key = await importProofKey(alg, jwkOf(alg, group.publicKey));
     for (const test of group.tests) {
-      outcomes.push({ tcId: test.tcId, expected: test.result, accepted: verifySignature(alg, key, hex(test.msg), hex(test.sig)) });
+      outcomes.push({ tcId: test.tcId, expected: test.result, accepted: await verifyProofSignature(alg, key, hex(test.msg), hex(test.sig)) });
     }
   }
   return outcomes;

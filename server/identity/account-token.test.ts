@@ -161,7 +161,7 @@ describe('createOidcAccountTokenVerifier', () => {
     await expectUnauthorized(verifier().verify(await sign(claims(), other.privateKey)), /signature/);
   });
 
-  it('refuses a tampered payload or header under the original signature, a not-yet-valid token, and duplicate claims', async () => {
+  it('refuses a tampered payload, header or signature, a not-yet-valid token, and (S32) duplicate claims even when validly signed', async () => {
     const v = verifier();
     const [h, p, s] = (await sign(claims())).split('.') as [string, string, string];
     const forged = base64url.encode(JSON.stringify(claims({ sub: 'mallory' })));
@@ -174,8 +174,10 @@ describe('createOidcAccountTokenVerifier', () => {
     await expectUnauthorized(v.verify(`${h}.${p}.${sig.toString('base64url')}`), /signature/);
     await expectUnauthorized(v.verify(`${h}.${p}.${Buffer.concat([Buffer.from(s, 'base64url'), Buffer.of(0)]).toString('base64url')}`), /signature/);
     await expectUnauthorized(v.verify(await sign(claims({ nbf: nowSeconds + 3600 }))), /not valid yet/);
-    const twice = `${JSON.stringify(claims()).slice(0, -1)},"sub":"mallory"}`;
-    await expectUnauthorized(v.verify(`${h}.${base64url.encode(twice)}.${s}`), /malformed/);
+    // S32: a validly signed token naming "sub" twice (JSON.parse would keep the last) is refused unread.
+    const twice = `${h}.${base64url.encode(`${JSON.stringify(claims()).slice(0, -1)},"sub":"mallory"}`)}`;
+    const signature = new Uint8Array(await crypto.subtle.sign('RSASSA-PKCS1-v1_5', rsa.privateKey, new TextEncoder().encode(twice)));
+    await expectUnauthorized(v.verify(`${twice}.${base64url.encode(signature)}`), /malformed/);
   });
 
   it('refuses tokens without sub, exp or iat, and an empty or over-long sub', async () => {

@@ -1,11 +1,9 @@
 // Signing and strict verification shared by mint requests and mint responses (SPEC §2, SECURITY S26–S33).
-// Signatures with node:crypto one-shot calls (server/common/jws-crypto.ts says why not jose).
 import type { KeyObject } from 'node:crypto';
-import type { JWK, JWTPayload } from 'jose';
+import { errors, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { DomainError } from '../common/errors';
 import { epochSeconds } from '../common/clock';
 import { JwsFormatError, precheckCompactJws } from '../common/jws-precheck';
-import { checkJwtClaims, JwtClaimError, keyObjectOf, publicKeyFromJwk, signJwsAsync, verifyJwsSignatureAsync } from '../common/jws-crypto';
 import { publicJwkOf } from '../../shared/thumbprint';
 
 export const MINT_REQUEST_TYP = 'gatehouse-mint-request+jwt';
@@ -42,8 +40,8 @@ export function randomToken(bytes = 16): string {
 export async function signMintJws(key: MintSigningKey, typ: string, claims: JWTPayload): Promise<string> {
   const hasKid = typeof key === 'object' && 'privateKey' in key;
   const privateKey = hasKid ? key.privateKey : key;
-  const header = hasKid && key.kid ? { alg: 'EdDSA' as const, typ, kid: key.kid } : { alg: 'EdDSA' as const, typ };
-  return signJwsAsync(header, claims, privateKey);
+  const header = hasKid && key.kid ? { alg: 'EdDSA', typ, kid: key.kid } : { alg: 'EdDSA', typ };
+  return new SignJWT(claims).setProtectedHeader(header).sign(privateKey);
 }
 
 function isCryptoKey(key: unknown): key is CryptoKey {
@@ -55,15 +53,15 @@ function isKeyObject(key: unknown): key is KeyObject {
 }
 
 /** Imported public keys by curve and `x`: the same key material always imports to the same key. */
-const importedKeys = new Map<string, KeyObject>();
+const importedKeys = new Map<string, CryptoKey | KeyObject>();
 /** A frozen JWK (the stored relay key) cannot change, so its checks and import are done once. */
-const importedFrozen = new WeakMap<object, KeyObject>();
+const importedFrozen = new WeakMap<object, CryptoKey | KeyObject>();
 
-function pinnedKey(key: MintPublicKey, reason: MintProtocolReason): KeyObject {
+async function pinnedKey(key: MintPublicKey, reason: MintProtocolReason): Promise<CryptoKey | KeyObject> {
   const refuse = () => new MintProtocolError(reason, 'the pinned signing key is not an Ed25519 public key');
   if (isCryptoKey(key)) {
     if (key.type !== 'public' || key.algorithm.name !== 'Ed25519') throw refuse();
-    return keyObjectOf(key);
+    return key;
   }
   if (isKeyObject(key)) {
     if (key.type !== 'public' || key.asymmetricKeyType !== 'ed25519') throw refuse();
@@ -84,8 +82,8 @@ function pinnedKey(key: MintPublicKey, reason: MintProtocolReason): KeyObject {
   const cacheKey = `${jwk.crv}:${jwk.x}`;
   let imported = importedKeys.get(cacheKey);
   if (!imported) {
-    const fresh = publicKeyFromJwk({ ...jwk }, 'EdDSA');
-    if (!fresh) throw refuse();
+    const fresh = await importJWK({ ...jwk }, 'EdDSA').catch(() => undefined);
+    if (!fresh || fresh instanceof Uint8Array) throw refuse();
     if (importedKeys.size >= 64) importedKeys.clear();
     importedKeys.set(cacheKey, (imported = fresh));
   }
@@ -119,8 +117,10 @@ export interface PrecheckedMintJws {
   unverified: Record<string, unknown>;
 }
 
-function describeClaimFailure(error: unknown): string {
-  if (error instanceof JwtClaimError) return error.expired ? 'has expired' : `has an invalid "${error.claim}" claim`;
+function describeJoseFailure(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'has expired';
+  if (error instanceof errors.JWTClaimValidationFailed) return `has an invalid "${error.claim}" claim`;
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'has an invalid signature';
   return 'could not be verified';
 }
 
@@ -156,25 +156,26 @@ export function precheckMintJws(token: unknown, rules: MintJwsRules): Prechecked
 }
 
 /**
- * After precheckMintJws (which checked alg EdDSA and the exact typ): the signature checked with
- * the pinned key only, then iss/aud/exp/nbf and the required claims, and sane iat/exp.
+ * After precheckMintJws: the signature checked with the pinned key only, iss/aud/exp by jose, and
+ * sane iat/exp.
  */
 export async function verifyPrecheckedMintJws(prechecked: PrecheckedMintJws, opts: VerifyMintJwsOptions): Promise<Record<string, unknown>> {
   const fail = (why: string) => refusal(opts, why);
   const { peer } = opts;
-  const key = pinnedKey(peer.key, opts.reason);
-  if (!(await verifyJwsSignatureAsync(prechecked.token, 'EdDSA', key))) throw fail('has an invalid signature');
-  const payload = prechecked.unverified as JWTPayload;
+  const key = await pinnedKey(peer.key, opts.reason);
+  let payload: JWTPayload;
   try {
-    checkJwtClaims(payload, {
+    ({ payload } = await jwtVerify(prechecked.token, key, {
+      algorithms: ['EdDSA'],
+      typ: opts.typ,
       issuer: peer.issuer,
       audience: opts.audience,
-      now: opts.now,
-      clockToleranceSeconds: MINT_CLOCK_TOLERANCE_SECONDS,
-      required: ['iss', 'aud', 'sub', 'jti', 'iat', 'exp'],
-    });
+      clockTolerance: MINT_CLOCK_TOLERANCE_SECONDS,
+      currentDate: new Date(opts.now),
+      requiredClaims: ['iss', 'aud', 'sub', 'jti', 'iat', 'exp'],
+    }));
   } catch (error) {
-    throw fail(describeClaimFailure(error));
+    throw fail(describeJoseFailure(error));
   }
   const { iat, exp } = payload;
   if (!Number.isSafeInteger(iat) || !Number.isSafeInteger(exp)) throw fail('must carry integer iat and exp');

@@ -11,7 +11,7 @@ import type { WaitSlots } from './wait-slots';
 
 export interface RelaySigningKey {
   privateKey: CryptoKey | KeyObject;
-  publicKey: CryptoKey | KeyObject;
+  publicKey: CryptoKey | Uint8Array;
   publicJwk: JWK;
   kid: string;
 }

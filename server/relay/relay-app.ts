@@ -1,6 +1,5 @@
 // Composes one relay: store, key, account-token verifier, optional dev issuer, HTTP server.
-import type { JWK } from 'jose';
-import { publicKeyFromJwk } from '../common/jws-crypto';
+import { importJWK } from 'jose';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createRelayMetrics, routeOf, startMetricsServer, type RelayMetrics } from './metrics';
 import type { DestinationStream } from 'pino';
@@ -29,13 +28,6 @@ import { hostLabelOf } from '../common/environment-id';
 import { checkTrustedProxies, createCallerAddress } from './client-address';
 import { TUNNEL_PATH } from '../tunnel/tunnel-protocol';
 
-
-/** The relay's own Ed25519 public key, for checking its access tokens. */
-function relayPublicKey(jwk: JWK) {
-  const key = publicKeyFromJwk({ ...jwk }, 'EdDSA');
-  if (!key) throw new Error('the relay signing key has no usable Ed25519 public key');
-  return key;
-}
 export const DEV_AUDIENCE = 'gatehouse';
 const LISTEN_BACKLOG = 4096;
 
@@ -139,7 +131,7 @@ export async function startRelay(config: RelayConfig): Promise<RelayRuntime> {
     clock,
     relayIssuer: '',
     publicUrl: () => publicUrl,
-    signingKey: { privateKey: key.privateKey, publicKey: relayPublicKey(key.publicJwk), publicJwk: key.publicJwk, kid: key.kid },
+    signingKey: { privateKey: key.privateKey, publicKey: await importJWK({ ...key.publicJwk, alg: 'EdDSA' }, 'EdDSA'), publicJwk: key.publicJwk, kid: key.kid },
     accountTokens: { verify: () => Promise.reject(new Error('relay is starting')) },
     directEndpoints: { allowPrivate: config.allowPrivateEndpoints ?? false, allowedOrigins: config.allowedPrivateEndpointOrigins ?? [] },
     deviceOriginOf,
