@@ -187,7 +187,8 @@ function checkInvariants(env: ReturnType<typeof setup>, model: Model) {
 }
 
 /** An approval in force for deciding as an approver: approved and marked (its sessions end with the approval). */
-const isModelApprover = (c: ModelClient | undefined) => c?.status === 'approved' && c.approver;
+/** As isApprover: approved, flagged, and its approval's end (if any) not yet reached at `now`, timer run or not. */
+const isModelApprover = (c: ModelClient | undefined, now: number) => c?.status === 'approved' && c.approver && (c.expiresAt === null || Date.parse(c.expiresAt) > now);
 
 async function step(env: ReturnType<typeof setup>, model: Model, a: Action) {
   const { deps, clock, mint, sign } = env;
@@ -287,13 +288,13 @@ async function step(env: ReturnType<typeof setup>, model: Model, a: Action) {
     }
     case 'approverDecide': {
       const thumbprint = THUMBPRINTS[a.t]!;
-      const by = a.by !== undefined ? THUMBPRINTS[a.by]! : ([...model.clients].find(([k, c]) => k !== thumbprint && isModelApprover(c))?.[0] ?? THUMBPRINTS[0]!);
+      const by = a.by !== undefined ? THUMBPRINTS[a.by]! : ([...model.clients].find(([k, c]) => k !== thumbprint && isModelApprover(c, clock.now()))?.[0] ?? THUMBPRINTS[0]!);
       const current = model.clients.get(thumbprint);
       const error = refusal(() => decideAsApprover(deps, by, thumbprint, a.decision, a.lifetimeSeconds));
       // S59, in the order the service checks: never itself, at most 7 days, still an approver, then the target.
       if (by === thumbprint) expect(error).toMatchObject({ kind: 'forbidden' });
       else if (a.decision === 'approve' && (a.lifetimeSeconds === undefined || a.lifetimeSeconds > WEEK)) expect(error).toMatchObject({ kind: 'bad_request' });
-      else if (!isModelApprover(model.clients.get(by))) expect(error).toMatchObject({ kind: 'forbidden' });
+      else if (!isModelApprover(model.clients.get(by), clock.now())) expect(error).toMatchObject({ kind: 'forbidden' });
       else if (!current) expect(error).toMatchObject({ kind: 'not_found' });
       else {
         expect(error).toBeUndefined();
